@@ -1,0 +1,276 @@
+"""``xynergy``: serve, migrate, bootstrap, and manage tenants and keys.
+
+Key secrets are written to the terminal once, through the console, never through
+a logger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from xynergy.platform.auth.verifier import publish_invalidation
+from xynergy.platform.config import Settings, get_settings
+from xynergy.platform.db.engine import create_engine_from_settings
+from xynergy.platform.db.migrate import upgrade_to_head
+from xynergy.platform.db.session import unit_of_work
+from xynergy.platform.logging import configure_logging
+from xynergy.platform.pagination import PageParams, decode_cursor
+from xynergy.platform.runtime import create_redis
+from xynergy.platform.tenancy import service
+from xynergy.platform.tenancy.schemas import ApiKey, ApiKeyCreated, Tenant
+
+app = typer.Typer(help="Xynergy platform command line.", no_args_is_help=True)
+tenants_app = typer.Typer(help="Manage tenants.", no_args_is_help=True)
+keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
+app.add_typer(tenants_app, name="tenants")
+app.add_typer(keys_app, name="keys")
+
+console = Console()
+ResultT = TypeVar("ResultT")
+JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
+def _with_session(work: Callable[[AsyncSession, Settings], Awaitable[ResultT]]) -> ResultT:
+    settings = get_settings()
+
+    async def run() -> ResultT:
+        engine = create_engine_from_settings(settings)
+        try:
+            async with unit_of_work(async_sessionmaker(engine, expire_on_commit=False)) as session:
+                return await work(session, settings)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+async def _invalidate_everywhere(settings: Settings, key_hash: str) -> None:
+    redis = create_redis(settings)
+    if redis is None:
+        return
+    try:
+        await publish_invalidation(redis, settings, key_hash)
+    finally:
+        await redis.aclose()
+
+
+def _emit(payload: Any, as_json: bool) -> None:
+    if as_json:
+        console.print_json(json.dumps(payload, default=str))
+    else:
+        console.print(payload)
+
+
+def _show_created(created: ApiKeyCreated, as_json: bool) -> None:
+    if as_json:
+        _emit(created.model_dump(mode="json"), True)
+        return
+    console.print(f"key id: {created.key.id}  tenant: {created.key.tenant_id}")
+    console.print(f"scopes: {', '.join(created.key.scopes)}")
+    console.print("secret (shown once, store it now):", style="bold yellow")
+    console.print(created.secret, highlight=False, soft_wrap=True)
+
+
+@app.command()
+def migrate() -> None:
+    """Migrate the configured database to the newest schema."""
+    settings = get_settings()
+    upgrade_to_head(settings)
+    console.print(f"database migrated: {settings.resolved_database_url.split('@')[-1]}")
+
+
+@app.command()
+def bootstrap(as_json: JsonFlag = False) -> None:
+    """Create the operator tenant and a first admin key if none exists."""
+
+    async def work(session: AsyncSession, _settings: Settings) -> service.IssuedKey | None:
+        return await service.ensure_bootstrap_admin_key(session)
+
+    issued = _with_session(work)
+    if issued is None:
+        if not as_json:
+            console.print("an admin key already exists; create more with `xynergy keys create`")
+        return
+    _show_created(
+        ApiKeyCreated(key=ApiKey.model_validate(issued.key), secret=issued.secret), as_json
+    )
+
+
+@app.command()
+def serve(
+    service_slug: Annotated[
+        str | None, typer.Option("--service", help="Serve one service at its root.")
+    ] = None,
+    host: Annotated[str | None, typer.Option(help="Bind address (default from settings).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default from settings).")] = None,
+) -> None:
+    """Serve every service (all-in-one) or one with --service."""
+    import uvicorn
+
+    from xynergy.server import build_all_in_one, build_standalone
+
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    asgi = build_standalone(settings, service_slug) if service_slug else build_all_in_one(settings)
+    uvicorn.run(
+        asgi,
+        host=host or settings.host,
+        port=port or settings.port,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_config=None,
+        proxy_headers=False,  # client addresses are resolved by our trusted-proxy rule
+    )
+
+
+@tenants_app.command("create")
+def tenants_create(name: str, as_json: JsonFlag = False) -> None:
+    """Create a tenant."""
+
+    async def work(session: AsyncSession, _settings: Settings) -> Tenant:
+        return Tenant.model_validate(await service.create_tenant(session, name=name))
+
+    _emit(_with_session(work).model_dump(mode="json"), as_json)
+
+
+@tenants_app.command("list")
+def tenants_list(limit: int = 50, cursor: str | None = None, as_json: JsonFlag = False) -> None:
+    """List tenants, newest first."""
+
+    async def work(session: AsyncSession, _settings: Settings) -> tuple[list[Tenant], str | None]:
+        params = PageParams(limit=limit, after=decode_cursor(cursor) if cursor else None)
+        rows, next_cursor = await service.list_tenants(session, params=params)
+        return [Tenant.model_validate(r) for r in rows], next_cursor
+
+    rows, next_cursor = _with_session(work)
+    if as_json:
+        _emit(
+            {"items": [r.model_dump(mode="json") for r in rows], "next_cursor": next_cursor}, True
+        )
+        return
+    table = Table("id", "name", "created")
+    for row in rows:
+        table.add_row(row.id, row.name, row.created_at.isoformat())
+    console.print(table)
+    if next_cursor:
+        console.print(f"next page: --cursor {next_cursor}")
+
+
+@keys_app.command("create")
+def keys_create(
+    tenant: Annotated[str, typer.Option(help="Tenant id.")],
+    scopes: Annotated[str, typer.Option(help="Comma-separated scopes.")],
+    name: Annotated[str, typer.Option(help="What the key is for.")] = "cli",
+    environment: Annotated[str, typer.Option(help="live or test.")] = "live",
+    expires_in_days: Annotated[int | None, typer.Option(min=1)] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Issue a key; its secret is printed once."""
+    if environment not in ("live", "test"):
+        raise typer.BadParameter("environment must be live or test")
+
+    async def work(session: AsyncSession, _settings: Settings) -> service.IssuedKey:
+        return await service.create_key(
+            session,
+            tenant_id=tenant,
+            name=name,
+            scopes=[s.strip() for s in scopes.split(",") if s.strip()],
+            environment="test" if environment == "test" else "live",
+            expires_in=timedelta(days=expires_in_days) if expires_in_days else None,
+        )
+
+    issued = _with_session(work)
+    _show_created(
+        ApiKeyCreated(key=ApiKey.model_validate(issued.key), secret=issued.secret), as_json
+    )
+
+
+@keys_app.command("list")
+def keys_list(
+    tenant: Annotated[str, typer.Option(help="Tenant id.")],
+    limit: int = 50,
+    cursor: str | None = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """List a tenant's keys (never their secrets)."""
+
+    async def work(session: AsyncSession, _settings: Settings) -> tuple[list[ApiKey], str | None]:
+        params = PageParams(limit=limit, after=decode_cursor(cursor) if cursor else None)
+        rows, next_cursor = await service.list_keys(session, tenant_id=tenant, params=params)
+        return [ApiKey.model_validate(r) for r in rows], next_cursor
+
+    rows, next_cursor = _with_session(work)
+    if as_json:
+        _emit(
+            {"items": [r.model_dump(mode="json") for r in rows], "next_cursor": next_cursor}, True
+        )
+        return
+    table = Table("id", "name", "prefix", "scopes", "state")
+    for row in rows:
+        state = "revoked" if row.revoked_at else ("rotating" if row.grace_until else "active")
+        table.add_row(
+            row.id, row.name, f"{row.display_prefix}…{row.last4}", ",".join(row.scopes), state
+        )
+    console.print(table)
+    if next_cursor:
+        console.print(f"next page: --cursor {next_cursor}")
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    key_id: str,
+    tenant: Annotated[str, typer.Option(help="Tenant id.")],
+    grace_seconds: Annotated[int | None, typer.Option(min=0)] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Issue a successor key; the old one stays valid for the grace period."""
+
+    async def work(session: AsyncSession, settings: Settings) -> service.IssuedKey:
+        grace = settings.key_rotation_grace_seconds if grace_seconds is None else grace_seconds
+        return await service.rotate_key(
+            session,
+            tenant_id=tenant,
+            key_id=key_id,
+            grace=timedelta(seconds=grace),
+            invalidate=lambda key_hash: _invalidate_everywhere(settings, key_hash),
+        )
+
+    issued = _with_session(work)
+    _show_created(
+        ApiKeyCreated(key=ApiKey.model_validate(issued.key), secret=issued.secret), as_json
+    )
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: str,
+    tenant: Annotated[str, typer.Option(help="Tenant id.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Revoke a key now, on every replica."""
+
+    async def work(session: AsyncSession, settings: Settings) -> ApiKey:
+        key = await service.revoke_key(
+            session,
+            tenant_id=tenant,
+            key_id=key_id,
+            invalidate=lambda key_hash: _invalidate_everywhere(settings, key_hash),
+        )
+        return ApiKey.model_validate(key)
+
+    _emit(_with_session(work).model_dump(mode="json"), as_json)
+
+
+def main() -> None:
+    """Console entry point."""
+    app()

@@ -1,0 +1,151 @@
+"""``create_service_app``: the one way a service becomes an ASGI app.
+
+Every app it builds has, by construction: default-deny authentication and rate
+limits on every route (SecureRoute), request ids, security headers, strict CORS,
+a body-size limit, one error shape, health/readiness/metrics probes, and a
+lifespan that opens every pool and client and closes them on shutdown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
+from starlette.middleware.cors import CORSMiddleware
+from starlette.routing import BaseRoute, Route
+
+from xynergy.platform.config import Settings
+from xynergy.platform.errors import install_error_handlers
+from xynergy.platform.middleware import (
+    API_CONTENT_SECURITY_POLICY,
+    BodySizeLimitMiddleware,
+    RequestContextMiddleware,
+)
+from xynergy.platform.probes import probes_router
+from xynergy.platform.routing import SecureRoute
+from xynergy.platform.runtime import Platform
+
+__all__ = ["DOCS_PATHS", "Hook", "create_service_app", "walk_routes"]
+
+Hook = Callable[[Platform], Awaitable[None]]
+
+# FastAPI's own documentation routes: public on purpose (they describe the API,
+# they serve no data) and listed here so the route walk can name them exactly.
+DOCS_PATHS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect"})
+_EXPOSED_HEADERS = [
+    "X-Request-ID",
+    "Retry-After",
+    "RateLimit-Limit",
+    "RateLimit-Remaining",
+    "RateLimit-Reset",
+    "RateLimit-Policy",
+]
+
+
+def walk_routes(routes: Iterable[BaseRoute]) -> Iterator[BaseRoute]:
+    """Every route, looking inside routers that FastAPI keeps nested when included.
+
+    (Since 0.16x ``include_router`` keeps the router as one entry instead of
+    copying its routes; the routes inside are the originals, so their class and
+    path are what we declared.)
+    """
+    for route in routes:
+        nested = getattr(route, "original_router", None)
+        if nested is not None:
+            yield from walk_routes(nested.routes)
+        else:
+            yield route
+
+
+def _refuse_insecure_routes(routes: Sequence[BaseRoute], slug: str) -> None:
+    for route in walk_routes(routes):
+        if isinstance(route, SecureRoute):
+            continue
+        if (
+            isinstance(route, Route)
+            and not isinstance(route, APIRoute)
+            and route.path in DOCS_PATHS
+        ):
+            continue
+        raise RuntimeError(
+            f"{slug}: route {getattr(route, 'path', route)!r} is not a SecureRoute; "
+            "build routers with xynergy.platform.routing.api_router()"
+        )
+
+
+def create_service_app(
+    *,
+    slug: str,
+    title: str,
+    settings: Settings,
+    routers: Sequence[APIRouter] = (),
+    platform: Platform | None = None,
+    on_startup: Sequence[Hook] = (),
+    on_shutdown: Sequence[Hook] = (),
+    content_security_policy: str = API_CONTENT_SECURITY_POLICY,
+) -> FastAPI:
+    """Build a service's ASGI app.
+
+    Args:
+        slug: URL-safe service name; its mount path in all-in-one mode.
+        title: Human-readable name for the OpenAPI document.
+        settings: Platform settings.
+        routers: The service's routers, each built with ``api_router()``.
+        platform: Shared resources (all-in-one); None makes the app open its own.
+        on_startup: Service hooks run after the platform is open.
+        on_shutdown: Service hooks run before the platform closes.
+        content_security_policy: CSP header value (HTML services loosen it).
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owns_platform = app.state.platform is None
+        if owns_platform:
+            app.state.platform = await Platform.open(settings)
+            app.state.platform.services.attach_in_process(app, {slug: ""})
+        shared: Platform = app.state.platform
+        try:
+            for hook in on_startup:
+                await hook(shared)
+            yield
+        finally:
+            try:
+                for hook in reversed(on_shutdown):
+                    await hook(shared)
+            finally:
+                if owns_platform:
+                    await shared.close()
+
+    app = FastAPI(title=title, lifespan=lifespan, redoc_url=None)
+    app.router.route_class = SecureRoute
+    app.state.service_slug = slug
+    app.state.platform = platform
+    app.include_router(probes_router)
+    for router in routers:
+        app.include_router(router)
+    _refuse_insecure_routes(app.routes, slug)
+    install_error_handlers(app)
+
+    # Added innermost first: the request context wraps everything, so even a 413
+    # or a CORS preflight carries the request id and security headers.
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=settings.cors_methods,
+            allow_headers=settings.cors_headers,
+            expose_headers=_EXPOSED_HEADERS,
+            allow_credentials=False,
+            max_age=settings.cors_max_age_seconds,
+        )
+    app.add_middleware(
+        RequestContextMiddleware,
+        service=slug,
+        settings=settings,
+        metrics=lambda: app.state.platform.metrics,
+        csp=content_security_policy,
+    )
+    return app

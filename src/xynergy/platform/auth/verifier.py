@@ -1,0 +1,198 @@
+"""Turning a presented API key into an :class:`AuthContext`, fast and revocably.
+
+Verified keys are cached in process for ``key_cache_ttl_seconds`` (bounded LRU+TTL)
+so a request costs no database read. Every change that can make a key unusable
+(revocation, rotation) drops it here and, with Redis, on every replica through a
+pub/sub broadcast, so revocation takes effect within a second without a restart.
+``last_used_at`` is batched in memory and flushed periodically: no write per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from datetime import datetime
+
+from cachetools import TTLCache
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from xynergy.platform.auth.context import AuthContext
+from xynergy.platform.auth.keys import hash_key, is_well_formed
+from xynergy.platform.config import Settings
+from xynergy.platform.db.base import utcnow
+from xynergy.platform.db.session import unit_of_work
+from xynergy.platform.exceptions import Unauthorized
+from xynergy.platform.logging import get_logger
+from xynergy.platform.tenancy.repository import KeyRepository
+
+__all__ = ["KeyVerifier", "invalidation_channel", "publish_invalidation"]
+
+log = get_logger(__name__)
+
+
+def invalidation_channel(settings: Settings) -> str:
+    """The Redis pub/sub channel on which key invalidations are broadcast."""
+    return settings.redis_key_prefix + "keys:invalidated"
+
+
+async def publish_invalidation(redis: Redis, settings: Settings, key_hash: str) -> None:
+    """Tell every replica to drop ``key_hash`` from its cache (CLI and API alike)."""
+    await redis.publish(invalidation_channel(settings), key_hash)
+
+
+@dataclass(frozen=True, slots=True)
+class _VerifiedKey:
+    key_id: str
+    tenant_id: str
+    scopes: frozenset[str]
+    expires_at: datetime | None
+    grace_until: datetime | None
+
+    def usable_at(self, now: datetime) -> bool:
+        return (self.expires_at is None or now < self.expires_at) and (
+            self.grace_until is None or now < self.grace_until
+        )
+
+
+class KeyVerifier:
+    """Verifies keys against the database through a bounded, revocable cache."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        redis: Redis | None,
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self._redis = redis
+        self._settings = settings
+        self._channel = invalidation_channel(settings)
+        self._flush_interval = settings.key_last_used_flush_seconds
+        self._reconnect_backoff = settings.redis_reconnect_backoff_seconds
+        self._last_used_bound = settings.key_cache_max_entries
+        self._verified: TTLCache[str, _VerifiedKey] = TTLCache(
+            maxsize=settings.key_cache_max_entries, ttl=settings.key_cache_ttl_seconds
+        )
+        # Hashes known not to exist, so a flood of well-formed fake keys costs one
+        # read each per TTL rather than one per request.
+        self._unknown: TTLCache[str, bool] = TTLCache(
+            maxsize=settings.key_cache_max_entries, ttl=settings.key_cache_ttl_seconds
+        )
+        self._last_used: dict[str, datetime] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        """Start the last-used flusher and, with Redis, the invalidation listener."""
+        self._tasks.append(asyncio.create_task(self._flush_forever(), name="keys-last-used"))
+        if self._redis is not None:
+            ready = asyncio.Event()
+            self._tasks.append(
+                asyncio.create_task(self._listen_forever(ready), name="keys-invalidation")
+            )
+            await ready.wait()
+
+    async def stop(self) -> None:
+        """Stop background tasks and write out pending last-used times."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        await self.flush_last_used()
+
+    async def verify(self, presented: str) -> AuthContext:
+        """The context for ``presented``; raises Unauthorized for any unusable key."""
+        if not is_well_formed(presented):
+            raise Unauthorized("The API key is malformed.")
+        key_hash = hash_key(presented)
+        now = utcnow()
+        verified = self._verified.get(key_hash)
+        if verified is None:
+            verified = await self._load(key_hash)
+        if not verified.usable_at(now):
+            self._verified.pop(key_hash, None)
+            raise Unauthorized("The API key has expired.")
+        self._note_use(verified.key_id, now)
+        return AuthContext(
+            tenant_id=verified.tenant_id,
+            key_id=verified.key_id,
+            key_tenant_id=verified.tenant_id,
+            scopes=verified.scopes,
+        )
+
+    async def _load(self, key_hash: str) -> _VerifiedKey:
+        if key_hash in self._unknown:
+            raise Unauthorized("The API key is not valid.")
+        async with unit_of_work(self._sessionmaker) as session:
+            key = await KeyRepository(session).by_hash(key_hash)
+        if key is None:
+            self._unknown[key_hash] = True
+            raise Unauthorized("The API key is not valid.")
+        reason = key.unusable_reason(utcnow())
+        if reason is not None:
+            # Not cached: a revoked or expired key never becomes valid again, and
+            # not caching keeps the verified cache for keys that are in use.
+            raise Unauthorized(f"The API key is {reason}.")
+        verified = _VerifiedKey(
+            key_id=key.id,
+            tenant_id=key.tenant_id,
+            scopes=frozenset(key.scopes),
+            expires_at=key.expires_at,
+            grace_until=key.grace_until,
+        )
+        self._verified[key_hash] = verified
+        return verified
+
+    async def invalidate(self, key_hash: str) -> None:
+        """Drop ``key_hash`` here and, with Redis, on every replica."""
+        self._drop(key_hash)
+        if self._redis is not None:
+            await publish_invalidation(self._redis, self._settings, key_hash)
+
+    def _drop(self, key_hash: str) -> None:
+        self._verified.pop(key_hash, None)
+        self._unknown.pop(key_hash, None)
+
+    def _note_use(self, key_id: str, now: datetime) -> None:
+        if key_id in self._last_used or len(self._last_used) < self._last_used_bound:
+            self._last_used[key_id] = now
+
+    async def flush_last_used(self) -> None:
+        """Write the batched last-used times in one transaction."""
+        if not self._last_used:
+            return
+        pending, self._last_used = self._last_used, {}
+        async with unit_of_work(self._sessionmaker) as session:
+            await KeyRepository(session).record_last_used(pending)
+
+    async def _flush_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._flush_interval)
+            try:
+                await self.flush_last_used()
+            except Exception:
+                log.exception("keys.last_used_flush_failed")
+
+    async def _listen_forever(self, ready: asyncio.Event) -> None:
+        assert self._redis is not None  # noqa: S101 - only started with Redis
+        while True:
+            try:
+                async with self._redis.pubsub() as pubsub:
+                    await pubsub.subscribe(self._channel)
+                    # Anything cached before a (re)subscription may have missed a
+                    # broadcast; forget it rather than serve a revoked key.
+                    self._verified.clear()
+                    ready.set()
+                    async for message in pubsub.listen():
+                        if message.get("type") == "message":
+                            data = message["data"]
+                            self._drop(data.decode() if isinstance(data, bytes) else str(data))
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("keys.invalidation_listener_reconnecting", exc_info=True)
+                ready.set()
+                await asyncio.sleep(self._reconnect_backoff)

@@ -1,0 +1,207 @@
+"""Settings: every tunable number and URL of the platform, read from ``XYNERGY_*``.
+
+Code paths never hold literals for limits, timeouts or addresses; they read them
+here, so an operator can change them without a code change and a reviewer can see
+them all in one place.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from limits import parse as parse_limit
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+__all__ = ["DEFAULT_RATE_LIMITS", "Settings", "get_settings"]
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+# The review's table: expensive AI calls are the scarce resource, reads the cheap one.
+DEFAULT_RATE_LIMITS: dict[str, str] = {
+    "ai_expensive": "10/hour",
+    "ai_generate": "100/hour",
+    "writes": "500/hour",
+    "reads": "1000/hour",
+    "workflow_start": "50/hour",
+    "public": "300/hour",
+    "admin": "1000/hour",
+}
+
+_MIN_SECRET_LENGTH = 32
+
+
+def _split_csv(value: Any) -> Any:
+    """Accept ``a,b`` or a JSON list from the environment for list settings."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            return json.loads(text)
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """All platform settings; prefix ``XYNERGY_`` (e.g. ``XYNERGY_DATABASE_URL``)."""
+
+    model_config = SettingsConfigDict(env_prefix="XYNERGY_", extra="ignore", frozen=True)
+
+    environment: Literal["development", "test", "production"] = "development"
+    data_dir: Path = Path(".xynergy")
+
+    # --- storage -----------------------------------------------------------
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy async URL; default is a SQLite file in data_dir.",
+    )
+    database_pool_size: int = Field(default=10, ge=1, le=200)
+    database_max_overflow: int = Field(default=10, ge=0, le=200)
+    database_pool_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    sqlite_busy_timeout_ms: int = Field(default=5000, ge=0, le=60_000)
+    redis_url: str | None = None
+    redis_key_prefix: str = Field(default="xyn:", min_length=1, max_length=64)
+    redis_max_connections: int = Field(default=50, ge=1, le=10_000)
+    redis_socket_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
+    redis_reconnect_backoff_seconds: float = Field(default=1.0, gt=0, le=60)
+    redis_health_check_interval_seconds: int = Field(default=30, ge=0, le=3600)
+
+    # --- HTTP surface -------------------------------------------------------
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    public_base_url: str = "http://127.0.0.1:8080"
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    cors_methods: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["GET", "POST", "PATCH", "PUT", "DELETE"]
+    )
+    cors_headers: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: [
+            "Authorization",
+            "Content-Type",
+            "X-API-Key",
+            "X-Request-ID",
+            "Idempotency-Key",
+        ]
+    )
+    cors_max_age_seconds: int = Field(default=600, ge=0, le=86_400)
+    trusted_proxies: Annotated[list[IPNetwork], NoDecode] = Field(default_factory=list)
+    max_body_bytes: int = Field(default=1_048_576, ge=1024, le=1_073_741_824)
+    request_id_max_length: int = Field(default=128, ge=16, le=1024)
+    access_log: bool = True
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    hsts_max_age_seconds: int = Field(default=31_536_000, ge=0)
+
+    page_size_default: int = Field(default=50, ge=1, le=1000)
+    page_size_max: int = Field(default=200, ge=1, le=1000)
+
+    # --- keys and internal tokens -------------------------------------------
+    key_cache_ttl_seconds: float = Field(default=30.0, ge=0, le=3600)
+    key_cache_max_entries: int = Field(default=10_000, ge=1, le=1_000_000)
+    key_last_used_flush_seconds: float = Field(default=30.0, gt=0, le=3600)
+    key_rotation_grace_seconds: int = Field(default=86_400, ge=0, le=30 * 86_400)
+    internal_token_secret: SecretStr | None = None
+    internal_token_previous_secret: SecretStr | None = None
+    internal_token_ttl_seconds: int = Field(default=60, ge=5, le=600)
+    internal_token_leeway_seconds: int = Field(default=5, ge=0, le=60)
+
+    # --- rate limits ----------------------------------------------------------
+    rate_limits: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_RATE_LIMITS))
+    rate_limit_memory_max_keys: int = Field(default=50_000, ge=100, le=10_000_000)
+
+    # --- inter-service calls ---------------------------------------------------
+    service_urls: dict[str, str] = Field(
+        default_factory=dict,
+        description="slug -> base URL; a slug absent here is called in-process.",
+    )
+    http_connect_timeout_seconds: float = Field(default=3.0, gt=0, le=60)
+    http_read_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    http_total_timeout_seconds: float = Field(default=60.0, gt=0, le=3600)
+    http_pool_limit: int = Field(default=100, ge=1, le=10_000)
+    http_pool_limit_per_host: int = Field(default=50, ge=1, le=10_000)
+    internal_base_url: str = Field(
+        default="http://xynergy.internal",
+        description="Host used for in-process (ASGI) calls; never resolved on a network.",
+    )
+
+    @field_validator("cors_origins", "cors_methods", "cors_headers", mode="before")
+    @classmethod
+    def _parse_list(cls, value: Any) -> Any:
+        return _split_csv(value)
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _parse_networks(cls, value: Any) -> Any:
+        return [ipaddress.ip_network(item, strict=False) for item in _split_csv(value)]
+
+    @field_validator("cors_origins", "cors_methods", "cors_headers")
+    @classmethod
+    def _no_wildcards(cls, value: list[str]) -> list[str]:
+        # A wildcard turns CORS into "any site may call us with the user's browser".
+        if any("*" in item for item in value):
+            raise ValueError("CORS lists must name exact values; '*' is refused")
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins_are_origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if not origin.startswith(("http://", "https://")) or origin.count("/") != 2:
+                raise ValueError(f"CORS origin must be scheme://host[:port], got {origin!r}")
+        return value
+
+    @field_validator("rate_limits", mode="before")
+    @classmethod
+    def _parse_rate_limits(cls, value: Any) -> Any:
+        return json.loads(value) if isinstance(value, str) else value
+
+    @field_validator("rate_limits")
+    @classmethod
+    def _rate_limits_parse(cls, value: dict[str, str]) -> dict[str, str]:
+        missing = set(DEFAULT_RATE_LIMITS) - set(value)
+        if missing:
+            raise ValueError(f"rate_limits is missing route classes: {sorted(missing)}")
+        for route_class, limit in value.items():
+            try:
+                parse_limit(limit)
+            except ValueError as exc:
+                raise ValueError(f"rate limit for {route_class!r} is invalid: {limit!r}") from exc
+        return value
+
+    @field_validator("service_urls", mode="before")
+    @classmethod
+    def _parse_service_urls(cls, value: Any) -> Any:
+        return json.loads(value) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production(self) -> Settings:
+        if self.environment != "production":
+            return self
+        secret = self.internal_token_secret
+        if secret is None or len(secret.get_secret_value()) < _MIN_SECRET_LENGTH:
+            raise ValueError(
+                "production requires XYNERGY_INTERNAL_TOKEN_SECRET of at least "
+                f"{_MIN_SECRET_LENGTH} characters"
+            )
+        if any(origin.startswith("http://") for origin in self.cors_origins):
+            raise ValueError("production CORS origins must use https://")
+        return self
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to ``<data_dir>/xynergy.db`` (SQLite)."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'xynergy.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        """Whether the configured database is SQLite."""
+        return self.resolved_database_url.startswith("sqlite")
+
+
+def get_settings(**overrides: Any) -> Settings:
+    """Read settings from the environment, with explicit overrides (tests, CLI flags)."""
+    return Settings(**overrides)

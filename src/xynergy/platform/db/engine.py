@@ -1,0 +1,49 @@
+"""Engine creation: SQLite tuned for concurrent use, PostgreSQL pooled."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from xynergy.platform.config import Settings
+
+__all__ = ["create_engine_from_settings"]
+
+
+def _tune_sqlite(engine: AsyncEngine) -> None:
+    # WAL lets readers proceed during a write; foreign keys are off in SQLite
+    # unless asked for; NORMAL sync is durable in WAL mode across app crashes.
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+
+def create_engine_from_settings(settings: Settings) -> AsyncEngine:
+    """Create the process's async engine; the caller disposes it on shutdown."""
+    url = settings.resolved_database_url
+    if settings.is_sqlite:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(
+            url,
+            pool_size=settings.database_pool_size,
+            max_overflow=settings.database_max_overflow,
+            pool_timeout=settings.database_pool_timeout_seconds,
+            # sqlite3's timeout is its busy timeout: "database is locked" becomes
+            # a short wait for the writer instead of an error.
+            connect_args={"timeout": settings.sqlite_busy_timeout_ms / 1000},
+        )
+        _tune_sqlite(engine)
+        return engine
+    return create_async_engine(
+        url,
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_max_overflow,
+        pool_timeout=settings.database_pool_timeout_seconds,
+        pool_pre_ping=True,
+    )

@@ -1,0 +1,85 @@
+"""Rendering every error as ``{"error", "detail", "request_id"}``; no stack traces out."""
+
+from __future__ import annotations
+
+import json
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from xynergy.platform.exceptions import XynergyError
+from xynergy.platform.tracing import current_request_id
+
+__all__ = ["error_body", "error_response", "install_error_handlers"]
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+}
+_MAX_REPORTED_FIELD_ERRORS = 10
+
+
+def error_body(code: str, detail: str) -> bytes:
+    """The JSON bytes of an error body for the current request."""
+    return json.dumps(
+        {"error": code, "detail": detail, "request_id": current_request_id()},
+        separators=(",", ":"),
+    ).encode()
+
+
+def error_response(
+    status: int, code: str, detail: str, headers: dict[str, str] | None = None
+) -> Response:
+    """A JSON error response in the platform's one shape."""
+    return Response(
+        error_body(code, detail),
+        status_code=status,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+def _describe_validation(exc: RequestValidationError) -> tuple[int, str, str]:
+    errors = exc.errors()
+    if any(error.get("type") == "json_invalid" for error in errors):
+        return 400, "malformed_json", "The request body is not valid JSON."
+    parts = []
+    for error in errors[:_MAX_REPORTED_FIELD_ERRORS]:
+        location = ".".join(str(part) for part in error.get("loc", ()))
+        parts.append(f"{location}: {error.get('msg', 'invalid')}")
+    if len(errors) > _MAX_REPORTED_FIELD_ERRORS:
+        parts.append(f"(and {len(errors) - _MAX_REPORTED_FIELD_ERRORS} more)")
+    return 422, "validation_failed", "; ".join(parts)
+
+
+async def _on_platform_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, XynergyError)  # noqa: S101 - registered for this type only
+    return error_response(exc.status_code, exc.code, exc.detail, exc.headers)
+
+
+async def _on_validation_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)  # noqa: S101 - registered for this type only
+    status, code, detail = _describe_validation(exc)
+    return error_response(status, code, detail)
+
+
+async def _on_http_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)  # noqa: S101 - registered for this type only
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    return error_response(exc.status_code, code, str(exc.detail), dict(exc.headers or {}))
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the platform's handlers on ``app``."""
+    app.add_exception_handler(XynergyError, _on_platform_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)

@@ -1,0 +1,84 @@
+"""structlog JSON logging with the request id on every line and secrets redacted."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import MutableMapping
+from typing import Any
+
+import structlog
+
+from xynergy.platform.tracing import current_request_id
+
+__all__ = ["configure_logging", "get_logger"]
+
+# A safety net: keys are never passed to a logger on purpose, but if one slips into
+# a message or an exception text it must not reach the log file.
+_SECRET_PATTERN = re.compile(r"xyn_(?:live|test)_[A-Za-z0-9]{8,}")
+_REDACTED_FIELDS = frozenset({"api_key", "key", "authorization", "secret", "token", "password"})
+
+
+def _redact(value: Any) -> Any:
+    if isinstance(value, str):
+        return _SECRET_PATTERN.sub("xyn_[REDACTED]", value)
+    return value
+
+
+def _redact_secrets(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    for field, value in list(event_dict.items()):
+        if field.lower() in _REDACTED_FIELDS:
+            event_dict[field] = "[REDACTED]"
+        else:
+            event_dict[field] = _redact(value)
+    return event_dict
+
+
+def _add_request_id(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    request_id = current_request_id()
+    if request_id is not None:
+        event_dict.setdefault("request_id", request_id)
+    return event_dict
+
+
+def configure_logging(level: str = "INFO") -> None:
+    """Route structlog and stdlib logging to JSON lines on stdout."""
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        _add_request_id,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,
+        _redact_secrets,
+    ]
+    structlog.configure(
+        processors=[*shared, structlog.processors.JSONRenderer()],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
+        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
+        cache_logger_on_first_use=True,
+    )
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.JSONRenderer(),
+            ],
+            foreign_pre_chain=shared,
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # uvicorn's own access log would duplicate ours without the request id.
+    logging.getLogger("uvicorn.access").disabled = True
+
+
+def get_logger(name: str) -> Any:
+    """A structlog logger bound to ``name``."""
+    return structlog.get_logger(name)

@@ -1,0 +1,202 @@
+"""Pure ASGI middleware: request context (id, headers, metrics, access log) and body limit.
+
+Pure ASGI rather than ``BaseHTTPMiddleware``: the latter runs each request
+through an extra task and stream wrapper, which costs a large share of a trivial
+request's time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+
+from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from xynergy.platform.config import Settings
+from xynergy.platform.errors import error_body
+from xynergy.platform.logging import get_logger
+from xynergy.platform.monitoring import PlatformMetrics
+from xynergy.platform.tracing import (
+    REQUEST_ID_HEADER,
+    accept_request_id,
+    reset_request_id,
+    set_request_id,
+)
+
+__all__ = ["BodySizeLimitMiddleware", "RequestContextMiddleware"]
+
+log = get_logger("xynergy.access")
+
+API_CONTENT_SECURITY_POLICY = "default-src 'none'; frame-ancestors 'none'"
+_UNMATCHED_ROUTE = "<unmatched>"
+
+
+def _security_headers(settings: Settings, csp: str) -> list[tuple[bytes, bytes]]:
+    headers = [
+        (b"x-content-type-options", b"nosniff"),
+        (b"x-frame-options", b"DENY"),
+        (b"referrer-policy", b"no-referrer"),
+        (b"cross-origin-opener-policy", b"same-origin"),
+        (b"content-security-policy", csp.encode()),
+    ]
+    if settings.environment == "production" and settings.hsts_max_age_seconds:
+        value = f"max-age={settings.hsts_max_age_seconds}; includeSubDomains"
+        headers.append((b"strict-transport-security", value.encode()))
+    return headers
+
+
+async def _send_error(send: Send, status: int, code: str, detail: str) -> None:
+    body = error_body(code, detail)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class RequestContextMiddleware:
+    """Request id, security headers, metrics, access log, and the last-resort 500."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        service: str,
+        settings: Settings,
+        metrics: Callable[[], PlatformMetrics],
+        csp: str = API_CONTENT_SECURITY_POLICY,
+    ) -> None:
+        self.app = app
+        self.service = service
+        # A getter: the platform (and its metrics) opens in lifespan, after the
+        # middleware stack is built.
+        self.metrics = metrics
+        self.max_id_length = settings.request_id_max_length
+        self.access_log = settings.access_log
+        self.extra_headers = _security_headers(settings, csp)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        request_id = accept_request_id(
+            _header(scope["headers"], b"x-request-id"), max_length=self.max_id_length
+        )
+        token = set_request_id(request_id)
+        started = time.perf_counter()
+        status = 500
+        response_started = False
+        extra = [*self.extra_headers, (REQUEST_ID_HEADER.lower().encode(), request_id.encode())]
+
+        async def send_with_context(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+                status = message["status"]
+                headers = MutableHeaders(scope=message)
+                for name, value in extra:
+                    headers.append(name.decode(), value.decode())
+                if "cache-control" not in headers:
+                    headers.append("cache-control", "no-store")
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_context)
+        except Exception:
+            log.exception("request.unhandled_error", path=scope.get("path"))
+            if scope["type"] == "http" and not response_started:
+                await _send_error(
+                    send_with_context,
+                    500,
+                    "internal_error",
+                    "The server could not complete the request.",
+                )
+        finally:
+            self._record(scope, status, time.perf_counter() - started)
+            reset_request_id(token)
+
+    def _record(self, scope: Scope, status: int, elapsed: float) -> None:
+        route = scope.get("route")
+        # Only a matched endpoint's template is a label; a Mount (or nothing) means
+        # no route matched, and raw paths would make label values unbounded.
+        template = route.path if isinstance(route, Route) else _UNMATCHED_ROUTE
+        method = scope.get("method", "WS")
+        metrics = self.metrics()
+        metrics.requests.labels(self.service, method, template, str(status)).inc()
+        metrics.latency.labels(self.service, method, template).observe(elapsed)
+        if self.access_log:
+            log.info(
+                "request",
+                service=self.service,
+                method=method,
+                route=template,
+                status=status,
+                duration_ms=round(elapsed * 1000, 2),
+            )
+
+
+def _header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> str | None:
+    for key, value in headers:
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+class _BodyTooLarge(HTTPException):
+    """Raised from ``receive``; an HTTPException so FastAPI's body parsing re-raises
+    it unchanged (it turns other exceptions into a 400) and the error handler
+    renders it as 413 in the platform's shape."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, f"The request body exceeds {max_bytes} bytes.")
+
+
+class BodySizeLimitMiddleware:
+    """Refuses request bodies over ``max_bytes`` with 413, declared or streamed."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _header(scope["headers"], b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await _send_error(send, 413, "payload_too_large", self._detail())
+            return
+        received = 0
+        response_started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise _BodyTooLarge(self.max_bytes)
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal response_started
+            response_started = response_started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _BodyTooLarge:
+            if not response_started:
+                await _send_error(send, 413, "payload_too_large", self._detail())
+
+    def _detail(self) -> str:
+        return f"The request body exceeds {self.max_bytes} bytes."

@@ -1,0 +1,58 @@
+"""Prometheus metrics, one registry per platform instance.
+
+A registry per instance (not the global default) keeps two app instances in one
+process, as the tests run them, from mixing their numbers. Every label has a
+bounded set of values: routes are templates (``/api/content/{id}``), never raw
+paths, and unmatched paths share one label.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+__all__ = ["CONTENT_TYPE_LATEST", "PlatformMetrics"]
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class PlatformMetrics:
+    """The platform's own metrics; services may register more on ``registry``."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "xynergy_http_requests",
+            "HTTP requests served, by route template and status.",
+            ["service", "method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "xynergy_http_request_duration_seconds",
+            "Time to serve an HTTP request.",
+            ["service", "method", "route"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.rate_limit_rejections = Counter(
+            "xynergy_rate_limit_rejections",
+            "Requests refused with 429, by route class.",
+            ["service", "route_class"],
+            registry=self.registry,
+        )
+        self.rate_limit_errors = Counter(
+            "xynergy_rate_limit_storage_errors",
+            "Requests admitted because the rate-limit storage failed.",
+            ["service"],
+            registry=self.registry,
+        )
+        self.auth_failures = Counter(
+            "xynergy_auth_failures",
+            "Requests refused with 401 or 403.",
+            ["service", "status"],
+            registry=self.registry,
+        )
+
+    def render(self) -> bytes:
+        """The exposition text of every metric in this registry."""
+        return generate_latest(self.registry)

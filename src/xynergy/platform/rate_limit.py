@@ -1,0 +1,117 @@
+"""Request rate limits per route class, on ``limits``.
+
+Each route belongs to a class (``reads``, ``writes``, ``ai_generate``...) whose
+limit comes from settings. Authenticated requests are counted per API key, public
+ones per client IP. Storage is Redis when configured (so every replica counts
+against one budget) and a bounded in-process store otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from limits import RateLimitItem, parse
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import FixedWindowRateLimiter
+from redis.asyncio import Redis
+
+from xynergy.platform.config import Settings
+from xynergy.platform.exceptions import RateLimited
+from xynergy.platform.logging import get_logger
+from xynergy.platform.monitoring import PlatformMetrics
+
+__all__ = ["BoundedMemoryStorage", "RateLimiter"]
+
+log = get_logger(__name__)
+
+
+class BoundedMemoryStorage(MemoryStorage):
+    """``limits``' memory storage with a cap on how many keys it tracks.
+
+    The stock store keeps a counter per key until its window ends, so a burst of
+    distinct clients (or spoofed addresses) grows it without bound. Past the cap
+    the least recently used key is forgotten: that client's count restarts,
+    which costs it nothing and an attacker nothing it did not already have.
+    """
+
+    def __init__(self, max_keys: int) -> None:
+        super().__init__()
+        self._max_keys = max_keys
+        self._recency: OrderedDict[str, None] = OrderedDict()
+
+    @property
+    def tracked_keys(self) -> int:
+        """How many keys hold state now (for tests and metrics)."""
+        return max(len(self.storage), len(self.expirations), len(self._recency))
+
+    async def incr(self, key: str, expiry: float, amount: int = 1) -> int:
+        self._recency[key] = None
+        self._recency.move_to_end(key)
+        while len(self._recency) > self._max_keys:
+            evicted, _ = self._recency.popitem(last=False)
+            await self.clear(evicted)
+        return await super().incr(key, expiry, amount)
+
+    async def clear(self, key: str) -> None:
+        self._recency.pop(key, None)
+        await super().clear(key)
+
+
+@dataclass(frozen=True, slots=True)
+class _Decision:
+    item: RateLimitItem
+    route_class: str
+
+
+class RateLimiter:
+    """Admits or rejects one request of a route class for one identity."""
+
+    def __init__(self, settings: Settings, redis: Redis | None, metrics: PlatformMetrics) -> None:
+        self._items = {name: parse(limit) for name, limit in settings.rate_limits.items()}
+        self._metrics = metrics
+        self.storage: Storage
+        if redis is not None:
+            self.storage = RedisStorage(
+                "async+redis://",
+                implementation="redispy",
+                # One pool for the whole process: the limiter borrows ours.
+                connection_pool=redis.connection_pool,  # type: ignore[arg-type]
+                key_prefix=settings.redis_key_prefix + "rl",
+            )
+        else:
+            self.storage = BoundedMemoryStorage(settings.rate_limit_memory_max_keys)
+        self._strategy = FixedWindowRateLimiter(self.storage)
+
+    def item_for(self, route_class: str) -> RateLimitItem:
+        """The configured limit of ``route_class`` (KeyError for an unknown class)."""
+        return self._items[route_class]
+
+    async def hit(self, route_class: str, identity: str, *, service: str) -> None:
+        """Count one request; raises RateLimited (with headers) past the limit."""
+        item = self._items[route_class]
+        try:
+            admitted = await self._strategy.hit(item, route_class, identity)
+        except Exception:
+            # A limiter outage must not become an API outage: admit, but loudly.
+            self._metrics.rate_limit_errors.labels(service=service).inc()
+            log.warning("rate_limit.storage_unavailable", exc_info=True)
+            return
+        if admitted:
+            return
+        self._metrics.rate_limit_rejections.labels(service=service, route_class=route_class).inc()
+        stats = await self._strategy.get_window_stats(item, route_class, identity)
+        retry_after = max(1, math.ceil(stats.reset_time - time.time()))
+        raise RateLimited(
+            f"The {route_class} limit of {item.amount} per {item.multiples} "
+            f"{item.GRANULARITY.name} is used up for this client.",
+            headers={
+                "Retry-After": str(retry_after),
+                "RateLimit-Limit": str(item.amount),
+                "RateLimit-Remaining": str(stats.remaining),
+                "RateLimit-Reset": str(retry_after),
+                "RateLimit-Policy": f"{item.amount};w={item.get_expiry()}",
+            },
+        )

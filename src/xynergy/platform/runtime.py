@@ -1,0 +1,140 @@
+"""The platform's long-lived resources, opened once and closed once.
+
+``Platform.open()`` creates the database engine, the Redis client, outbound HTTP
+sessions, the key verifier and its background tasks; ``close()`` releases all of
+them in reverse. In all-in-one mode every mounted service shares one Platform;
+a standalone service opens its own. Nothing connects at import time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from cachetools import TTLCache
+from redis.asyncio import Redis
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from xynergy.platform.auth.internal_tokens import InternalTokens
+from xynergy.platform.auth.verifier import KeyVerifier
+from xynergy.platform.config import Settings
+from xynergy.platform.db.engine import create_engine_from_settings
+from xynergy.platform.db.session import unit_of_work
+from xynergy.platform.http import OutboundHTTP
+from xynergy.platform.logging import get_logger
+from xynergy.platform.monitoring import PlatformMetrics
+from xynergy.platform.rate_limit import RateLimiter
+from xynergy.platform.services import ServiceClient
+from xynergy.platform.tenancy.repository import TenantRepository
+
+__all__ = ["Platform"]
+
+log = get_logger(__name__)
+
+
+def create_redis(settings: Settings) -> Redis | None:
+    """The shared Redis client (one pool), or None when Redis is not configured."""
+    if not settings.redis_url:
+        return None
+    return Redis.from_url(
+        settings.redis_url,
+        max_connections=settings.redis_max_connections,
+        socket_timeout=settings.redis_socket_timeout_seconds,
+        socket_connect_timeout=settings.redis_socket_timeout_seconds,
+        health_check_interval=settings.redis_health_check_interval_seconds,
+    )
+
+
+@dataclass
+class Platform:
+    """Everything a request may need that outlives a request."""
+
+    settings: Settings
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    redis: Redis | None
+    http: OutboundHTTP
+    metrics: PlatformMetrics
+    rate_limiter: RateLimiter
+    key_verifier: KeyVerifier
+    internal_tokens: InternalTokens
+    services: ServiceClient
+    closed: bool = False
+    _known_tenants: TTLCache[str, bool] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._known_tenants = TTLCache(
+            self.settings.key_cache_max_entries, self.settings.key_cache_ttl_seconds
+        )
+
+    @classmethod
+    async def open(cls, settings: Settings) -> Platform:
+        """Open every pool and client and start background tasks."""
+        engine = create_engine_from_settings(settings)
+        sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
+        redis = create_redis(settings)
+        metrics = PlatformMetrics()
+        http = OutboundHTTP(settings)
+        tokens = InternalTokens.from_settings(settings)
+        platform = cls(
+            settings=settings,
+            engine=engine,
+            sessionmaker=sessionmaker,
+            redis=redis,
+            http=http,
+            metrics=metrics,
+            rate_limiter=RateLimiter(settings, redis, metrics),
+            key_verifier=KeyVerifier(settings, sessionmaker, redis),
+            internal_tokens=tokens,
+            services=ServiceClient(settings, http, tokens),
+        )
+        try:
+            await platform.key_verifier.start()
+        except BaseException:
+            await platform.close()
+            raise
+        log.info("platform.opened", database=engine.url.get_backend_name(), redis=redis is not None)
+        return platform
+
+    async def close(self) -> None:
+        """Stop background work and close every pool and client, in reverse order."""
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            await self.key_verifier.stop()
+        finally:
+            await self.services.close()
+            await self.http.close()
+            if self.redis is not None:
+                await self.redis.aclose()
+            await self.engine.dispose()
+        log.info("platform.closed")
+
+    async def tenant_exists(self, tenant_id: str) -> bool:
+        """Whether ``tenant_id`` exists (cached briefly; tenants are never renamed)."""
+        if tenant_id in self._known_tenants:
+            return True
+        async with unit_of_work(self.sessionmaker) as session:
+            found = await TenantRepository(session).get(tenant_id) is not None
+        if found:
+            self._known_tenants[tenant_id] = True
+        return found
+
+    async def readiness(self) -> dict[str, Any]:
+        """Check each backend; returns ``{name: "ok" | "error: ..."}``."""
+        checks: dict[str, Any] = {}
+        try:
+            async with self.engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = f"error: {type(exc).__name__}"
+        if self.redis is not None:
+            try:
+                await self.redis.ping()
+                checks["redis"] = "ok"
+            except Exception as exc:
+                checks["redis"] = f"error: {type(exc).__name__}"
+        return checks

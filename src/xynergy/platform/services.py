@@ -1,0 +1,143 @@
+"""The inter-service client: one code path for in-process and networked calls.
+
+A service calls another by slug. If ``service_urls`` names a base URL for the
+slug, the call goes over the network through the shared aiohttp session;
+otherwise (all-in-one mode) it goes through ``httpx.ASGITransport`` into the
+mounted app, with no network hop. Either way the call carries the request id
+and a short-lived internal token, never the caller's key.
+"""
+
+from __future__ import annotations
+
+import json as jsonlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import httpx
+from starlette.types import ASGIApp
+
+from xynergy.platform.auth.context import AuthContext
+from xynergy.platform.auth.internal_tokens import INTERNAL_TOKEN_HEADER, InternalTokens
+from xynergy.platform.config import Settings
+from xynergy.platform.exceptions import UpstreamTimeout, UpstreamUnavailable
+from xynergy.platform.http import OutboundHTTP
+from xynergy.platform.tracing import REQUEST_ID_HEADER, current_request_id
+
+__all__ = ["ServiceClient", "ServiceResponse"]
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceResponse:
+    """A response from another service."""
+
+    status: int
+    headers: Mapping[str, str]
+    content: bytes
+
+    def json(self) -> Any:
+        return jsonlib.loads(self.content)
+
+
+class ServiceClient:
+    """Calls other services by slug with a minted internal token."""
+
+    def __init__(self, settings: Settings, http: OutboundHTTP, tokens: InternalTokens) -> None:
+        self._settings = settings
+        self._http = http
+        self._tokens = tokens
+        self._in_process: httpx.AsyncClient | None = None
+        self._mounts: dict[str, str] = {}
+
+    def attach_in_process(self, app: ASGIApp, mounts: Mapping[str, str]) -> None:
+        """Route calls for slugs without a configured URL into ``app`` (all-in-one).
+
+        ``mounts`` maps each slug to the path prefix it is mounted under in ``app``.
+        """
+        self._mounts = dict(mounts)
+        self._in_process = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url=self._settings.internal_base_url,
+            timeout=self._settings.http_total_timeout_seconds,
+        )
+
+    async def close(self) -> None:
+        """Close the in-process client (network sessions belong to OutboundHTTP)."""
+        if self._in_process is not None:
+            await self._in_process.aclose()
+
+    @property
+    def closed(self) -> bool:
+        """Whether the in-process client is closed (or was never opened)."""
+        return self._in_process is None or self._in_process.is_closed
+
+    async def request(
+        self,
+        service: str,
+        method: str,
+        path: str,
+        *,
+        caller: AuthContext,
+        scopes: Iterable[str],
+        json: Any = None,
+        params: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> ServiceResponse:
+        """Call ``method path`` on ``service`` on behalf of ``caller`` with ``scopes``."""
+        request_id = current_request_id()
+        headers = {
+            INTERNAL_TOKEN_HEADER: self._tokens.mint(
+                caller, audience=service, scopes=frozenset(scopes), request_id=request_id
+            )
+        }
+        if request_id:
+            headers[REQUEST_ID_HEADER] = request_id
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
+        base_url = self._settings.service_urls.get(service)
+        if base_url is not None:
+            return await self._over_network(base_url, method, path, headers, json, params)
+        return await self._in_process_call(service, method, path, headers, json, params)
+
+    async def _over_network(
+        self,
+        base_url: str,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        json: Any,
+        params: Mapping[str, str] | None,
+    ) -> ServiceResponse:
+        session = self._http.session("service:" + base_url)
+        try:
+            async with session.request(
+                method, base_url.rstrip("/") + path, headers=headers, json=json, params=params
+            ) as response:
+                return ServiceResponse(
+                    response.status, dict(response.headers), await response.read()
+                )
+        except TimeoutError as exc:
+            raise UpstreamTimeout() from exc
+        except aiohttp.ClientError as exc:
+            raise UpstreamUnavailable() from exc
+
+    async def _in_process_call(
+        self,
+        service: str,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        json: Any,
+        params: Mapping[str, str] | None,
+    ) -> ServiceResponse:
+        prefix = self._mounts.get(service)
+        if self._in_process is None or prefix is None:
+            raise UpstreamUnavailable(f"Service {service!r} is neither mounted nor configured.")
+        try:
+            response = await self._in_process.request(
+                method, prefix + path, headers=headers, json=json, params=params
+            )
+        except (TimeoutError, httpx.TimeoutException) as exc:
+            raise UpstreamTimeout() from exc
+        return ServiceResponse(response.status_code, dict(response.headers), response.content)

@@ -1,0 +1,67 @@
+"""Serving modes: all-in-one (every service mounted under ``/<slug>``) or one service.
+
+This module, not ``xynergy.platform``, knows the list of services: the platform
+layer imports no service.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.applications import Starlette
+from starlette.routing import Mount
+
+from xynergy.platform.admin_app import PLATFORM_SLUG, create_admin_app
+from xynergy.platform.config import Settings
+from xynergy.platform.runtime import Platform
+
+__all__ = ["SERVICES", "build_all_in_one", "build_standalone"]
+
+ServiceFactory = Callable[[Settings], FastAPI]
+
+# slug -> factory. Business services register here as they are built; the
+# platform admin app is served at the root, so it is not in this table.
+SERVICES: dict[str, ServiceFactory] = {}
+
+
+def build_standalone(settings: Settings, slug: str) -> FastAPI:
+    """One service at its root paths, opening its own platform resources."""
+    if slug == PLATFORM_SLUG:
+        return create_admin_app(settings)
+    try:
+        factory = SERVICES[slug]
+    except KeyError:
+        known = ", ".join(sorted([PLATFORM_SLUG, *SERVICES]))
+        raise ValueError(f"unknown service {slug!r}; known: {known}") from None
+    return factory(settings)
+
+
+def build_all_in_one(
+    settings: Settings, services: dict[str, ServiceFactory] | None = None
+) -> Starlette:
+    """Every service in one process, sharing one Platform (pools, caches, metrics)."""
+    factories = SERVICES if services is None else services
+    apps = {slug: factory(settings) for slug, factory in factories.items()}
+    admin = create_admin_app(settings)
+    mounts = {slug: f"/{slug}" for slug in apps} | {PLATFORM_SLUG: ""}
+
+    @asynccontextmanager
+    async def lifespan(root: Starlette) -> AsyncIterator[None]:
+        platform = await Platform.open(settings)
+        root.state.platform = platform
+        try:
+            async with AsyncExitStack() as stack:
+                for app in [*apps.values(), admin]:
+                    app.state.platform = platform
+                    await stack.enter_async_context(app.router.lifespan_context(app))
+                platform.services.attach_in_process(root, mounts)
+                yield
+        finally:
+            await platform.close()
+
+    routes = [Mount(f"/{slug}", app=app) for slug, app in apps.items()]
+    # The admin app last and at the root: it owns /admin, the probes and the JSON 404.
+    routes.append(Mount("", app=admin))
+    return Starlette(routes=routes, lifespan=lifespan)

@@ -1,0 +1,183 @@
+"""Default deny, proven over every route of every mounted app.
+
+Each non-public route must answer 401 without a key, with a malformed key, a
+revoked key and an expired key, and 403 with a key that lacks its scopes. The
+set of public routes is asserted exactly, so adding one is a visible decision.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pytest
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from starlette.applications import Starlette
+from starlette.routing import Mount
+
+from tests.helpers import auth, issue_key, running
+from xynergy.platform.app import DOCS_PATHS, create_service_app, walk_routes
+from xynergy.platform.auth.dependencies import RequireScopes
+from xynergy.platform.config import Settings
+from xynergy.platform.db.session import unit_of_work
+from xynergy.platform.routing import SecureRoute, api_router, public
+from xynergy.platform.tenancy import service
+from xynergy.server import build_all_in_one
+
+# Public on purpose; anything else public is a finding.
+EXPECTED_PUBLIC = {"/healthz", "/readyz", "/metrics"}
+MALFORMED_KEY = "xyn_live_" + "A" * 49
+
+
+@dataclass(frozen=True)
+class WalkedRoute:
+    mount: str
+    route: SecureRoute
+
+    @property
+    def url(self) -> str:
+        # Path parameters get a syntactically valid value: the request must fail
+        # on authentication, not on routing or validation.
+        path = re.sub(r"\{[^}]+\}", "0123abcd", self.route.path)
+        return self.mount + path
+
+    @property
+    def method(self) -> str:
+        return sorted(self.route.methods)[0]
+
+
+def secure_routes(root: Starlette) -> Iterator[WalkedRoute]:
+    """Every SecureRoute of every app mounted in ``root``."""
+    for mount in root.routes:
+        assert isinstance(mount, Mount)
+        app = mount.app
+        assert isinstance(app, FastAPI)
+        for route in walk_routes(app.routes):
+            if isinstance(route, SecureRoute):
+                yield WalkedRoute(mount.path, route)
+            else:
+                assert getattr(route, "path", None) in DOCS_PATHS, route
+
+
+def required_scopes(route: APIRoute) -> set[str]:
+    """The scopes the route's RequireScopes dependencies demand."""
+    found: set[str] = set()
+    stack = [route.dependant]
+    while stack:
+        dependant = stack.pop()
+        if isinstance(dependant.call, RequireScopes):
+            found |= dependant.call.scopes
+        stack.extend(dependant.dependencies)
+    return found
+
+
+@pytest.fixture
+def all_in_one(make_settings: Callable[..., Settings]) -> Starlette:
+    return build_all_in_one(make_settings())
+
+
+def test_every_mounted_app_is_walked(all_in_one: Starlette) -> None:
+    routes = list(secure_routes(all_in_one))
+    assert {r.route.path for r in routes} >= {"/admin/keys", "/admin/tenants", "/healthz"}
+
+
+def test_public_routes_are_exactly_the_declared_ones(all_in_one: Starlette) -> None:
+    public_paths = {r.route.path for r in secure_routes(all_in_one) if r.route.is_public}
+    assert public_paths == EXPECTED_PUBLIC
+
+
+def test_every_private_route_requires_a_scope(all_in_one: Starlette) -> None:
+    for walked in secure_routes(all_in_one):
+        if not walked.route.is_public:
+            assert required_scopes(walked.route), f"{walked.url} requires no scope"
+
+
+async def test_every_private_route_denies_bad_credentials(all_in_one: Starlette) -> None:
+    async with running(all_in_one) as client:
+        platform = all_in_one.state.platform
+        _, revoked = await issue_key(platform, tenant="walk", scopes=["content:read"])
+        async with unit_of_work(platform.sessionmaker) as session:
+            await service.revoke_key(
+                session,
+                tenant_id=revoked.key.tenant_id,
+                key_id=revoked.key.id,
+                invalidate=platform.key_verifier.invalidate,
+            )
+        _, expiring = await issue_key(
+            platform, tenant="walk", scopes=["content:read"], expires_in=timedelta(seconds=1)
+        )
+        await asyncio.sleep(1.1)
+        credentials = {
+            "no key": {},
+            "malformed key": auth(MALFORMED_KEY),
+            "garbage bearer": {"Authorization": "Bearer not-a-key"},
+            "revoked key": auth(revoked.secret),
+            "expired key": auth(expiring.secret),
+            "forged internal token": {"X-Xynergy-Internal-Token": "v1.e30.c2ln"},
+        }
+        checked = 0
+        for walked in secure_routes(all_in_one):
+            if walked.route.is_public:
+                continue
+            for label, headers in credentials.items():
+                response = await client.request(walked.method, walked.url, headers=headers)
+                assert response.status_code == 401, (walked.url, label, response.text)
+                body = response.json()
+                assert body["error"] == "unauthorized"
+                assert body["request_id"] == response.headers["x-request-id"]
+            checked += 1
+        assert checked >= 5
+
+
+async def test_every_private_route_forbids_a_key_without_its_scopes(all_in_one: Starlette) -> None:
+    async with running(all_in_one) as client:
+        platform = all_in_one.state.platform
+        for walked in secure_routes(all_in_one):
+            if walked.route.is_public:
+                continue
+            needed = required_scopes(walked.route)
+            # A valid key of the same tenant holding some other scope.
+            other = sorted({"content:read", "metrics:read"} - needed)[0]
+            _, key = await issue_key(platform, tenant="walk", scopes=[other])
+            response = await client.request(walked.method, walked.url, headers=auth(key.secret))
+            assert response.status_code == 403, (walked.url, response.text)
+            assert response.json()["error"] == "forbidden"
+
+
+def test_a_plain_apiroute_cannot_be_mounted(make_settings: Callable[..., Settings]) -> None:
+    from fastapi import APIRouter
+
+    sneaky = APIRouter()
+
+    @sneaky.get("/sneaky")
+    async def sneaky_endpoint() -> dict[str, str]:
+        return {}
+
+    with pytest.raises(RuntimeError, match="not a SecureRoute"):
+        create_service_app(slug="x", title="x", settings=make_settings(), routers=[sneaky])
+
+
+async def test_the_walk_would_catch_an_unscoped_route(
+    make_settings: Callable[..., Settings],
+) -> None:
+    router = api_router()
+
+    @router.get("/unscoped")
+    async def unscoped() -> dict[str, str]:
+        return {}
+
+    @router.get("/open")
+    @public
+    async def opened() -> dict[str, str]:
+        return {}
+
+    app = create_service_app(slug="x", title="x", settings=make_settings(), routers=[router])
+    root = Starlette(routes=[Mount("/x", app=app)])
+    routes = {w.route.path: w.route for w in secure_routes(root)}
+    assert required_scopes(routes["/unscoped"]) == set()
+    assert routes["/open"].is_public
+    assert {p for p, r in routes.items() if r.is_public} != EXPECTED_PUBLIC

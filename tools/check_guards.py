@@ -1,0 +1,438 @@
+"""Static guard checks for the Xynergy code base (stdlib ``ast`` only).
+
+The review of an earlier version of the platform found four kinds of defect
+that ordinary linters do not catch.  Each rule keeps one of them out:
+
+XG001  SQL built from strings.  f-strings, ``%``, ``+`` and ``str.format`` put
+       caller data straight into SQL text (injection).  Use bound parameters
+       (``text("... WHERE id = :id")``) or SQLAlchemy expressions instead.
+XG002  Redis ``KEYS``.  It walks the whole keyspace in one blocking call and
+       stalls every tenant sharing the instance; use ``SCAN``/``scan_iter``.
+XG003  Wildcard CORS.  ``"*"`` origins/headers/methods let any web site drive
+       the API from a browser; list the exact origins and headers.
+XG004  Module-level state that grows.  A module dict/list/set that runtime code
+       keeps adding to, or an unbounded ``lru_cache``/``cache``, lives as long
+       as the process and leaked memory per request/tenant.  Bound it (maxlen,
+       maxsize, TTL) or hang it off an object with a lifecycle.
+XG000  Guard hygiene: an allow comment without a reason, or an unreadable file.
+
+Escape hatch: end a line with ``# guard: allow XG00N <reason>``.  The reason is
+mandatory so that every exception is explained where a reviewer sees it.
+
+Usage: ``python tools/check_guards.py [paths...]`` (default ``src``).  Prints
+``path:line:col: CODE message`` per finding (col is 1-based) and exits 1 if
+there are any findings, 2 if a path does not exist, else 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import io
+import re
+import sys
+import tokenize
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+_SQL_METHODS = frozenset(
+    {"execute", "exec_driver_sql", "executemany", "fetch", "fetchrow", "fetchval"}
+)
+_SA_MODULES = frozenset({"sa", "sqlalchemy"})
+_CORS_LIST_KWARGS = frozenset({"allow_origins", "allow_headers", "allow_methods", "expose_headers"})
+_CONTAINER_FACTORIES = frozenset(
+    {"dict", "list", "set", "defaultdict", "OrderedDict", "Counter", "deque"}
+)
+_MUTATORS = frozenset(
+    {"append", "add", "update", "setdefault", "extend", "insert", "__setitem__", "appendleft"}
+)
+# Nodes that open a new name scope: assignments inside are not the outer scope's.
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
+_FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
+_ALLOW_RE = re.compile(r"#\s*guard:\s*allow\b(?P<rest>.*)")
+_ALLOW_BODY_RE = re.compile(r"\s*(?P<codes>XG\d{3}(?:\s*,\s*XG\d{3})*)(?P<reason>.*)")
+_SKIP_DIRS = frozenset({"__pycache__", "node_modules", "venv"})
+
+_Hit = tuple[int, int, str, str]  # line, 1-based col, code, message
+
+
+@dataclass(frozen=True, order=True)
+class Finding:
+    path: str
+    line: int
+    col: int
+    code: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}:{self.col}: {self.code} {self.message}"
+
+
+def _str_const(node: ast.AST | None) -> str | None:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    return None
+
+
+def _is_static_str(node: ast.expr) -> bool:
+    """A string whose value is fixed in the source (safe to use as SQL text)."""
+    if isinstance(node, ast.JoinedStr):
+        return not any(isinstance(v, ast.FormattedValue) for v in node.values)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        return _is_static_str(node.left) and _is_static_str(node.right)
+    return _str_const(node) is not None
+
+
+def _builds_string(node: ast.expr) -> bool:
+    """True if ``node`` assembles a string at runtime from non-constant parts."""
+    if isinstance(node, ast.JoinedStr):
+        return any(isinstance(v, ast.FormattedValue) for v in node.values)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod):
+        return _is_stringish(node.left)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        sides = (node.left, node.right)
+        return any(map(_is_stringish, sides)) and not all(map(_is_static_str, sides))
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+        return node.func.attr == "format" and _is_stringish(node.func.value)
+    return False
+
+
+def _is_stringish(node: ast.expr) -> bool:
+    return _is_static_str(node) or _builds_string(node)
+
+
+def _root_name(node: ast.expr) -> str | None:
+    """``a`` for ``a``, ``a.b.c`` and ``a[k][j]``: the name an expression hangs off."""
+    while isinstance(node, ast.Attribute | ast.Subscript):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _is_sql_call(func: ast.expr) -> bool:
+    if isinstance(func, ast.Name):
+        return func.id == "text"
+    if isinstance(func, ast.Attribute):
+        if func.attr == "text":  # only sqlalchemy's: resp.text() etc. are not SQL
+            return _root_name(func.value) in _SA_MODULES
+        return func.attr in _SQL_METHODS
+    return False
+
+
+def _scope_nodes(scope: ast.AST) -> Iterator[ast.AST]:
+    """Nodes of ``scope`` itself; nested defs/classes/lambdas are not entered."""
+    stack = list(ast.iter_child_nodes(scope))
+    while stack:
+        node = stack.pop()
+        yield node
+        if not isinstance(node, _SCOPES):
+            stack.extend(ast.iter_child_nodes(node))
+
+
+def _bindings(scope: ast.AST) -> dict[str, bool]:
+    """Names local to ``scope`` -> whether any assignment to them builds a string."""
+    bound: dict[str, bool] = {}
+    global_names: set[str] = set()
+    for node in _scope_nodes(scope):
+        if isinstance(node, ast.Global):
+            global_names.update(node.names)
+        elif isinstance(node, ast.arg):
+            bound.setdefault(node.arg, False)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            bound.setdefault(node.id, False)
+        elif isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign | ast.NamedExpr):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            built = node.value is not None and _builds_string(node.value)
+            for target in targets:
+                if isinstance(target, ast.Name):
+                    bound[target.id] = bound.get(target.id, False) or built
+    return {name: built for name, built in bound.items() if name not in global_names}
+
+
+def _is_growable(value: ast.expr) -> bool:
+    """A mutable container that nothing bounds (``deque(maxlen=N)`` is bounded)."""
+    if isinstance(value, ast.Dict | ast.List | ast.Set | ast.ListComp | ast.SetComp):
+        return True
+    if isinstance(value, ast.DictComp):
+        return True
+    if not isinstance(value, ast.Call):
+        return False
+    func = value.func
+    if isinstance(func, ast.Name):
+        name = func.id
+    elif isinstance(func, ast.Attribute) and _root_name(func.value) == "collections":
+        name = func.attr
+    else:
+        return False
+    if name != "deque":
+        return name in _CONTAINER_FACTORIES
+    maxlen = value.args[1] if len(value.args) > 1 else None
+    maxlen = next((k.value for k in value.keywords if k.arg == "maxlen"), maxlen)
+    return maxlen is None or (isinstance(maxlen, ast.Constant) and maxlen.value is None)
+
+
+def _module_containers(tree: ast.Module) -> Iterator[tuple[ast.stmt, str]]:
+    """(statement, name) for each module-level name bound to a growable container."""
+    for node in _scope_nodes(tree):
+        if isinstance(node, ast.Assign):
+            targets, value = node.targets, node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            targets, value = [node.target], node.value
+        else:
+            continue
+        if _is_growable(value):
+            yield from ((node, t.id) for t in targets if isinstance(t, ast.Name))
+
+
+class _Visitor(ast.NodeVisitor):
+    """One pass over a module collecting XG001-XG003 hits and runtime mutations."""
+
+    def __init__(self) -> None:
+        self.hits: list[_Hit] = []
+        # Module-level name -> first line where code inside a function grows it.
+        # Import-time mutation (at module level) runs once, so it cannot leak.
+        self.mutated: dict[str, int] = {}
+        self._scopes: list[ast.AST] = []
+        self._bound: dict[ast.AST, dict[str, bool]] = {}
+
+    def hit(self, node: ast.expr | ast.stmt | ast.keyword, code: str, msg: str) -> None:
+        self.hits.append((node.lineno, node.col_offset + 1, code, msg))
+
+    def _bound_in(self, scope: ast.AST) -> dict[str, bool]:
+        if scope not in self._bound:
+            self._bound[scope] = _bindings(scope)
+        return self._bound[scope]
+
+    def _visit_scope(self, node: ast.AST) -> None:
+        self._scopes.append(node)
+        self.generic_visit(node)
+        self._scopes.pop()
+
+    visit_Module = visit_ClassDef = visit_Lambda = _visit_scope
+
+    def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+        for deco in node.decorator_list:
+            bare_cache = isinstance(deco, ast.Name) and deco.id == "cache"
+            if bare_cache or (
+                isinstance(deco, ast.Attribute)
+                and deco.attr == "cache"
+                and _root_name(deco.value) == "functools"
+            ):
+                self.hit(deco, "XG004", "unbounded @cache; use lru_cache(maxsize=N)")
+        self._visit_scope(node)
+
+    visit_AsyncFunctionDef = visit_FunctionDef
+
+    def visit_Global(self, node: ast.Global) -> None:
+        # Rebinding module state from a function is growth we cannot bound statically.
+        for name in node.names:
+            self.mutated.setdefault(name, node.lineno)
+
+    def _record_mutation(self, target: ast.expr, line: int) -> None:
+        name = _root_name(target)
+        functions = [s for s in self._scopes if isinstance(s, _FUNCTIONS)]
+        if name is None or not functions:
+            return
+        if any(name in self._bound_in(f) for f in functions):
+            return  # a local (or closure) variable shadows the module-level name
+        self.mutated.setdefault(name, line)
+
+    def visit_Assign(self, node: ast.Assign) -> None:
+        for target in node.targets:
+            if isinstance(target, ast.Subscript):
+                self._record_mutation(target, node.lineno)
+        self.generic_visit(node)
+
+    def visit_AugAssign(self, node: ast.AugAssign) -> None:
+        self._record_mutation(node.target, node.lineno)
+        self.generic_visit(node)
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
+        if isinstance(node.target, ast.Subscript):
+            self._record_mutation(node.target, node.lineno)
+        self.generic_visit(node)
+
+    def visit_Call(self, node: ast.Call) -> None:
+        func = node.func
+        if isinstance(func, ast.Attribute) and func.attr in _MUTATORS:
+            if isinstance(func.value, ast.Name | ast.Subscript):
+                self._record_mutation(func.value, node.lineno)
+        self._check_sql(node)
+        self._check_redis_keys(node)
+        self._check_cors(node)
+        self._check_lru_cache(node)
+        self.generic_visit(node)
+
+    def _name_builds_string(self, name: str) -> bool:
+        # One level of indirection: the assignment the name resolves to, found
+        # like Python does (innermost scope outwards; class bodies don't enclose).
+        for depth, scope in enumerate(reversed(self._scopes)):
+            bound = self._bound_in(scope)
+            if name in bound and not (depth and isinstance(scope, ast.ClassDef)):
+                return bound[name]
+        return False
+
+    def _check_sql(self, call: ast.Call) -> None:
+        if not (call.args and _is_sql_call(call.func)):
+            return
+        arg = call.args[0]
+        if _builds_string(arg):
+            what = "SQL text"
+        elif isinstance(arg, ast.Name) and self._name_builds_string(arg.id):
+            what = f"SQL text in `{arg.id}`"
+        else:
+            return
+        self.hit(
+            call,
+            "XG001",
+            f"{what} is built from strings (f-string/%/+/format); "
+            "use bound parameters or SQLAlchemy expressions",
+        )
+
+    def _check_redis_keys(self, call: ast.Call) -> None:
+        func = call.func
+        if not isinstance(func, ast.Attribute):
+            return
+        # Any argument means a pattern: dict.keys() never takes one.
+        is_keys = func.attr == "keys" and bool(call.args or call.keywords)
+        command = _str_const(call.args[0]) if call.args else None
+        if func.attr == "execute_command" and command is not None:
+            is_keys = command.strip().upper() == "KEYS"
+        if is_keys:
+            self.hit(call, "XG002", "Redis KEYS blocks the server; use scan_iter")
+
+    def _check_cors(self, call: ast.Call) -> None:
+        for kw in call.keywords:
+            value = kw.value
+            elts = [value]
+            if isinstance(value, ast.List | ast.Tuple | ast.Set):
+                elts = value.elts
+            if kw.arg in _CORS_LIST_KWARGS and any(_str_const(e) == "*" for e in elts):
+                self.hit(kw, "XG003", f"wildcard CORS {kw.arg}; list exact values")
+            regex = _str_const(value)
+            if kw.arg == "allow_origin_regex" and regex is not None:
+                if regex == "*" or ".*" in regex:
+                    self.hit(kw, "XG003", "wildcard CORS allow_origin_regex")
+
+    def _check_lru_cache(self, call: ast.Call) -> None:
+        func = call.func
+        name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
+        if name != "lru_cache":
+            return
+        maxsize = call.args[0] if call.args else None
+        maxsize = next((k.value for k in call.keywords if k.arg == "maxsize"), maxsize)
+        if isinstance(maxsize, ast.Constant) and maxsize.value is None:
+            self.hit(call, "XG004", "lru_cache(maxsize=None) is unbounded")
+
+
+def _allow_comments(source: str) -> tuple[dict[int, set[str]], list[_Hit]]:
+    """Codes allowed per line by ``# guard: allow``, plus XG000 for bad comments."""
+    allowed: dict[int, set[str]] = {}
+    problems: list[_Hit] = []
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
+    except (tokenize.TokenError, SyntaxError):
+        return allowed, problems
+    for tok in tokens:
+        match = _ALLOW_RE.search(tok.string) if tok.type == tokenize.COMMENT else None
+        if match is None:
+            continue
+        line, col = tok.start
+        body = _ALLOW_BODY_RE.fullmatch(match["rest"])
+        if body is None:
+            problems.append(
+                (
+                    line,
+                    col + 1,
+                    "XG000",
+                    "malformed allow comment; expected `# guard: allow XG00N <reason>`",
+                )
+            )
+        elif not body["reason"].strip(" \t-:"):
+            problems.append((line, col + 1, "XG000", "allow comment needs a reason"))
+        else:
+            codes = re.findall(r"XG\d{3}", body["codes"])
+            allowed.setdefault(line, set()).update(codes)
+    return allowed, problems
+
+
+def check_source(source: str, path: str = "<fixture>") -> list[Finding]:
+    """All findings for one module's source text, sorted by position."""
+    try:
+        tree = ast.parse(source, filename=path)
+    except (SyntaxError, ValueError) as exc:
+        line = getattr(exc, "lineno", None) or 1
+        return [Finding(path, line, 1, "XG000", f"cannot parse: {exc}")]
+    allowed, hits = _allow_comments(source)
+    visitor = _Visitor()
+    visitor.visit(tree)
+    hits += visitor.hits
+    for stmt, name in _module_containers(tree):
+        if name in visitor.mutated:
+            hits.append(
+                (
+                    stmt.lineno,
+                    stmt.col_offset + 1,
+                    "XG004",
+                    f"module-level `{name}` grows at runtime (line "
+                    f"{visitor.mutated[name]}); bound it or give it an owner",
+                )
+            )
+    return sorted(
+        Finding(path, line, col, code, message)
+        for line, col, code, message in hits
+        if code not in allowed.get(line, set())
+    )
+
+
+def iter_python_files(paths: Iterable[str | Path]) -> list[Path]:
+    """The .py files under ``paths``; hidden and cache directories are skipped."""
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_file():
+            files.append(path)
+        elif path.is_dir():
+            for file in sorted(path.rglob("*.py")):
+                parts = file.relative_to(path).parts[:-1]
+                if not any(p.startswith(".") or p in _SKIP_DIRS for p in parts):
+                    files.append(file)
+        else:
+            raise FileNotFoundError(f"no such file or directory: {path}")
+    return files
+
+
+def check_file(path: Path) -> list[Finding]:
+    try:
+        source = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return [Finding(str(path), 1, 1, "XG000", f"cannot read: {exc}")]
+    return check_source(source, str(path))
+
+
+def check_paths(paths: Iterable[str | Path]) -> list[Finding]:
+    return [f for file in iter_python_files(paths) for f in check_file(file)]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Xynergy static guard checks")
+    parser.add_argument("paths", nargs="*", default=["src"], help="files or dirs")
+    args = parser.parse_args(argv)
+    try:
+        files = iter_python_files(args.paths)
+    except FileNotFoundError as exc:
+        sys.stderr.write(f"check_guards: {exc}\n")
+        return 2
+    findings = [f for file in files for f in check_file(file)]
+    for finding in findings:
+        sys.stdout.write(f"{finding}\n")
+    if findings:
+        count = f"{len(findings)} finding(s) in {len(files)} file(s)"
+        sys.stderr.write(f"check_guards: {count}\n")
+        return 1
+    sys.stdout.write(f"check_guards: {len(files)} file(s) checked, no findings\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
