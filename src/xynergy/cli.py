@@ -22,13 +22,17 @@ from xynergy.platform.config import Settings, get_settings
 from xynergy.platform.db.engine import create_engine_from_settings
 from xynergy.platform.db.migrate import upgrade_to_head
 from xynergy.platform.db.session import unit_of_work
+from xynergy.platform.exceptions import XynergyError
 from xynergy.platform.logging import configure_logging
 from xynergy.platform.pagination import PageParams, decode_cursor
 from xynergy.platform.runtime import create_redis
 from xynergy.platform.tenancy import service
 from xynergy.platform.tenancy.schemas import ApiKey, ApiKeyCreated, Tenant
 
-app = typer.Typer(help="Xynergy platform command line.", no_args_is_help=True)
+# Tracebacks with local variables could print a key secret: never show locals.
+app = typer.Typer(
+    help="Xynergy platform command line.", no_args_is_help=True, pretty_exceptions_show_locals=False
+)
 tenants_app = typer.Typer(help="Manage tenants.", no_args_is_help=True)
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 app.add_typer(tenants_app, name="tenants")
@@ -50,7 +54,12 @@ def _with_session(work: Callable[[AsyncSession, Settings], Awaitable[ResultT]]) 
         finally:
             await engine.dispose()
 
-    return asyncio.run(run())
+    try:
+        return asyncio.run(run())
+    except XynergyError as exc:
+        # The same messages the API gives, without a traceback.
+        Console(stderr=True).print(f"error: {exc.code}: {exc.detail}", style="red")
+        raise typer.Exit(code=1) from None
 
 
 async def _invalidate_everywhere(settings: Settings, key_hash: str) -> None:

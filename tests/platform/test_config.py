@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -11,10 +12,10 @@ from xynergy.platform.config import DEFAULT_RATE_LIMITS, Settings
 
 
 class TestDefaults:
-    def test_embedded_defaults(self, tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    def test_embedded_defaults(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv("XYNERGY_DATABASE_URL", raising=False)
-        settings = Settings(data_dir="/tmp/xyn-defaults")
-        assert settings.resolved_database_url == "sqlite+aiosqlite:////tmp/xyn-defaults/xynergy.db"
+        settings = Settings(data_dir=tmp_path)
+        assert settings.resolved_database_url == f"sqlite+aiosqlite:///{tmp_path}/xynergy.db"
         assert settings.redis_url is None
         assert settings.cors_origins == []
         assert settings.rate_limits == DEFAULT_RATE_LIMITS

@@ -67,7 +67,9 @@ class TestAuthenticatedLimits:
         assert statuses.count(200) == 7
         assert statuses.count(429) == 23
 
-    async def test_each_key_has_its_own_budget(self, make_settings: Callable[..., Settings]) -> None:
+    async def test_each_key_has_its_own_budget(
+        self, make_settings: Callable[..., Settings]
+    ) -> None:
         app = limited_app(make_settings(rate_limits=limits(reads="2/minute")))
         async with running(app) as client:
             _, first = await issue_key(app.state.platform, scopes=["content:read"])
@@ -159,7 +161,9 @@ class TestInMemoryBound:
         assert isinstance(storage, BoundedMemoryStorage)
         base = int(ipaddress.ip_address("100.64.0.0"))
         for offset in range(100_000):
-            await limiter.hit("public", "ip:" + str(ipaddress.ip_address(base + offset)), service="t")
+            await limiter.hit(
+                "public", "ip:" + str(ipaddress.ip_address(base + offset)), service="t"
+            )
         assert storage.tracked_keys <= bound
         assert len(storage.storage) <= bound
         assert len(storage.expirations) <= bound

@@ -95,7 +95,8 @@ def create_service_app(
         routers: The service's routers, each built with ``api_router()``.
         platform: Shared resources (all-in-one); None makes the app open its own.
         on_startup: Service hooks run after the platform is open.
-        on_shutdown: Service hooks run before the platform closes.
+        on_shutdown: Service hooks run before the platform closes; they run even if
+            a startup hook failed, so each must cope with a resource never opened.
         content_security_policy: CSP header value (HTML services loosen it).
     """
 

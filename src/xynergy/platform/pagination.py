@@ -12,11 +12,11 @@ import binascii
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Query, Request
-from sqlalchemy import Select, tuple_
+from sqlalchemy import Select, literal, tuple_
 from sqlalchemy.orm import InstrumentedAttribute
 
 from xynergy.platform.exceptions import BadRequest, ValidationFailed
@@ -53,11 +53,19 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
     """Inverse of :func:`encode_cursor`; raises BadRequest on anything else."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        created, row_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        decoded = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if not isinstance(decoded, list) or len(decoded) != 2:
+            raise ValueError("a cursor is a two-element list")
+        created, row_id = decoded
         if not isinstance(row_id, str) or not isinstance(created, str):
             raise ValueError("cursor fields have the wrong types")
-        return datetime.fromisoformat(created), row_id
-    except (ValueError, TypeError, binascii.Error) as exc:
+        moment = datetime.fromisoformat(created)
+        if moment.tzinfo is None:
+            raise ValueError("cursor time has no time zone")
+        # Normalising here turns an out-of-range forged offset into a 400, not a
+        # database error, and makes every comparison an instant in UTC.
+        return moment.astimezone(UTC), row_id
+    except (ValueError, TypeError, OverflowError, binascii.Error) as exc:
         raise BadRequest("The cursor is not one this API issued.") from exc
 
 
@@ -88,7 +96,11 @@ def keyset_page(
     One extra row is fetched so the caller can tell whether a next page exists.
     """
     if params.after is not None:
-        query = query.where(tuple_(created_column, id_column) < tuple_(*params.after))
+        created, row_id = params.after
+        # Bind with the columns' own types so the position is converted exactly
+        # as stored values are (UTC), not as a plain DateTime.
+        position = tuple_(literal(created, created_column.type), literal(row_id, id_column.type))
+        query = query.where(tuple_(created_column, id_column) < position)
     return query.order_by(created_column.desc(), id_column.desc()).limit(params.limit + 1)
 
 

@@ -27,6 +27,8 @@ from xynergy.platform.tracing import REQUEST_ID_HEADER, current_request_id
 
 __all__ = ["ServiceClient", "ServiceResponse"]
 
+_READ_CHUNK_BYTES = 65_536
+
 
 @dataclass(frozen=True, slots=True)
 class ServiceResponse:
@@ -121,6 +123,17 @@ class ServiceClient:
             raise UpstreamTimeout() from exc
         except aiohttp.ClientError as exc:
             raise UpstreamUnavailable() from exc
+
+    async def _read_bounded(self, response: aiohttp.ClientResponse) -> bytes:
+        limit = self._settings.http_max_response_bytes
+        if response.content_length is not None and response.content_length > limit:
+            raise UpstreamUnavailable("A service answered with more data than allowed.")
+        body = bytearray()
+        async for chunk in response.content.iter_chunked(_READ_CHUNK_BYTES):
+            body += chunk
+            if len(body) > limit:
+                raise UpstreamUnavailable("A service answered with more data than allowed.")
+        return bytes(body)
 
     async def _in_process_call(
         self,

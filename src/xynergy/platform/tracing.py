@@ -16,8 +16,9 @@ __all__ = ["REQUEST_ID_HEADER", "current_request_id", "new_request_id", "accept_
 REQUEST_ID_HEADER = "X-Request-ID"
 
 # Only characters that are safe in logs and headers; anything else is replaced so
-# a caller cannot inject log lines or header breaks through the id.
-_SAFE_ID = re.compile(r"^[A-Za-z0-9._:\-]+$")
+# a caller cannot inject log lines or header breaks through the id. fullmatch, not
+# match with $: $ also matches before a trailing newline.
+_SAFE_ID = re.compile(r"[A-Za-z0-9._:\-]+")
 
 _request_id: ContextVar[str | None] = ContextVar("xynergy_request_id", default=None)
 
@@ -29,7 +30,7 @@ def new_request_id() -> str:
 
 def accept_request_id(candidate: str | None, *, max_length: int) -> str:
     """Return the caller's id when it is safe, else a generated one."""
-    if candidate and len(candidate) <= max_length and _SAFE_ID.match(candidate):
+    if candidate and len(candidate) <= max_length and _SAFE_ID.fullmatch(candidate):
         return candidate
     return new_request_id()
 

@@ -62,7 +62,9 @@ class TestRevocationAcrossReplicas:
                 replica_a.state.platform, tenant="acme", scopes=["keys:admin"]
             )
             # Warm replica B's cache with the victim key.
-            assert (await client_b.get("/admin/keys", headers=auth(victim.secret))).status_code == 200
+            assert (
+                await client_b.get("/admin/keys", headers=auth(victim.secret))
+            ).status_code == 200
 
             revoke = await client_a.post(
                 f"/admin/keys/{victim.key.id}/revoke",
@@ -86,22 +88,29 @@ class TestRevocationAcrossReplicas:
             _, victim = await issue_key(
                 replica_a.state.platform, tenant="acme", scopes=["keys:admin"]
             )
-            assert (await client_b.get("/admin/keys", headers=auth(victim.secret))).status_code == 200
+            assert (
+                await client_b.get("/admin/keys", headers=auth(victim.secret))
+            ).status_code == 200
             async with client_for(replica_a) as client_a:
                 revoked = await client_a.post(
                     f"/admin/keys/{victim.key.id}/revoke", headers=auth(victim.secret)
                 )
                 assert revoked.status_code == 200
-                assert (await client_a.get("/admin/keys", headers=auth(victim.secret))).status_code == 401
-            assert (await client_b.get("/admin/keys", headers=auth(victim.secret))).status_code == 200
+                assert (
+                    await client_a.get("/admin/keys", headers=auth(victim.secret))
+                ).status_code == 401
+            assert (
+                await client_b.get("/admin/keys", headers=auth(victim.secret))
+            ).status_code == 200
 
 
 class TestRotationAcrossReplicas:
     async def test_old_key_works_during_grace_and_stops_after_it_everywhere(
         self, replica_settings: Settings
     ) -> None:
-        replica_a, replica_b = create_admin_app(replica_settings), create_admin_app(
-            replica_settings
+        replica_a, replica_b = (
+            create_admin_app(replica_settings),
+            create_admin_app(replica_settings),
         )
         async with running(replica_a) as client_a, running(replica_b) as client_b:
             _, old = await issue_key(replica_a.state.platform, tenant="acme", scopes=["keys:admin"])
@@ -117,12 +126,20 @@ class TestRotationAcrossReplicas:
             assert rotated.json()["key"]["rotated_from"] == old.key.id
 
             for client in (client_a, client_b):
-                assert (await client.get("/admin/keys", headers=auth(old.secret))).status_code == 200
-                assert (await client.get("/admin/keys", headers=auth(new_secret))).status_code == 200
+                assert (
+                    await client.get("/admin/keys", headers=auth(old.secret))
+                ).status_code == 200
+                assert (
+                    await client.get("/admin/keys", headers=auth(new_secret))
+                ).status_code == 200
 
             # After the grace ends, the old key fails on both replicas (B learned the
             # grace end through the broadcast, not by re-reading on a TTL).
             await asyncio.sleep(2.1)
             for client in (client_a, client_b):
-                assert (await client.get("/admin/keys", headers=auth(old.secret))).status_code == 401
-                assert (await client.get("/admin/keys", headers=auth(new_secret))).status_code == 200
+                assert (
+                    await client.get("/admin/keys", headers=auth(old.secret))
+                ).status_code == 401
+                assert (
+                    await client.get("/admin/keys", headers=auth(new_secret))
+                ).status_code == 200

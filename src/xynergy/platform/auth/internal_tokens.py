@@ -106,6 +106,9 @@ class InternalTokens:
 
     def verify(self, token: str, *, audience: str) -> AuthContext:
         """The context a token grants; raises Unauthorized on any defect."""
+        if not token.isascii():
+            # Header values arrive as latin-1 text; compare_digest refuses non-ASCII str.
+            raise Unauthorized("The internal token is malformed.")
         version, _, rest = token.partition(".")
         payload, _, signature = rest.partition(".")
         if version != _VERSION or not payload or not signature:

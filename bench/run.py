@@ -1,0 +1,145 @@
+"""Platform overhead benchmark: bare FastAPI vs the full platform stack, same server.
+
+    make bench                      # or: .venv/bin/python bench/run.py
+    .venv/bin/python bench/run.py --duration 5 --rounds 2 --json
+    .venv/bin/python bench/run.py --redis redis://127.0.0.1:6379/15
+
+Each round starts every variant's server in turn (bare, platform, ... then again),
+so slow drift of the machine hits all variants alike; each row is the median over
+rounds. Traffic goes to 127.0.0.1 only; every process started is stopped by PID.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import redis
+from load import LoadGenerator, LoadResult, pick_generator
+from prepare import create_bench_key, platform_env, scrubbed_env
+from report import format_table, machine, summarize, to_json
+from servers import UVICORN_FLAGS, serve, status
+
+BARE = "bare FastAPI"
+PLATFORM = "platform (SQLite keys, memory limiter, access log on)"
+
+
+@dataclass(frozen=True, slots=True)
+class Variant:
+    """One server configuration under test."""
+
+    name: str
+    factory: str
+    env: dict[str, str] = field(default_factory=dict)
+    # What /ping without a key must answer: proves auth really runs (a fast 401
+    # would otherwise pass for a fast platform).
+    anonymous_status: int = 401
+
+
+def _variants(data_dir: Path, redis_url: str | None) -> list[Variant]:
+    def env(access_log: bool, limiter_redis: str | None = None) -> dict[str, str]:
+        return platform_env(data_dir, access_log=access_log, redis_url=limiter_redis)
+
+    variants = [
+        Variant(BARE, "bare_app", anonymous_status=200),
+        Variant(PLATFORM, "platform_app", env(access_log=True)),
+        Variant(
+            "platform (SQLite keys, memory limiter, access log off)", "platform_app", env(False)
+        ),
+    ]
+    if redis_url:
+        name = "platform (SQLite keys, Redis limiter, access log on)"
+        variants.append(Variant(name, "platform_app", env(True, redis_url)))
+    return variants
+
+
+def _measure(
+    variant: Variant,
+    generator: LoadGenerator,
+    headers: dict[str, str],
+    args: argparse.Namespace,
+    workdir: Path,
+) -> LoadResult:
+    env = {**scrubbed_env(), **variant.env}
+    log = workdir / f"{variant.factory}.log"
+    with serve(variant.factory, env, log, headers) as url:
+        anonymous = status(url, {})
+        if anonymous != variant.anonymous_status:
+            raise RuntimeError(f"{variant.name}: anonymous GET answered {anonymous}")
+        if args.warmup > 0:
+            generator.run(url, headers, args.warmup)
+        return generator.run(url, headers, args.duration)
+
+
+def _check_redis(url: str) -> None:
+    try:
+        redis.Redis.from_url(url, socket_timeout=2).ping()
+    except redis.RedisError as exc:
+        raise SystemExit(f"--redis {url}: not reachable ({exc})") from exc
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Platform vs bare FastAPI: req/s, p50, p99.")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per run")
+    parser.add_argument("--warmup", type=float, default=2.0, help="seconds before each run")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (>= 2)")
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--generator", choices=["auto", "wrk", "python"], default="auto")
+    parser.add_argument("--redis", metavar="URL", help="add a Redis-limiter row")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    args = parser.parse_args(argv)
+    if args.rounds < 2 or args.duration <= 0 or args.connections < 1:
+        parser.error("need --rounds >= 2, --duration > 0, --connections >= 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    load_before = machine()["loadavg_1m"]
+    generator = pick_generator(args.generator, args.connections)
+    if args.redis:
+        _check_redis(args.redis)
+    with tempfile.TemporaryDirectory(prefix="xynergy-bench-") as tmp:
+        workdir = Path(tmp)
+        data_dir = workdir / "data"
+        headers = {"Authorization": f"Bearer {create_bench_key(data_dir)}"}
+        variants = _variants(data_dir, args.redis)
+        samples: dict[str, list[LoadResult]] = {v.name: [] for v in variants}
+        for round_number in range(1, args.rounds + 1):
+            for variant in variants:
+                # Progress on stderr keeps stdout clean for --json.
+                print(f"[round {round_number}/{args.rounds}] {variant.name} ...", file=sys.stderr)
+                result = _measure(variant, generator, headers, args, workdir)
+                print(f"    {result}", file=sys.stderr)
+                samples[variant.name].append(result)
+    rows = summarize(samples, BARE)
+    meta = {
+        "machine": {**machine(), "loadavg_1m_before": load_before},
+        "generator": generator.description,
+        "server": "uvicorn " + " ".join(UVICORN_FLAGS),
+        "duration_seconds": args.duration,
+        "warmup_seconds": args.warmup,
+        "rounds": args.rounds,
+    }
+    if args.json:
+        print(json.dumps(to_json(rows, meta), indent=2))
+        return 0
+    box = meta["machine"]
+    header = [
+        f"GET /ping: median of {args.rounds} interleaved rounds x {args.duration:g}s "
+        f"(after {args.warmup:g}s warm-up each)",
+        f"machine: nproc={box['nproc']}, Python {box['python']}, {box['platform']}, "
+        f"load avg (1 min) {box['loadavg_1m_before']} before / {box['loadavg_1m']} after",
+        f"server:  {meta['server']} (the same for every row)",
+        f"load:    {meta['generator']}",
+    ]
+    print(format_table(rows, header, PLATFORM))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
