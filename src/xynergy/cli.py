@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Annotated, Any, TypeVar
 
 import typer
+from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -79,7 +80,34 @@ def _emit(payload: Any, as_json: bool) -> None:
         console.print(payload)
 
 
-def _show_created(created: ApiKeyCreated, as_json: bool) -> None:
+def _page_params(limit: int | None, cursor: str | None, settings: Settings) -> PageParams:
+    size = settings.page_size_default if limit is None else limit
+    if not 1 <= size <= settings.page_size_max:
+        raise typer.BadParameter(f"limit must be between 1 and {settings.page_size_max}")
+    return PageParams(limit=size, after=decode_cursor(cursor) if cursor else None)
+
+
+def _show_page(
+    rows: Sequence[BaseModel],
+    next_cursor: str | None,
+    as_json: bool,
+    columns: Sequence[str],
+    cells: Callable[[Any], Sequence[str]],
+) -> None:
+    if as_json:
+        items = [row.model_dump(mode="json") for row in rows]
+        _emit({"items": items, "next_cursor": next_cursor}, True)
+        return
+    table = Table(*columns)
+    for row in rows:
+        table.add_row(*cells(row))
+    console.print(table)
+    if next_cursor:
+        console.print(f"next page: --cursor {next_cursor}")
+
+
+def _show_issued(issued: service.IssuedKey, as_json: bool) -> None:
+    created = ApiKeyCreated(key=ApiKey.model_validate(issued.key), secret=issued.secret)
     if as_json:
         _emit(created.model_dump(mode="json"), True)
         return
@@ -109,9 +137,7 @@ def bootstrap(as_json: JsonFlag = False) -> None:
         if not as_json:
             console.print("an admin key already exists; create more with `xynergy keys create`")
         return
-    _show_created(
-        ApiKeyCreated(key=ApiKey.model_validate(issued.key), secret=issued.secret), as_json
-    )
+    _show_issued(issued, as_json)
 
 
 @app.command()
@@ -153,26 +179,24 @@ def tenants_create(name: str, as_json: JsonFlag = False) -> None:
 
 
 @tenants_app.command("list")
-def tenants_list(limit: int = 50, cursor: str | None = None, as_json: JsonFlag = False) -> None:
+def tenants_list(
+    limit: int | None = None, cursor: str | None = None, as_json: JsonFlag = False
+) -> None:
     """List tenants, newest first."""
 
-    async def work(session: AsyncSession, _settings: Settings) -> tuple[list[Tenant], str | None]:
-        params = PageParams(limit=limit, after=decode_cursor(cursor) if cursor else None)
+    async def work(session: AsyncSession, settings: Settings) -> tuple[list[Tenant], str | None]:
+        params = _page_params(limit, cursor, settings)
         rows, next_cursor = await service.list_tenants(session, params=params)
         return [Tenant.model_validate(r) for r in rows], next_cursor
 
     rows, next_cursor = _with_session(work)
-    if as_json:
-        _emit(
-            {"items": [r.model_dump(mode="json") for r in rows], "next_cursor": next_cursor}, True
-        )
-        return
-    table = Table("id", "name", "created")
-    for row in rows:
-        table.add_row(row.id, row.name, row.created_at.isoformat())
-    console.print(table)
-    if next_cursor:
-        console.print(f"next page: --cursor {next_cursor}")
+    _show_page(
+        rows,
+        next_cursor,
+        as_json,
+        ("id", "name", "created"),
+        lambda row: (row.id, row.name, row.created_at.isoformat()),
+    )
 
 
 @keys_app.command("create")
@@ -199,40 +223,30 @@ def keys_create(
         )
 
     issued = _with_session(work)
-    _show_created(
-        ApiKeyCreated(key=ApiKey.model_validate(issued.key), secret=issued.secret), as_json
-    )
+    _show_issued(issued, as_json)
 
 
 @keys_app.command("list")
 def keys_list(
     tenant: Annotated[str, typer.Option(help="Tenant id.")],
-    limit: int = 50,
+    limit: int | None = None,
     cursor: str | None = None,
     as_json: JsonFlag = False,
 ) -> None:
     """List a tenant's keys (never their secrets)."""
 
-    async def work(session: AsyncSession, _settings: Settings) -> tuple[list[ApiKey], str | None]:
-        params = PageParams(limit=limit, after=decode_cursor(cursor) if cursor else None)
+    async def work(session: AsyncSession, settings: Settings) -> tuple[list[ApiKey], str | None]:
+        params = _page_params(limit, cursor, settings)
         rows, next_cursor = await service.list_keys(session, tenant_id=tenant, params=params)
         return [ApiKey.model_validate(r) for r in rows], next_cursor
 
-    rows, next_cursor = _with_session(work)
-    if as_json:
-        _emit(
-            {"items": [r.model_dump(mode="json") for r in rows], "next_cursor": next_cursor}, True
-        )
-        return
-    table = Table("id", "name", "prefix", "scopes", "state")
-    for row in rows:
+    def cells(row: ApiKey) -> tuple[str, ...]:
         state = "revoked" if row.revoked_at else ("rotating" if row.grace_until else "active")
-        table.add_row(
-            row.id, row.name, f"{row.display_prefix}…{row.last4}", ",".join(row.scopes), state
-        )
-    console.print(table)
-    if next_cursor:
-        console.print(f"next page: --cursor {next_cursor}")
+        masked = f"{row.display_prefix}…{row.last4}"
+        return (row.id, row.name, masked, ",".join(row.scopes), state)
+
+    rows, next_cursor = _with_session(work)
+    _show_page(rows, next_cursor, as_json, ("id", "name", "key", "scopes", "state"), cells)
 
 
 @keys_app.command("rotate")
@@ -255,9 +269,7 @@ def keys_rotate(
         )
 
     issued = _with_session(work)
-    _show_created(
-        ApiKeyCreated(key=ApiKey.model_validate(issued.key), secret=issued.secret), as_json
-    )
+    _show_issued(issued, as_json)
 
 
 @keys_app.command("revoke")

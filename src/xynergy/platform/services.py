@@ -31,6 +31,15 @@ _READ_CHUNK_BYTES = 65_536
 
 
 @dataclass(frozen=True, slots=True)
+class _Call:
+    method: str
+    path: str
+    headers: dict[str, str]
+    json: Any
+    params: Mapping[str, str] | None
+
+
+@dataclass(frozen=True, slots=True)
 class ServiceResponse:
     """A response from another service."""
 
@@ -97,28 +106,21 @@ class ServiceClient:
             headers[REQUEST_ID_HEADER] = request_id
         if idempotency_key:
             headers["Idempotency-Key"] = idempotency_key
+        call = _Call(method, path, headers, json, params)
         base_url = self._settings.service_urls.get(service)
         if base_url is not None:
-            return await self._over_network(base_url, method, path, headers, json, params)
-        return await self._in_process_call(service, method, path, headers, json, params)
+            return await self._over_network(base_url, call)
+        return await self._in_process_call(service, call)
 
-    async def _over_network(
-        self,
-        base_url: str,
-        method: str,
-        path: str,
-        headers: dict[str, str],
-        json: Any,
-        params: Mapping[str, str] | None,
-    ) -> ServiceResponse:
+    async def _over_network(self, base_url: str, call: _Call) -> ServiceResponse:
         session = self._http.session("service:" + base_url)
+        url = base_url.rstrip("/") + call.path
         try:
             async with session.request(
-                method, base_url.rstrip("/") + path, headers=headers, json=json, params=params
+                call.method, url, headers=call.headers, json=call.json, params=call.params
             ) as response:
-                return ServiceResponse(
-                    response.status, dict(response.headers), await response.read()
-                )
+                content = await self._read_bounded(response)
+                return ServiceResponse(response.status, dict(response.headers), content)
         except TimeoutError as exc:
             raise UpstreamTimeout() from exc
         except aiohttp.ClientError as exc:
@@ -135,21 +137,17 @@ class ServiceClient:
                 raise UpstreamUnavailable("A service answered with more data than allowed.")
         return bytes(body)
 
-    async def _in_process_call(
-        self,
-        service: str,
-        method: str,
-        path: str,
-        headers: dict[str, str],
-        json: Any,
-        params: Mapping[str, str] | None,
-    ) -> ServiceResponse:
+    async def _in_process_call(self, service: str, call: _Call) -> ServiceResponse:
         prefix = self._mounts.get(service)
         if self._in_process is None or prefix is None:
             raise UpstreamUnavailable(f"Service {service!r} is neither mounted nor configured.")
         try:
             response = await self._in_process.request(
-                method, prefix + path, headers=headers, json=json, params=params
+                call.method,
+                prefix + call.path,
+                headers=call.headers,
+                json=call.json,
+                params=call.params,
             )
         except (TimeoutError, httpx.TimeoutException) as exc:
             raise UpstreamTimeout() from exc
