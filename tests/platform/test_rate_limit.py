@@ -201,3 +201,38 @@ class TestStorageOutage:
                 metrics = (await other.get("/metrics")).text
         assert statuses == [200, 200, 200]
         assert metric_value(metrics, "xynergy_rate_limit_storage_errors_total", service="svc") == 3
+
+
+class TestFailedAuthentications:
+    async def test_a_client_that_keeps_failing_is_refused_before_any_lookup(
+        self, make_settings: Callable[..., Settings]
+    ) -> None:
+        from xynergy.platform.auth.keys import generate_key
+
+        app = limited_app(make_settings(rate_limits=limits(auth_failures="3/minute")))
+        async with running(app, client_ip="203.0.113.9") as attacker:
+            _, cached = await issue_key(app.state.platform, scopes=["content:read"])
+            _, uncached = await issue_key(app.state.platform, scopes=["content:read"])
+            assert (await attacker.get("/items", headers=auth(cached.secret))).status_code == 200
+            forged = [generate_key().plaintext for _ in range(5)]
+            statuses = [
+                (await attacker.get("/items", headers=auth(key))).status_code for key in forged
+            ]
+            # A key already verified is served from the cache: no lookup to protect.
+            still_cached = await attacker.get("/items", headers=auth(cached.secret))
+            # A key not yet verified would need a lookup, which this address has used up.
+            needs_lookup = await attacker.get("/items", headers=auth(uncached.secret))
+            async with client_for(app, client_ip="198.51.100.20") as bystander:
+                elsewhere = await bystander.get("/items", headers=auth(uncached.secret))
+            metrics = (await attacker.get("/metrics")).text
+        assert statuses == [401, 401, 401, 429, 429]
+        assert still_cached.status_code == 200
+        assert needs_lookup.status_code == 429
+        assert needs_lookup.json()["error"] == "rate_limited"
+        assert elsewhere.status_code == 200
+        assert (
+            metric_value(
+                metrics, "xynergy_rate_limit_rejections_total", route_class="auth_failures"
+            )
+            == 3
+        )

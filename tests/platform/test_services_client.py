@@ -36,6 +36,8 @@ CALLEE = "svc-b"
 CALLER_SCOPES = ["content:read", "content:write"]
 OUTER_REQUEST_ID = "outer-request-0001"
 SERVER_START_BOUND_SECONDS = 10.0
+RESPONSE_LIMIT_BYTES = 64 * 1024
+OVERSIZED_BODY_BYTES = 4 * RESPONSE_LIMIT_BYTES
 
 ReadAuth = Annotated[AuthContext, Depends(require_scopes("content:read"))]
 
@@ -56,16 +58,28 @@ def callee_router() -> APIRouter:
             "headers": dict(request.headers),
         }
 
+    @router.get("/big")
+    async def big(_caller: ReadAuth) -> dict[str, str]:
+        """A response larger than the caller accepts."""
+        return {"padding": "x" * OVERSIZED_BODY_BYTES}
+
     return router
 
 
 def caller_router() -> APIRouter:
     router = api_router()
 
-    async def call_callee(request: Request, caller: AuthContext, scope: str) -> dict[str, Any]:
+    async def call_callee(
+        request: Request, caller: AuthContext, scope: str, path: str = "/whoami"
+    ) -> dict[str, Any]:
         services = request.app.state.platform.services
-        response = await services.request(CALLEE, "GET", "/whoami", caller=caller, scopes={scope})
+        response = await services.request(CALLEE, "GET", path, caller=caller, scopes={scope})
         return {"status": response.status, "seen": response.json()}
+
+    @router.get("/relay-big")
+    async def relay_big(request: Request, caller: ReadAuth) -> dict[str, Any]:
+        """Call the callee's oversized endpoint."""
+        return await call_callee(request, caller, "content:read", "/big")
 
     @router.get("/relay")
     async def relay(request: Request, caller: ReadAuth) -> dict[str, Any]:
@@ -234,3 +248,20 @@ class TestNetworkCalls:
         assert body["error"] == "upstream_unavailable"
         assert body["request_id"] == OUTER_REQUEST_ID
         assert healthy.status_code == 200
+
+    async def test_an_oversized_answer_is_refused_not_buffered(
+        self, make_settings: MakeSettings
+    ) -> None:
+        async with serving(callee_app(make_settings())) as callee_url:
+            app = caller_app(
+                make_settings(
+                    service_urls={CALLEE: callee_url}, http_max_response_bytes=RESPONSE_LIMIT_BYTES
+                )
+            )
+            async with running(app) as client:
+                response, *_ = await relay_as_caller(client, app.state.platform, "/relay-big")
+                within_limit, *_ = await relay_as_caller(client, app.state.platform)
+
+        assert response.status_code == 503, response.text
+        assert response.json()["error"] == "upstream_unavailable"
+        assert within_limit.status_code == 200

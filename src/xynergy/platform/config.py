@@ -30,6 +30,9 @@ DEFAULT_RATE_LIMITS: dict[str, str] = {
     "workflow_start": "50/hour",
     "public": "300/hour",
     "admin": "1000/hour",
+    # Per client IP: failed authentications before further unknown keys are
+    # refused without a database read (a flood of well-formed fake keys).
+    "auth_failures": "100/minute",
 }
 
 _MIN_SECRET_LENGTH = 32

@@ -89,6 +89,14 @@ class RateLimiter:
         """The configured limit of ``route_class`` (KeyError for an unknown class)."""
         return self._items[route_class]
 
+    async def exhausted(self, route_class: str, identity: str) -> bool:
+        """Whether ``identity`` has no requests left in ``route_class`` (counts nothing)."""
+        try:
+            return not await self._strategy.test(self._items[route_class], route_class, identity)
+        except Exception:
+            log.warning("rate_limit.storage_unavailable", exc_info=True)
+            return False
+
     async def hit(self, route_class: str, identity: str, *, service: str) -> None:
         """Count one request; raises RateLimited (with headers) past the limit."""
         item = self._items[route_class]

@@ -14,7 +14,7 @@ non-public route.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request, Response
@@ -23,7 +23,7 @@ from fastapi.routing import APIRoute
 from xynergy.platform.auth.context import AuthContext
 from xynergy.platform.auth.internal_tokens import INTERNAL_TOKEN_HEADER
 from xynergy.platform.client_ip import client_ip
-from xynergy.platform.exceptions import Forbidden, NotFound, Unauthorized
+from xynergy.platform.exceptions import Forbidden, NotFound, RateLimited, Unauthorized
 
 __all__ = [
     "ACTING_TENANT_HEADER",
@@ -38,6 +38,7 @@ ACTING_TENANT_HEADER = "X-Xynergy-Tenant"
 _PUBLIC_ATTR = "__xynergy_public__"
 _RATE_CLASS_ATTR = "__xynergy_rate_class__"
 _EXEMPT = "exempt"
+_AUTH_FAILURES = "auth_failures"
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _BEARER = "bearer "
 
@@ -99,21 +100,14 @@ class SecureRoute(APIRoute):
         async def secured(request: Request) -> Response:
             platform = request.app.state.platform
             service = request.app.state.service_slug
+            ip_identity = "ip:" + client_ip(request.scope, platform.settings.trusted_proxies)
             if is_public:
-                identity = "ip:" + client_ip(request.scope, platform.settings.trusted_proxies)
+                identity = ip_identity
             else:
-                try:
-                    auth = await authenticate(request, platform, service)
-                except (Unauthorized, Forbidden, NotFound) as exc:
-                    platform.metrics.auth_failures.labels(
-                        service=service, status=str(exc.status_code)
-                    ).inc()
-                    raise
+                auth = await _authenticate_or_count(request, platform, service, ip_identity)
                 request.state.auth = auth
-                identity = "key:" + auth.key_id
-                if auth.via == "internal":
-                    # Already counted at the edge service that minted the token.
-                    identity = ""
+                # An internal call was already counted at the edge that minted it.
+                identity = "" if auth.via == "internal" else "key:" + auth.key_id
             if rate_class is not None and identity:
                 await platform.rate_limiter.hit(rate_class, identity, service=service)
             return await handler(request)
@@ -121,16 +115,41 @@ class SecureRoute(APIRoute):
         return secured
 
 
-async def authenticate(request: Request, platform: Any, service: str) -> AuthContext:
+async def _authenticate_or_count(
+    request: Request, platform: Any, service: str, ip_identity: str
+) -> AuthContext:
+    limiter = platform.rate_limiter
+
+    async def refuse_if_failing_too_often() -> None:
+        if await limiter.exhausted(_AUTH_FAILURES, ip_identity):
+            platform.metrics.rate_limit_rejections.labels(
+                service=service, route_class=_AUTH_FAILURES
+            ).inc()
+            raise RateLimited("Too many failed authentications from this address.")
+
+    try:
+        return await authenticate(request, platform, refuse_if_failing_too_often)
+    except (Unauthorized, Forbidden, NotFound) as exc:
+        platform.metrics.auth_failures.labels(service=service, status=str(exc.status_code)).inc()
+        if isinstance(exc, Unauthorized):
+            await limiter.hit(_AUTH_FAILURES, ip_identity, service=service)
+        raise
+
+
+async def authenticate(
+    request: Request,
+    platform: Any,
+    before_lookup: Callable[[], Awaitable[None]] | None = None,
+) -> AuthContext:
     """The caller's context from an internal token or an API key."""
     token = request.headers.get(INTERNAL_TOKEN_HEADER)
     if token is not None:
-        auth = platform.internal_tokens.verify(token, audience=service)
+        auth = platform.internal_tokens.verify(token, audience=request.app.state.service_slug)
     else:
         key = _presented_key(request)
         if not key:
             raise Unauthorized()
-        auth = await platform.key_verifier.verify(key)
+        auth = await platform.key_verifier.verify(key, before_lookup=before_lookup)
     acting = request.headers.get(ACTING_TENANT_HEADER)
     if acting and acting != auth.tenant_id:
         if not auth.is_admin:

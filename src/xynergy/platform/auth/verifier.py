@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -103,14 +104,22 @@ class KeyVerifier:
         self._tasks.clear()
         await self.flush_last_used()
 
-    async def verify(self, presented: str) -> AuthContext:
-        """The context for ``presented``; raises Unauthorized for any unusable key."""
+    async def verify(
+        self, presented: str, *, before_lookup: Callable[[], Awaitable[None]] | None = None
+    ) -> AuthContext:
+        """The context for ``presented``; raises Unauthorized for any unusable key.
+
+        ``before_lookup`` runs only when the key is not cached, before the database
+        is read: the caller's chance to refuse a client that keeps failing.
+        """
         if not is_well_formed(presented):
             raise Unauthorized("The API key is malformed.")
         key_hash = hash_key(presented)
         now = utcnow()
         verified = self._verified.get(key_hash)
         if verified is None:
+            if before_lookup is not None:
+                await before_lookup()
             verified = await self._load(key_hash)
         if not verified.usable_at(now):
             self._verified.pop(key_hash, None)
