@@ -26,6 +26,12 @@ class LoadResult:
     p99_ms: float
     errors: int
 
+    def __str__(self) -> str:
+        return (
+            f"{self.requests_per_second:,.0f} req/s, p50 {self.p50_ms:.2f} ms, "
+            f"p99 {self.p99_ms:.2f} ms, {self.errors} errors"
+        )
+
 
 def _latency_ms(output: str, label: str) -> float:
     match = re.search(rf"^\s*{re.escape(label)}\s+{_LATENCY}", output, re.MULTILINE)
@@ -69,19 +75,21 @@ class LoadGenerator:
             return f"wrk ({self.wrk}), 1 thread, {self.connections} connections"
         return f"python aiohttp fallback (bench/loadgen.py), {self.connections} connections"
 
-    def run(self, url: str, headers: dict[str, str], duration: float) -> LoadResult:
+    def run(self, url: str, headers: dict[str, str], duration: int) -> LoadResult:
         """Load ``url`` for ``duration`` seconds (a timeout guards a stuck generator)."""
         lines = [f"{name}: {value}" for name, value in headers.items()]
         if self.wrk:
-            command = [self.wrk, "-t1", f"-c{self.connections}", f"-d{duration:g}s", "--latency"]
+            command = [self.wrk, "-t1", f"-c{self.connections}", f"-d{duration}s", "--latency"]
             command += [arg for line in lines for arg in ("-H", line)]
         else:
             command = [sys.executable, str(_LOADGEN), "-c", str(self.connections)]
-            command += ["-d", f"{duration:g}"]
+            command += ["-d", str(duration)]
             command += [arg for line in lines for arg in ("--header", line)]
         done = subprocess.run(
-            [*command, url], capture_output=True, text=True, check=True, timeout=duration + 30
+            [*command, url], capture_output=True, text=True, check=False, timeout=duration + 30
         )
+        if done.returncode != 0:
+            raise RuntimeError(f"load generator failed ({done.returncode}): {done.stderr.strip()}")
         if self.wrk:
             return parse_wrk(done.stdout)
         data = json.loads(done.stdout)

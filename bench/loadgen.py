@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import json
 import time
+from dataclasses import dataclass, field
 
 import aiohttp
 import uvloop
@@ -30,13 +31,14 @@ def percentile(sorted_values: list[float], fraction: float) -> float:
     return sorted_values[rank]
 
 
-async def _worker(
-    session: aiohttp.ClientSession,
-    url: str,
-    deadline: float,
-    latencies: list[float],
-    errors: list[int],
-) -> None:
+@dataclass
+class _Tally:
+    latencies: list[float] = field(default_factory=list)
+    errors: int = 0
+
+
+async def _worker(session: aiohttp.ClientSession, url: str, deadline: float, tally: _Tally) -> None:
+    # One connection's worth of closed-loop traffic: next request when the last ends.
     while time.perf_counter() < deadline:
         started = time.perf_counter()
         try:
@@ -46,29 +48,26 @@ async def _worker(
         except aiohttp.ClientError:
             ok = False
         if ok:
-            latencies.append(time.perf_counter() - started)
+            tally.latencies.append(time.perf_counter() - started)
         else:
-            errors.append(1)
+            tally.errors += 1
 
 
 async def run_load(
     url: str, headers: dict[str, str], connections: int, duration: float
 ) -> dict[str, float]:
     """Keep ``connections`` keep-alive connections busy for ``duration`` seconds."""
-    latencies: list[float] = []
-    errors: list[int] = []
+    tally = _Tally()
     connector = aiohttp.TCPConnector(limit=connections)
     async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
         started = time.perf_counter()
         deadline = started + duration
-        await asyncio.gather(
-            *(_worker(session, url, deadline, latencies, errors) for _ in range(connections))
-        )
+        await asyncio.gather(*(_worker(session, url, deadline, tally) for _ in range(connections)))
         elapsed = time.perf_counter() - started
-    latencies.sort()
+    latencies = sorted(tally.latencies)
     return {
         "requests": len(latencies),
-        "errors": len(errors),
+        "errors": tally.errors,
         "requests_per_second": len(latencies) / elapsed,
         "p50_ms": percentile(latencies, 0.50) * 1000,
         "p99_ms": percentile(latencies, 0.99) * 1000,

@@ -8,6 +8,8 @@ import os
 import secrets
 from pathlib import Path
 
+# isort: split
+# bench's own modules: bench/ is sys.path[0] when run as a script.
 from apps import BENCH_SCOPE
 from sqlalchemy.ext.asyncio import async_sessionmaker
 

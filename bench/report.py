@@ -9,6 +9,8 @@ import sys
 from dataclasses import asdict, dataclass
 from typing import Any
 
+# isort: split
+# bench's own modules: bench/ is sys.path[0] when run as a script.
 from load import LoadResult
 
 __all__ = ["GOAL_RATIO", "Row", "format_table", "machine", "summarize", "to_json"]
@@ -98,6 +100,17 @@ def format_table(rows: list[Row], header: list[str], goal_variant: str) -> str:
     return "\n".join(out)
 
 
+def _rounded(value: Any) -> Any:
+    # Three decimals are below the run-to-run noise; more digits only mislead.
+    if isinstance(value, float):
+        return round(value, 3)
+    if isinstance(value, dict):
+        return {key: _rounded(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_rounded(item) for item in value]
+    return value
+
+
 def to_json(rows: list[Row], meta: dict[str, Any]) -> dict[str, Any]:
     """The same results as a JSON-serialisable document."""
-    return {**meta, "goal_ratio": GOAL_RATIO, "rows": [asdict(row) for row in rows]}
+    return _rounded({**meta, "goal_ratio": GOAL_RATIO, "rows": [asdict(row) for row in rows]})

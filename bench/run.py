@@ -19,6 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
+
+# isort: split
+# bench's own modules: bench/ is sys.path[0] when run as a script.
 from load import LoadGenerator, LoadResult, pick_generator
 from prepare import create_bench_key, platform_env, scrubbed_env
 from report import format_table, machine, summarize, to_json
@@ -82,19 +85,54 @@ def _check_redis(url: str) -> None:
         raise SystemExit(f"--redis {url}: not reachable ({exc})") from exc
 
 
+def _forget_redis_counters(url: str, variants: list[Variant]) -> None:
+    """Delete the counters this run left (they would expire within the hour anyway)."""
+    client = redis.Redis.from_url(url, socket_timeout=2)
+    for variant in variants:
+        prefix = variant.env.get("XYNERGY_REDIS_KEY_PREFIX")
+        if prefix:
+            for key in client.scan_iter(match=prefix + "*"):
+                client.delete(key)
+
+
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Platform vs bare FastAPI: req/s, p50, p99.")
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds per run")
-    parser.add_argument("--warmup", type=float, default=2.0, help="seconds before each run")
+    # Whole seconds: wrk takes no fractions.
+    parser.add_argument("--duration", type=int, default=10, help="seconds per run")
+    parser.add_argument("--warmup", type=int, default=2, help="seconds before each run")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (>= 2)")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--generator", choices=["auto", "wrk", "python"], default="auto")
     parser.add_argument("--redis", metavar="URL", help="add a Redis-limiter row")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args(argv)
-    if args.rounds < 2 or args.duration <= 0 or args.connections < 1:
-        parser.error("need --rounds >= 2, --duration > 0, --connections >= 1")
+    if args.rounds < 2 or args.duration < 1 or args.warmup < 0 or args.connections < 1:
+        parser.error("need --rounds >= 2, --duration >= 1, --warmup >= 0, --connections >= 1")
     return args
+
+
+def _run_rounds(args: argparse.Namespace, generator: LoadGenerator) -> dict[str, list[LoadResult]]:
+    """Every variant once per round, in order; the temp data dir lives only this long."""
+    with tempfile.TemporaryDirectory(prefix="xynergy-bench-") as tmp:
+        workdir = Path(tmp)
+        data_dir = workdir / "data"
+        headers = {"Authorization": f"Bearer {create_bench_key(data_dir)}"}
+        variants = _variants(data_dir, args.redis)
+        samples: dict[str, list[LoadResult]] = {v.name: [] for v in variants}
+        try:
+            for round_number in range(1, args.rounds + 1):
+                for variant in variants:
+                    # Progress on stderr keeps stdout clean for --json.
+                    print(
+                        f"[round {round_number}/{args.rounds}] {variant.name} ...", file=sys.stderr
+                    )
+                    result = _measure(variant, generator, headers, args, workdir)
+                    print(f"    {result}", file=sys.stderr)
+                    samples[variant.name].append(result)
+        finally:
+            if args.redis:
+                _forget_redis_counters(args.redis, variants)
+    return samples
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -103,43 +141,36 @@ def main(argv: list[str] | None = None) -> int:
     generator = pick_generator(args.generator, args.connections)
     if args.redis:
         _check_redis(args.redis)
-    with tempfile.TemporaryDirectory(prefix="xynergy-bench-") as tmp:
-        workdir = Path(tmp)
-        data_dir = workdir / "data"
-        headers = {"Authorization": f"Bearer {create_bench_key(data_dir)}"}
-        variants = _variants(data_dir, args.redis)
-        samples: dict[str, list[LoadResult]] = {v.name: [] for v in variants}
-        for round_number in range(1, args.rounds + 1):
-            for variant in variants:
-                # Progress on stderr keeps stdout clean for --json.
-                print(f"[round {round_number}/{args.rounds}] {variant.name} ...", file=sys.stderr)
-                result = _measure(variant, generator, headers, args, workdir)
-                print(f"    {result}", file=sys.stderr)
-                samples[variant.name].append(result)
-    rows = summarize(samples, BARE)
-    meta = {
-        "machine": {**machine(), "loadavg_1m_before": load_before},
-        "generator": generator.description,
-        "server": "uvicorn " + " ".join(UVICORN_FLAGS),
-        "duration_seconds": args.duration,
-        "warmup_seconds": args.warmup,
-        "rounds": args.rounds,
-    }
+    rows = summarize(_run_rounds(args, generator), BARE)
+    box = {**machine(), "loadavg_1m_before": load_before}
+    server = "uvicorn " + " ".join(UVICORN_FLAGS)
     if args.json:
+        meta = {
+            "machine": box,
+            "generator": generator.description,
+            "server": server,
+            "duration_seconds": args.duration,
+            "warmup_seconds": args.warmup,
+            "rounds": args.rounds,
+        }
         print(json.dumps(to_json(rows, meta), indent=2))
         return 0
-    box = meta["machine"]
     header = [
-        f"GET /ping: median of {args.rounds} interleaved rounds x {args.duration:g}s "
-        f"(after {args.warmup:g}s warm-up each)",
+        f"GET /ping: median of {args.rounds} interleaved rounds x {args.duration}s "
+        f"(after {args.warmup}s warm-up each)",
         f"machine: nproc={box['nproc']}, Python {box['python']}, {box['platform']}, "
-        f"load avg (1 min) {box['loadavg_1m_before']} before / {box['loadavg_1m']} after",
-        f"server:  {meta['server']} (the same for every row)",
-        f"load:    {meta['generator']}",
+        f"load avg (1 min) {load_before} before / {box['loadavg_1m']} after",
+        f"server:  {server} (the same for every row)",
+        f"load:    {generator.description}",
     ]
     print(format_table(rows, header, PLATFORM))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        # Servers and generators are already stopped by the context managers.
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
