@@ -159,6 +159,9 @@ def make_settings(tmp_path: Path, sqlite_url: str) -> Callable[..., Settings]:
             "database_url": sqlite_url,
             "internal_token_secret": INTERNAL_SECRET,
             "access_log": False,
+            # Freezing is process-wide: across hundreds of test apps it would only
+            # keep their garbage alive.
+            "gc_freeze_after_startup": False,
         }
         values.update(overrides)
         return Settings(**values)

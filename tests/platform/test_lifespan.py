@@ -32,7 +32,7 @@ from xynergy.server import build_all_in_one
 
 MakeSettings = Callable[..., Settings]
 
-KEY_VERIFIER_TASKS = frozenset({"keys-last-used", "keys-invalidation"})
+BACKGROUND_TASKS = frozenset({"keys-last-used", "keys-invalidation", "log-flusher"})
 DISCONNECT_BOUND_SECONDS = 2.0
 
 
@@ -54,7 +54,7 @@ async def observe(platform: Platform) -> Observed:
     platform.http.session("y")
     observed.sessions = platform.http.open_sessions
     observed.background = [
-        task for task in asyncio.all_tasks() if task.get_name() in KEY_VERIFIER_TASKS
+        task for task in asyncio.all_tasks() if task.get_name() in BACKGROUND_TASKS
     ]
     async with platform.engine.connect() as connection:
         await connection.execute(text("SELECT 1"))
@@ -151,7 +151,7 @@ class TestStandaloneLifespan:
             async with running(app) as client:
                 assert (await client.get("/readyz")).status_code == 200
                 observed = await observe(app.state.platform)
-                assert len(observed.background) == 2
+                assert len(observed.background) == len(BACKGROUND_TASKS)
                 assert await subscribers(probe, channel) == 1
                 assert await live_client_ids(probe, observed.redis_client_ids)
 
@@ -215,7 +215,7 @@ class TestAllInOneLifespan:
                     for path in ("/svc-a/readyz", "/svc-b/readyz", "/readyz"):
                         assert (await client.get(path)).status_code == 200, path
                     observed = await observe(platform)
-                    assert len(observed.background) == 2
+                    assert len(observed.background) == len(BACKGROUND_TASKS)
                     assert await live_client_ids(probe, observed.redis_client_ids)
 
                 assert_released(observed)

@@ -94,6 +94,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1_048_576, ge=1024, le=1_073_741_824)
     request_id_max_length: int = Field(default=128, ge=16, le=1024)
     access_log: bool = True
+    log_flush_interval_seconds: float = Field(default=0.5, gt=0, le=60)
+    gc_freeze_after_startup: bool = Field(
+        default=True,
+        description="Move start-up objects out of the collector's reach: full GC passes "
+        "over them otherwise stall requests for tens of ms.",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     hsts_max_age_seconds: int = Field(default=31_536_000, ge=0)
 

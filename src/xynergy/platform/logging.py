@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 import re
 import sys
 from collections.abc import MutableMapping
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 
 from xynergy.platform.tracing import current_request_id
 
-__all__ = ["configure_logging", "get_logger"]
+__all__ = ["AccessLog", "configure_logging", "flush_stdout_forever", "get_logger"]
 
 # A safety net: keys are never passed to a logger on purpose, but if one slips into
 # a message or an exception text it must not reach the log file.
@@ -82,3 +85,50 @@ def configure_logging(level: str = "INFO") -> None:
 def get_logger(name: str) -> Any:
     """A structlog logger bound to ``name``."""
     return structlog.get_logger(name)
+
+
+class AccessLog:
+    """One JSON line per request, written without the structlog pipeline.
+
+    Every field is produced by the platform (route templates, never raw paths or
+    headers), so redaction has nothing to do here, and skipping the processor
+    chain keeps the access log cheap on the path of every request.
+    """
+
+    def write(
+        self,
+        service: str,
+        method: str,
+        route: str,
+        status: int,
+        elapsed_seconds: float,
+        request_id: str,
+    ) -> None:
+        """Write the line for one finished request to stdout."""
+        line = json.dumps(
+            {
+                "event": "request",
+                "service": service,
+                "method": method,
+                "route": route,
+                "status": status,
+                "duration_ms": round(elapsed_seconds * 1000, 2),
+                "request_id": request_id,
+                "level": "info",
+                "timestamp": datetime.now(UTC).isoformat(),
+            },
+            separators=(",", ":"),
+        )
+        # No flush per line: a flush is a write system call on the request path.
+        # The platform flushes stdout on a short interval and at shutdown.
+        sys.stdout.write(line + "\n")
+
+
+async def flush_stdout_forever(interval_seconds: float) -> None:
+    """Flush buffered log output every ``interval_seconds`` until cancelled."""
+    try:
+        while True:
+            await asyncio.sleep(interval_seconds)
+            sys.stdout.flush()
+    finally:
+        sys.stdout.flush()

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from typing import Any
 
-from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from xynergy.platform.config import Settings
 from xynergy.platform.errors import error_body
-from xynergy.platform.logging import get_logger
+from xynergy.platform.logging import AccessLog, get_logger
 from xynergy.platform.monitoring import PlatformMetrics
 from xynergy.platform.tracing import (
     REQUEST_ID_HEADER,
@@ -32,6 +32,10 @@ log = get_logger("xynergy.access")
 
 API_CONTENT_SECURITY_POLICY = "default-src 'none'; frame-ancestors 'none'"
 _UNMATCHED_ROUTE = "<unmatched>"
+_REQUEST_ID_HEADER_BYTES = REQUEST_ID_HEADER.lower().encode()
+_NO_STORE = (b"cache-control", b"no-store")
+_MAX_CACHED_SERIES = 10_000
+_BODYLESS_METHODS = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})
 
 
 def _security_headers(settings: Settings, csp: str) -> list[tuple[bytes, bytes]]:
@@ -64,7 +68,12 @@ async def _send_error(send: Send, status: int, code: str, detail: str) -> None:
 
 
 class RequestContextMiddleware:
-    """Request id, security headers, metrics, access log, and the last-resort 500."""
+    """Request id, security headers, metrics, access log, and the last-resort 500.
+
+    On the path of every request, so it avoids per-request work that can be done
+    once: headers are pre-encoded, and metric children are looked up once per
+    (method, route, status) rather than through ``labels()`` each time.
+    """
 
     def __init__(
         self,
@@ -81,8 +90,10 @@ class RequestContextMiddleware:
         # middleware stack is built.
         self.metrics = metrics
         self.max_id_length = settings.request_id_max_length
-        self.access_log = settings.access_log
+        self.access_log = AccessLog() if settings.access_log else None
         self.extra_headers = _security_headers(settings, csp)
+        self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._series_metrics: PlatformMetrics | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -95,18 +106,18 @@ class RequestContextMiddleware:
         started = time.perf_counter()
         status = 500
         response_started = False
-        extra = [*self.extra_headers, (REQUEST_ID_HEADER.lower().encode(), request_id.encode())]
+        extra = [*self.extra_headers, (_REQUEST_ID_HEADER_BYTES, request_id.encode())]
 
         async def send_with_context(message: Message) -> None:
             nonlocal status, response_started
             if message["type"] == "http.response.start":
                 response_started = True
                 status = message["status"]
-                headers = MutableHeaders(scope=message)
-                for name, value in extra:
-                    headers.append(name.decode(), value.decode())
-                if "cache-control" not in headers:
-                    headers.append("cache-control", "no-store")
+                headers = list(message.get("headers", ()))
+                if not any(name.lower() == b"cache-control" for name, _ in headers):
+                    headers.append(_NO_STORE)
+                headers.extend(extra)
+                message = {**message, "headers": headers}
             await send(message)
 
         try:
@@ -121,27 +132,38 @@ class RequestContextMiddleware:
                     "The server could not complete the request.",
                 )
         finally:
-            self._record(scope, status, time.perf_counter() - started)
+            self._record(scope, status, time.perf_counter() - started, request_id)
             reset_request_id(token)
 
-    def _record(self, scope: Scope, status: int, elapsed: float) -> None:
+    def _children(self, method: str, template: str, status: int) -> tuple[Any, Any]:
+        metrics = self.metrics()
+        if metrics is not self._series_metrics:
+            self._series.clear()
+            self._series_metrics = metrics
+        key = (method, template, status)
+        children = self._series.get(key)
+        if children is None:
+            children = (
+                metrics.requests.labels(self.service, method, template, str(status)),
+                metrics.latency.labels(self.service, method, template),
+            )
+            # Label values are bounded (route templates, methods, statuses); the
+            # cap is a second line of defence, not the bound itself.
+            if len(self._series) < _MAX_CACHED_SERIES:
+                self._series[key] = children
+        return children
+
+    def _record(self, scope: Scope, status: int, elapsed: float, request_id: str) -> None:
         route = scope.get("route")
         # Only a matched endpoint's template is a label; a Mount (or nothing) means
         # no route matched, and raw paths would make label values unbounded.
         template = route.path if isinstance(route, Route) else _UNMATCHED_ROUTE
         method = scope.get("method", "WS")
-        metrics = self.metrics()
-        metrics.requests.labels(self.service, method, template, str(status)).inc()
-        metrics.latency.labels(self.service, method, template).observe(elapsed)
-        if self.access_log:
-            log.info(
-                "request",
-                service=self.service,
-                method=method,
-                route=template,
-                status=status,
-                duration_ms=round(elapsed * 1000, 2),
-            )
+        counter, histogram = self._children(method, template, status)
+        counter.inc()
+        histogram.observe(elapsed)
+        if self.access_log is not None:
+            self.access_log.write(self.service, method, template, status, elapsed, request_id)
 
 
 def _header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> str | None:
@@ -171,7 +193,16 @@ class BodySizeLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = _header(scope["headers"], b"content-length")
+        headers = scope["headers"]
+        declared = _header(headers, b"content-length")
+        if (
+            declared is None
+            and scope["method"] in _BODYLESS_METHODS
+            and _header(headers, b"transfer-encoding") is None
+        ):
+            # HTTP/1.1: no length and no chunking means no body to limit.
+            await self.app(scope, receive, send)
+            return
         if (
             declared is not None
             and declared.isascii()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
 
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
@@ -29,41 +28,52 @@ log = get_logger(__name__)
 
 
 class BoundedMemoryStorage(MemoryStorage):
-    """``limits``' memory storage with a cap on how many keys it tracks.
+    """In-process counters for ``limits``' fixed-window strategy, with a cap on keys.
 
-    The stock store keeps a counter per key until its window ends, so a burst of
-    distinct clients (or spoofed addresses) grows it without bound. Past the cap
-    the least recently used key is forgotten: that client's count restarts,
-    which costs it nothing and an attacker nothing it did not already have.
+    The stock memory store keeps a counter per key until its window ends (so a
+    burst of distinct clients, or spoofed addresses, grows it without bound),
+    takes a lock and schedules an expiry task on almost every hit. On one event
+    loop a counter update has no await inside it, so it needs no lock; expiry
+    happens when a key is next touched, and past the cap the least recently used
+    key is forgotten: that client's count restarts, which costs it nothing and an
+    attacker nothing it did not already have.
     """
 
     def __init__(self, max_keys: int) -> None:
         super().__init__()
         self._max_keys = max_keys
-        self._recency: OrderedDict[str, None] = OrderedDict()
+        self._windows: OrderedDict[str, list[float]] = OrderedDict()  # key -> [count, expiry]
 
     @property
     def tracked_keys(self) -> int:
         """How many keys hold state now (for tests and metrics)."""
-        return max(len(self.storage), len(self.expirations), len(self._recency))
+        return len(self._windows) + len(self.storage) + len(self.events)
 
     async def incr(self, key: str, expiry: float, amount: int = 1) -> int:
-        self._recency[key] = None
-        self._recency.move_to_end(key)
-        while len(self._recency) > self._max_keys:
-            evicted, _ = self._recency.popitem(last=False)
-            await self.clear(evicted)
-        return await super().incr(key, expiry, amount)
+        now = time.time()
+        window = self._windows.get(key)
+        if window is None or window[1] <= now:
+            window = [0, now + expiry]
+            self._windows[key] = window
+            if len(self._windows) > self._max_keys:
+                self._windows.popitem(last=False)
+        self._windows.move_to_end(key)
+        window[0] += amount
+        return int(window[0])
+
+    async def get(self, key: str) -> int:
+        window = self._windows.get(key)
+        if window is None or window[1] <= time.time():
+            return 0
+        return int(window[0])
+
+    async def get_expiry(self, key: str) -> float:
+        window = self._windows.get(key)
+        return window[1] if window is not None else time.time()
 
     async def clear(self, key: str) -> None:
-        self._recency.pop(key, None)
+        self._windows.pop(key, None)
         await super().clear(key)
-
-
-@dataclass(frozen=True, slots=True)
-class _Decision:
-    item: RateLimitItem
-    route_class: str
 
 
 class RateLimiter:

@@ -15,10 +15,12 @@ non-public route.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request, Response
 from fastapi.routing import APIRoute
+from starlette.types import Scope
 
 from xynergy.platform.auth.context import AuthContext
 from xynergy.platform.auth.internal_tokens import INTERNAL_TOKEN_HEADER
@@ -67,14 +69,34 @@ def exempt_from_rate_limit(endpoint: EndpointT) -> EndpointT:
     return endpoint
 
 
-def _presented_key(request: Request) -> str | None:
-    key = request.headers.get("x-api-key")
-    if key:
-        return key
-    authorization = request.headers.get("authorization", "")
-    if authorization[: len(_BEARER)].lower() == _BEARER:
-        return authorization[len(_BEARER) :].strip()
-    return None
+@dataclass(frozen=True, slots=True)
+class _Credentials:
+    api_key: str | None
+    internal_token: str | None
+    acting_tenant: str | None
+
+
+_API_KEY = b"x-api-key"
+_AUTHORIZATION = b"authorization"
+_INTERNAL_TOKEN = INTERNAL_TOKEN_HEADER.lower().encode()
+_ACTING_TENANT = ACTING_TENANT_HEADER.lower().encode()
+
+
+def _credentials(scope: Scope) -> _Credentials:
+    """What the request presents, read in one pass over the raw headers."""
+    api_key = bearer = token = acting = None
+    for name, value in scope["headers"]:
+        if name == _API_KEY:
+            api_key = value.decode("latin-1")
+        elif name == _AUTHORIZATION:
+            text = value.decode("latin-1")
+            if text[: len(_BEARER)].lower() == _BEARER:
+                bearer = text[len(_BEARER) :].strip()
+        elif name == _INTERNAL_TOKEN:
+            token = value.decode("latin-1")
+        elif name == _ACTING_TENANT:
+            acting = value.decode("latin-1")
+    return _Credentials(api_key or bearer, token, acting)
 
 
 class SecureRoute(APIRoute):
@@ -100,11 +122,10 @@ class SecureRoute(APIRoute):
         async def secured(request: Request) -> Response:
             platform = request.app.state.platform
             service = request.app.state.service_slug
-            ip_identity = "ip:" + client_ip(request.scope, platform.settings.trusted_proxies)
             if is_public:
-                identity = ip_identity
+                identity = _ip_identity(request, platform)
             else:
-                auth = await _authenticate_or_count(request, platform, service, ip_identity)
+                auth = await _authenticate_or_count(request, platform, service)
                 request.state.auth = auth
                 # An internal call was already counted at the edge that minted it.
                 identity = "" if auth.via == "internal" else "key:" + auth.key_id
@@ -115,13 +136,16 @@ class SecureRoute(APIRoute):
         return secured
 
 
-async def _authenticate_or_count(
-    request: Request, platform: Any, service: str, ip_identity: str
-) -> AuthContext:
+def _ip_identity(request: Request, platform: Any) -> str:
+    return "ip:" + client_ip(request.scope, platform.settings.trusted_proxies)
+
+
+async def _authenticate_or_count(request: Request, platform: Any, service: str) -> AuthContext:
+    # The client address is resolved only when needed: on a cache miss or a failure.
     limiter = platform.rate_limiter
 
     async def refuse_if_failing_too_often() -> None:
-        if await limiter.exhausted(_AUTH_FAILURES, ip_identity):
+        if await limiter.exhausted(_AUTH_FAILURES, _ip_identity(request, platform)):
             platform.metrics.rate_limit_rejections.labels(
                 service=service, route_class=_AUTH_FAILURES
             ).inc()
@@ -132,7 +156,7 @@ async def _authenticate_or_count(
     except (Unauthorized, Forbidden, NotFound) as exc:
         platform.metrics.auth_failures.labels(service=service, status=str(exc.status_code)).inc()
         if isinstance(exc, Unauthorized):
-            await limiter.hit(_AUTH_FAILURES, ip_identity, service=service)
+            await limiter.hit(_AUTH_FAILURES, _ip_identity(request, platform), service=service)
         raise
 
 
@@ -142,15 +166,16 @@ async def authenticate(
     before_lookup: Callable[[], Awaitable[None]] | None = None,
 ) -> AuthContext:
     """The caller's context from an internal token or an API key."""
-    token = request.headers.get(INTERNAL_TOKEN_HEADER)
-    if token is not None:
-        auth = platform.internal_tokens.verify(token, audience=request.app.state.service_slug)
+    presented = _credentials(request.scope)
+    if presented.internal_token is not None:
+        auth = platform.internal_tokens.verify(
+            presented.internal_token, audience=request.app.state.service_slug
+        )
+    elif presented.api_key:
+        auth = await platform.key_verifier.verify(presented.api_key, before_lookup=before_lookup)
     else:
-        key = _presented_key(request)
-        if not key:
-            raise Unauthorized()
-        auth = await platform.key_verifier.verify(key, before_lookup=before_lookup)
-    acting = request.headers.get(ACTING_TENANT_HEADER)
+        raise Unauthorized()
+    acting = presented.acting_tenant
     if acting and acting != auth.tenant_id:
         if not auth.is_admin:
             raise Forbidden("Only an admin key may act for another tenant.")

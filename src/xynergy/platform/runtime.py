@@ -8,6 +8,9 @@ a standalone service opens its own. Nothing connects at import time.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import gc
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +25,7 @@ from xynergy.platform.config import Settings
 from xynergy.platform.db.engine import create_engine_from_settings
 from xynergy.platform.db.session import unit_of_work
 from xynergy.platform.http import OutboundHTTP
-from xynergy.platform.logging import get_logger
+from xynergy.platform.logging import flush_stdout_forever, get_logger
 from xynergy.platform.monitoring import PlatformMetrics
 from xynergy.platform.rate_limit import RateLimiter
 from xynergy.platform.services import ServiceClient
@@ -62,6 +65,7 @@ class Platform:
     services: ServiceClient
     closed: bool = False
     _known_tenants: TTLCache[str, bool] = field(init=False)
+    _log_flusher: asyncio.Task[None] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self._known_tenants = TTLCache(
@@ -91,6 +95,9 @@ class Platform:
         )
         try:
             await platform.key_verifier.start()
+            platform._log_flusher = asyncio.create_task(
+                flush_stdout_forever(settings.log_flush_interval_seconds), name="log-flusher"
+            )
         except BaseException:
             await platform.close()
             raise
@@ -103,6 +110,10 @@ class Platform:
             return
         self.closed = True
         try:
+            if self._log_flusher is not None:
+                self._log_flusher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._log_flusher
             await self.key_verifier.stop()
         finally:
             await self.services.close()
@@ -111,6 +122,12 @@ class Platform:
                 await self.redis.aclose()
             await self.engine.dispose()
         log.info("platform.closed")
+
+    def settle_after_startup(self) -> None:
+        """Freeze what start-up allocated so full GC passes skip it (process-wide)."""
+        if self.settings.gc_freeze_after_startup:
+            gc.collect()
+            gc.freeze()
 
     async def tenant_exists(self, tenant_id: str) -> bool:
         """Whether ``tenant_id`` exists (cached briefly; tenants are never renamed)."""

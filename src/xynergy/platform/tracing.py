@@ -8,7 +8,7 @@ through every function.
 from __future__ import annotations
 
 import re
-import uuid
+import secrets
 from contextvars import ContextVar
 
 __all__ = ["REQUEST_ID_HEADER", "current_request_id", "new_request_id", "accept_request_id"]
@@ -24,8 +24,8 @@ _request_id: ContextVar[str | None] = ContextVar("xynergy_request_id", default=N
 
 
 def new_request_id() -> str:
-    """Generate a fresh request id."""
-    return uuid.uuid4().hex
+    """Generate a fresh request id (32 hex characters)."""
+    return secrets.token_hex(16)
 
 
 def accept_request_id(candidate: str | None, *, max_length: int) -> str:

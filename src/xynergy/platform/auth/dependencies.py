@@ -20,7 +20,8 @@ class RequireScopes:
             raise ValueError(f"RequireScopes needs known scopes, got unknown {unknown}")
         self.scopes = frozenset(scopes)
 
-    def __call__(self, request: Request) -> AuthContext:
+    # async: a plain def would be sent to the thread pool on every request.
+    async def __call__(self, request: Request) -> AuthContext:
         auth: AuthContext | None = getattr(request.state, "auth", None)
         if auth is None:
             # Only reachable if a public route asks for scopes: a programming error,

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from cachetools import TTLCache
 from redis.asyncio import Redis
@@ -45,16 +47,16 @@ async def publish_invalidation(redis: Redis, settings: Settings, key_hash: str) 
 
 @dataclass(frozen=True, slots=True)
 class _VerifiedKey:
-    key_id: str
-    tenant_id: str
-    scopes: frozenset[str]
-    expires_at: datetime | None
-    grace_until: datetime | None
+    context: AuthContext
+    # Epoch seconds (inf when unlimited): compared on every request, so floats.
+    usable_until: float
 
-    def usable_at(self, now: datetime) -> bool:
-        return (self.expires_at is None or now < self.expires_at) and (
-            self.grace_until is None or now < self.grace_until
-        )
+    def usable_at(self, now: float) -> bool:
+        return now < self.usable_until
+
+
+def _epoch(moment: datetime | None) -> float:
+    return moment.timestamp() if moment is not None else math.inf
 
 
 class KeyVerifier:
@@ -81,7 +83,7 @@ class KeyVerifier:
         self._unknown: TTLCache[str, bool] = TTLCache(
             maxsize=settings.key_cache_max_entries, ttl=settings.key_cache_ttl_seconds
         )
-        self._last_used: dict[str, datetime] = {}
+        self._last_used: dict[str, float] = {}
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -112,25 +114,21 @@ class KeyVerifier:
         ``before_lookup`` runs only when the key is not cached, before the database
         is read: the caller's chance to refuse a client that keeps failing.
         """
-        if not is_well_formed(presented):
-            raise Unauthorized("The API key is malformed.")
         key_hash = hash_key(presented)
-        now = utcnow()
+        now = time.time()
         verified = self._verified.get(key_hash)
         if verified is None:
+            # Only a key not yet verified pays for the shape and checksum check.
+            if not is_well_formed(presented):
+                raise Unauthorized("The API key is malformed.")
             if before_lookup is not None:
                 await before_lookup()
             verified = await self._load(key_hash)
         if not verified.usable_at(now):
             self._verified.pop(key_hash, None)
             raise Unauthorized("The API key has expired.")
-        self._note_use(verified.key_id, now)
-        return AuthContext(
-            tenant_id=verified.tenant_id,
-            key_id=verified.key_id,
-            key_tenant_id=verified.tenant_id,
-            scopes=verified.scopes,
-        )
+        self._note_use(verified.context.key_id, now)
+        return verified.context
 
     async def _load(self, key_hash: str) -> _VerifiedKey:
         if key_hash in self._unknown:
@@ -146,11 +144,13 @@ class KeyVerifier:
             # not caching keeps the verified cache for keys that are in use.
             raise Unauthorized(f"The API key is {reason}.")
         verified = _VerifiedKey(
-            key_id=key.id,
-            tenant_id=key.tenant_id,
-            scopes=frozenset(key.scopes),
-            expires_at=key.expires_at,
-            grace_until=key.grace_until,
+            context=AuthContext(
+                tenant_id=key.tenant_id,
+                key_id=key.id,
+                key_tenant_id=key.tenant_id,
+                scopes=frozenset(key.scopes),
+            ),
+            usable_until=min(_epoch(key.expires_at), _epoch(key.grace_until)),
         )
         self._verified[key_hash] = verified
         return verified
@@ -165,7 +165,7 @@ class KeyVerifier:
         self._verified.pop(key_hash, None)
         self._unknown.pop(key_hash, None)
 
-    def _note_use(self, key_id: str, now: datetime) -> None:
+    def _note_use(self, key_id: str, now: float) -> None:
         if key_id in self._last_used or len(self._last_used) < self._last_used_bound:
             self._last_used[key_id] = now
 
@@ -174,8 +174,9 @@ class KeyVerifier:
         if not self._last_used:
             return
         pending, self._last_used = self._last_used, {}
+        used_at = {key_id: datetime.fromtimestamp(ts, UTC) for key_id, ts in pending.items()}
         async with unit_of_work(self._sessionmaker) as session:
-            await KeyRepository(session).record_last_used(pending)
+            await KeyRepository(session).record_last_used(used_at)
 
     async def _flush_forever(self) -> None:
         while True:
