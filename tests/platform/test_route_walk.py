@@ -181,3 +181,19 @@ async def test_the_walk_would_catch_an_unscoped_route(
     assert required_scopes(routes["/unscoped"]) == set()
     assert routes["/open"].is_public
     assert {p for p, r in routes.items() if r.is_public} != EXPECTED_PUBLIC
+
+
+def test_an_unknown_rate_limit_class_is_refused_at_build(
+    make_settings: Callable[..., Settings],
+) -> None:
+    from xynergy.platform.routing import rate_limit
+
+    router = api_router()
+
+    @router.get("/typo")
+    @rate_limit("raeds")
+    async def typo() -> dict[str, str]:
+        return {}
+
+    with pytest.raises(RuntimeError, match="raeds"):
+        create_service_app(slug="x", title="x", settings=make_settings(), routers=[router])

@@ -59,9 +59,14 @@ def walk_routes(routes: Iterable[BaseRoute]) -> Iterator[BaseRoute]:
             yield route
 
 
-def _refuse_insecure_routes(routes: Sequence[BaseRoute], slug: str) -> None:
+def _refuse_insecure_routes(routes: Sequence[BaseRoute], slug: str, settings: Settings) -> None:
     for route in walk_routes(routes):
         if isinstance(route, SecureRoute):
+            if route.rate_class is not None and route.rate_class not in settings.rate_limits:
+                raise RuntimeError(
+                    f"{slug}: route {route.path!r} uses rate-limit class "
+                    f"{route.rate_class!r}, which settings.rate_limits does not define"
+                )
             continue
         if (
             isinstance(route, Route)
@@ -132,7 +137,7 @@ def create_service_app(
     # order, so the hot routes should not wait behind the rarely used ones.
     own_routes = [route for router in (*routers, probes_router) for route in router.routes]
     app.router.routes[0:0] = own_routes
-    _refuse_insecure_routes(app.routes, slug)
+    _refuse_insecure_routes(app.routes, slug, settings)
     install_error_handlers(app)
 
     # Added innermost first: the request context wraps everything, so even a 413
