@@ -20,6 +20,7 @@ __all__ = ["AccessLog", "configure_logging", "flush_stdout_forever", "get_logger
 # A safety net: keys are never passed to a logger on purpose, but if one slips into
 # a message or an exception text it must not reach the log file.
 _SECRET_PATTERN = re.compile(r"xyn_(?:live|test)_[A-Za-z0-9]{8,}")
+_MAX_QUOTED_STRINGS = 10_000
 _REDACTED_FIELDS = frozenset({"api_key", "key", "authorization", "secret", "token", "password"})
 
 
@@ -97,10 +98,19 @@ class AccessLog:
     """
 
     def __init__(self) -> None:
-        # json.dumps(..., separators=...) builds a new encoder per call; reuse one.
-        self._encoder = json.JSONEncoder(separators=(",", ":"))
         self._second = -1
         self._second_text = ""
+        # JSON-quoted service names, methods and route templates: a bounded set
+        # (they come from code and the HTTP parser), quoted once rather than per line.
+        self._quoted: dict[str, str] = {}
+
+    def _quote(self, text: str) -> str:
+        quoted = self._quoted.get(text)
+        if quoted is None:
+            quoted = json.dumps(text)
+            if len(self._quoted) < _MAX_QUOTED_STRINGS:
+                self._quoted[text] = quoted
+        return quoted
 
     def _timestamp(self, now: float) -> str:
         second = int(now)
@@ -119,22 +129,18 @@ class AccessLog:
         request_id: str,
     ) -> None:
         """Write the line for one finished request to stdout."""
-        line = self._encoder.encode(
-            {
-                "event": "request",
-                "service": service,
-                "method": method,
-                "route": route,
-                "status": status,
-                "duration_ms": round(elapsed_seconds * 1000, 2),
-                "request_id": request_id,
-                "level": "info",
-                "timestamp": self._timestamp(time.time()),
-            }
+        # request_id is limited to [A-Za-z0-9._:-] by tracing.accept_request_id,
+        # so it needs no escaping; everything else is quoted by json.dumps.
+        line = (
+            f'{{"event":"request","service":{self._quote(service)},'
+            f'"method":{self._quote(method)},"route":{self._quote(route)},'
+            f'"status":{status},"duration_ms":{elapsed_seconds * 1000:.2f},'
+            f'"request_id":"{request_id}","level":"info",'
+            f'"timestamp":"{self._timestamp(time.time())}"}}\n'
         )
         # No flush per line: a flush is a write system call on the request path.
         # The platform flushes stdout on a short interval and at shutdown.
-        sys.stdout.write(line + "\n")
+        sys.stdout.write(line)
 
 
 async def flush_stdout_forever(interval_seconds: float) -> None:

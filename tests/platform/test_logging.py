@@ -1,0 +1,57 @@
+"""Log lines: valid JSON whatever the input, secrets redacted, request id attached."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+import structlog
+
+from xynergy.platform.auth.keys import generate_key
+from xynergy.platform.logging import AccessLog, configure_logging, get_logger
+from xynergy.platform.tracing import reset_request_id, set_request_id
+
+
+class TestAccessLog:
+    def test_lines_are_json_even_for_hostile_values(
+        self, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        access = AccessLog()
+        access.write('svc"\n', "GET", "/items/{item_id}", 200, 0.00123, "rid-1")
+        access.write("svc", 'PO"ST\\', '/x"}{', 500, 1.5, "rid-2")
+        lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        assert [line["service"] for line in lines] == ['svc"\n', "svc"]
+        assert lines[1]["method"] == 'PO"ST\\'
+        assert lines[1]["route"] == '/x"}{'
+        assert lines[0]["duration_ms"] == 1.23
+        assert [line["request_id"] for line in lines] == ["rid-1", "rid-2"]
+        assert all(line["timestamp"].endswith("Z") for line in lines)
+
+
+class TestStructuredLogs:
+    @pytest.fixture(autouse=True)
+    def _uncached_logging(self) -> object:
+        # Loggers cached on first use would keep capsys's stream after the test.
+        configure_logging("INFO")
+        structlog.configure(cache_logger_on_first_use=False)
+        yield None
+        structlog.reset_defaults()
+        logging.getLogger().handlers.clear()
+
+    def test_a_key_in_a_message_or_field_is_redacted(
+        self, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        secret = generate_key().plaintext
+        token = set_request_id("req-42")
+        try:
+            get_logger("test").warning(f"bad key {secret}", api_key=secret, note=f"k={secret}")
+        finally:
+            reset_request_id(token)
+        output = capsys.readouterr().out
+        assert secret not in output
+        line = json.loads(output.strip().splitlines()[-1])
+        assert line["request_id"] == "req-42"
+        assert line["api_key"] == "[REDACTED]"
+        assert "xyn_[REDACTED]" in line["event"]
+        assert "xyn_[REDACTED]" in line["note"]
