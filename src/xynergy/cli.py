@@ -111,8 +111,8 @@ def _show_issued(issued: service.IssuedKey, as_json: bool) -> None:
     if as_json:
         _emit(created.model_dump(mode="json"), True)
         return
-    console.print(f"key id: {created.key.id}  tenant: {created.key.tenant_id}")
-    console.print(f"scopes: {', '.join(created.key.scopes)}")
+    console.print(f"key id: {created.key.id}  tenant: {created.key.tenant_id}", soft_wrap=True)
+    console.print(f"scopes: {', '.join(created.key.scopes)}", soft_wrap=True)
     console.print("secret (shown once, store it now):", style="bold yellow")
     console.print(created.secret, highlight=False, soft_wrap=True)
 

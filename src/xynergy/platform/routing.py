@@ -14,6 +14,7 @@ non-public route.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -43,6 +44,8 @@ _EXEMPT = "exempt"
 _AUTH_FAILURES = "auth_failures"
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _BEARER = "bearer "
+# Tenant ids are new_id() values; anything else is refused without a lookup.
+_TENANT_ID = re.compile(r"[0-9a-f]{32}")
 
 EndpointT = TypeVar("EndpointT", bound=Callable[..., Any])
 
@@ -179,7 +182,7 @@ async def authenticate(
     if acting and acting != auth.tenant_id:
         if not auth.is_admin:
             raise Forbidden("Only an admin key may act for another tenant.")
-        if not await platform.tenant_exists(acting):
+        if not _TENANT_ID.fullmatch(acting) or not await platform.tenant_exists(acting):
             raise NotFound("No such tenant.")
         auth = auth.acting_for(acting)
     return auth

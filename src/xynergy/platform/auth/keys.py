@@ -17,7 +17,14 @@ import zlib
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["GeneratedKey", "KeyEnvironment", "generate_key", "hash_key", "is_well_formed"]
+__all__ = [
+    "KEY_LENGTH",
+    "GeneratedKey",
+    "KeyEnvironment",
+    "generate_key",
+    "hash_key",
+    "is_well_formed",
+]
 
 KeyEnvironment = Literal["live", "test"]
 
@@ -26,6 +33,7 @@ _SECRET_BYTES = 32
 _SECRET_CHARS = 43  # ceil(256 / log2(62))
 _CHECKSUM_CHARS = 6  # ceil(32 / log2(62))
 _DISPLAY_SECRET_CHARS = 6
+KEY_LENGTH = len("xyn_live_") + _SECRET_CHARS + _CHECKSUM_CHARS
 _KEY_PATTERN = re.compile(
     rf"^(xyn_(?:live|test)_)([0-9A-Za-z]{{{_SECRET_CHARS}}})([0-9A-Za-z]{{{_CHECKSUM_CHARS}}})$"
 )

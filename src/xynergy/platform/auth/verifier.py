@@ -22,7 +22,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from xynergy.platform.auth.context import AuthContext
-from xynergy.platform.auth.keys import hash_key, is_well_formed
+from xynergy.platform.auth.keys import KEY_LENGTH, hash_key, is_well_formed
 from xynergy.platform.config import Settings
 from xynergy.platform.db.base import utcnow
 from xynergy.platform.db.session import unit_of_work
@@ -114,6 +114,9 @@ class KeyVerifier:
         ``before_lookup`` runs only when the key is not cached, before the database
         is read: the caller's chance to refuse a client that keeps failing.
         """
+        if len(presented) != KEY_LENGTH:
+            # Refused before hashing: an oversized header costs nothing here.
+            raise Unauthorized("The API key is malformed.")
         key_hash = hash_key(presented)
         now = time.time()
         verified = self._verified.get(key_hash)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 __all__ = ["ApiKey", "ApiKeyCreate", "ApiKeyCreated", "ApiKeyRotate", "Tenant", "TenantCreate"]
 
 _NAME = Field(min_length=1, max_length=200, pattern=r"^[\w .:@/-]+$")
 _MAX_SCOPES = 32
+_MAX_SCOPE_LENGTH = 64
+ScopeName = Annotated[str, StringConstraints(min_length=1, max_length=_MAX_SCOPE_LENGTH)]
 _MAX_KEY_LIFETIME_SECONDS = 5 * 365 * 86_400
 _MAX_GRACE_SECONDS = 30 * 86_400
 
@@ -33,7 +35,7 @@ class ApiKeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = _NAME
-    scopes: list[str] = Field(min_length=1, max_length=_MAX_SCOPES)
+    scopes: list[ScopeName] = Field(min_length=1, max_length=_MAX_SCOPES)
     environment: Literal["live", "test"] = "live"
     expires_in_seconds: int | None = Field(default=None, ge=60, le=_MAX_KEY_LIFETIME_SECONDS)
 
