@@ -129,6 +129,8 @@ class Settings(BaseSettings):
     http_read_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
     http_total_timeout_seconds: float = Field(default=60.0, gt=0, le=3600)
     http_pool_limit: int = Field(default=100, ge=1, le=10_000)
+    breaker_failure_threshold: int = Field(default=5, ge=1, le=1000)
+    breaker_reset_seconds: float = Field(default=30.0, gt=0, le=3600)
     http_max_response_bytes: int = Field(default=16 * 1_048_576, ge=1024, le=1_073_741_824)
     http_pool_limit_per_host: int = Field(default=50, ge=1, le=10_000)
     internal_base_url: str = Field(

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from xynergy.platform.auth.internal_tokens import InternalTokens
 from xynergy.platform.auth.verifier import KeyVerifier
+from xynergy.platform.breaker import Breakers
 from xynergy.platform.config import Settings
 from xynergy.platform.db.engine import create_engine_from_settings
 from xynergy.platform.db.session import unit_of_work
@@ -62,6 +63,7 @@ class Platform:
     rate_limiter: RateLimiter
     key_verifier: KeyVerifier
     internal_tokens: InternalTokens
+    breakers: Breakers
     services: ServiceClient
     closed: bool = False
     _known_tenants: TTLCache[str, bool] = field(init=False)
@@ -81,6 +83,7 @@ class Platform:
         metrics = PlatformMetrics()
         http = OutboundHTTP(settings)
         tokens = InternalTokens.from_settings(settings)
+        breakers = Breakers(settings, metrics)
         platform = cls(
             settings=settings,
             engine=engine,
@@ -91,7 +94,8 @@ class Platform:
             rate_limiter=RateLimiter(settings, redis, metrics),
             key_verifier=KeyVerifier(settings, sessionmaker, redis),
             internal_tokens=tokens,
-            services=ServiceClient(settings, http, tokens),
+            breakers=breakers,
+            services=ServiceClient(settings, http, tokens, breakers),
         )
         try:
             await platform.key_verifier.start()

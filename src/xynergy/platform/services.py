@@ -12,7 +12,7 @@ from __future__ import annotations
 import json as jsonlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 import httpx
@@ -20,6 +20,7 @@ from starlette.types import ASGIApp
 
 from xynergy.platform.auth.context import AuthContext
 from xynergy.platform.auth.internal_tokens import INTERNAL_TOKEN_HEADER, InternalTokens
+from xynergy.platform.breaker import Breakers, UpstreamFailure
 from xynergy.platform.config import Settings
 from xynergy.platform.exceptions import UpstreamTimeout, UpstreamUnavailable
 from xynergy.platform.http import OutboundHTTP
@@ -28,6 +29,7 @@ from xynergy.platform.tracing import REQUEST_ID_HEADER, current_request_id
 __all__ = ["ServiceClient", "ServiceResponse"]
 
 _READ_CHUNK_BYTES = 65_536
+_FIRST_SERVER_ERROR = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,10 +56,13 @@ class ServiceResponse:
 class ServiceClient:
     """Calls other services by slug with a minted internal token."""
 
-    def __init__(self, settings: Settings, http: OutboundHTTP, tokens: InternalTokens) -> None:
+    def __init__(
+        self, settings: Settings, http: OutboundHTTP, tokens: InternalTokens, breakers: Breakers
+    ) -> None:
         self._settings = settings
         self._http = http
         self._tokens = tokens
+        self._breakers = breakers
         self._in_process: httpx.AsyncClient | None = None
         self._mounts: dict[str, str] = {}
 
@@ -108,9 +113,18 @@ class ServiceClient:
             headers["Idempotency-Key"] = idempotency_key
         call = _Call(method, path, headers, json, params)
         base_url = self._settings.service_urls.get(service)
-        if base_url is not None:
-            return await self._over_network(base_url, call)
-        return await self._in_process_call(service, call)
+        try:
+            async with self._breakers.guard("service:" + service):
+                if base_url is not None:
+                    response = await self._over_network(base_url, call)
+                else:
+                    response = await self._in_process_call(service, call)
+                if response.status >= _FIRST_SERVER_ERROR:
+                    # A 5xx counts against the breaker; a 4xx is the caller's problem.
+                    raise UpstreamFailure(response)
+        except UpstreamFailure as failure:
+            return cast(ServiceResponse, failure.outcome)
+        return response
 
     async def _over_network(self, base_url: str, call: _Call) -> ServiceResponse:
         session = self._http.session("service:" + base_url)
