@@ -17,7 +17,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from prometheus_client import Gauge
 from purgatory import AsyncCircuitBreakerFactory
 from purgatory.domain.model import OpenedState
 
@@ -50,12 +49,7 @@ class Breakers:
             default_threshold=settings.breaker_failure_threshold,
             default_ttl=settings.breaker_reset_seconds,
         )
-        self._state = Gauge(
-            "xynergy_circuit_breaker_state",
-            "Circuit state per upstream: 0 closed, 1 open, 2 half-open.",
-            ["circuit"],
-            registry=metrics.registry,
-        )
+        self._state = metrics.breaker_state
         self._factory.add_listener(self._on_event)
 
     def _on_event(self, name: str, event_type: str, event: Any) -> None:

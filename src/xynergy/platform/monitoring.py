@@ -8,7 +8,7 @@ paths, and unmatched paths share one label.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 __all__ = ["CONTENT_TYPE_LATEST", "PlatformMetrics"]
@@ -50,6 +50,13 @@ class PlatformMetrics:
             "xynergy_auth_failures",
             "Requests refused with 401 or 403.",
             ["service", "status"],
+            registry=self.registry,
+        )
+
+        self.breaker_state = Gauge(
+            "xynergy_circuit_breaker_state",
+            "Circuit state per upstream: 0 closed, 1 open, 2 half-open.",
+            ["circuit"],
             registry=self.registry,
         )
 
