@@ -57,7 +57,7 @@ def build_all_in_one(
                     app.state.platform = platform
                     await stack.enter_async_context(app.router.lifespan_context(app))
                 platform.services.attach_in_process(root, mounts)
-                platform.settle_after_startup()
+                await platform.settle_after_startup()
                 yield
         finally:
             await platform.close()

@@ -32,7 +32,9 @@ from xynergy.server import build_all_in_one
 
 MakeSettings = Callable[..., Settings]
 
-BACKGROUND_TASKS = frozenset({"keys-last-used", "keys-invalidation", "log-flusher"})
+BACKGROUND_TASKS = frozenset(
+    {"keys-last-used", "keys-invalidation", "log-flusher", "cache-tracking"}
+)
 DISCONNECT_BOUND_SECONDS = 2.0
 
 

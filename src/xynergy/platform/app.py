@@ -116,7 +116,7 @@ def create_service_app(
             for hook in on_startup:
                 await hook(shared)
             if owns_platform:
-                shared.settle_after_startup()
+                await shared.settle_after_startup()
             yield
         finally:
             try:

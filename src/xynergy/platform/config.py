@@ -106,6 +106,18 @@ class Settings(BaseSettings):
     page_size_default: int = Field(default=50, ge=1, le=1000)
     page_size_max: int = Field(default=200, ge=1, le=1000)
 
+    # --- cache -----------------------------------------------------------------
+    cache_schema_version: int = Field(
+        default=1, ge=1, description="Part of every cache key; bump to orphan old entries."
+    )
+    cache_memory_max_entries: int = Field(default=10_000, ge=10, le=10_000_000)
+    cache_default_ttl_seconds: float = Field(default=300.0, gt=0, le=30 * 86_400)
+    cache_ttls: dict[str, float] = Field(
+        default_factory=dict, description="namespace -> TTL seconds; others use the default."
+    )
+    cache_max_inflight: int = Field(default=10_000, ge=1, le=1_000_000)
+    cache_client_side_listen_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
+
     # --- keys and internal tokens -------------------------------------------
     key_cache_ttl_seconds: float = Field(default=30.0, ge=0, le=3600)
     key_cache_max_entries: int = Field(default=10_000, ge=1, le=1_000_000)
@@ -180,6 +192,19 @@ class Settings(BaseSettings):
                 parse_limit(limit)
             except ValueError as exc:
                 raise ValueError(f"rate limit for {route_class!r} is invalid: {limit!r}") from exc
+        return value
+
+    @field_validator("cache_ttls", mode="before")
+    @classmethod
+    def _parse_cache_ttls(cls, value: Any) -> Any:
+        return json.loads(value) if isinstance(value, str) else value
+
+    @field_validator("cache_ttls")
+    @classmethod
+    def _positive_ttls(cls, value: dict[str, float]) -> dict[str, float]:
+        bad = sorted(name for name, ttl in value.items() if ttl <= 0)
+        if bad:
+            raise ValueError(f"cache TTLs must be positive: {bad}")
         return value
 
     @field_validator("service_urls", mode="before")

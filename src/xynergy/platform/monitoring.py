@@ -60,6 +60,20 @@ class PlatformMetrics:
             registry=self.registry,
         )
 
+        self.cache_requests = Counter(
+            "xynergy_cache_requests",
+            "Cache lookups by namespace and result (hit or miss).",
+            ["namespace", "result"],
+            registry=self.registry,
+        )
+        self.cache_compute_seconds = Histogram(
+            "xynergy_cache_compute_seconds",
+            "Time to compute a value on a cache miss.",
+            ["namespace"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+
     def render(self) -> bytes:
         """The exposition text of every metric in this registry."""
         return generate_latest(self.registry)

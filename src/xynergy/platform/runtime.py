@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from xynergy.platform.auth.internal_tokens import InternalTokens
 from xynergy.platform.auth.verifier import KeyVerifier
 from xynergy.platform.breaker import Breakers
+from xynergy.platform.cache import PlatformCache
 from xynergy.platform.config import Settings
 from xynergy.platform.db.engine import create_engine_from_settings
 from xynergy.platform.db.session import unit_of_work
@@ -64,6 +65,7 @@ class Platform:
     key_verifier: KeyVerifier
     internal_tokens: InternalTokens
     breakers: Breakers
+    cache: PlatformCache
     services: ServiceClient
     closed: bool = False
     _known_tenants: TTLCache[str, bool] = field(init=False)
@@ -95,9 +97,11 @@ class Platform:
             key_verifier=KeyVerifier(settings, sessionmaker, redis),
             internal_tokens=tokens,
             breakers=breakers,
+            cache=PlatformCache(settings, metrics),
             services=ServiceClient(settings, http, tokens, breakers),
         )
         try:
+            await platform.cache.open()
             await platform.key_verifier.start()
             platform._log_flusher = asyncio.create_task(
                 flush_stdout_forever(settings.log_flush_interval_seconds), name="log-flusher"
@@ -120,6 +124,7 @@ class Platform:
                     await self._log_flusher
             await self.key_verifier.stop()
         finally:
+            await self.cache.close()
             await self.services.close()
             await self.http.close()
             if self.redis is not None:
@@ -127,8 +132,10 @@ class Platform:
             await self.engine.dispose()
         log.info("platform.closed")
 
-    def settle_after_startup(self) -> None:
-        """Freeze what start-up allocated so full GC passes skip it (process-wide)."""
+    async def settle_after_startup(self) -> None:
+        """Warm the cache, then freeze what start-up allocated so full GC passes
+        skip it (process-wide)."""
+        await self.cache.warm()
         if self.settings.gc_freeze_after_startup:
             gc.collect()
             gc.freeze()

@@ -205,7 +205,8 @@ class KeyVerifier:
                             self._drop(data.decode() if isinstance(data, bytes) else str(data))
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.warning("keys.invalidation_listener_reconnecting", exc_info=True)
+            except Exception as exc:
+                # No traceback: this repeats while Redis is down.
+                log.warning("keys.invalidation_listener_reconnecting", error=repr(exc))
                 ready.set()
                 await asyncio.sleep(self._reconnect_backoff)

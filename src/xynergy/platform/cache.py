@@ -1,0 +1,246 @@
+"""The shared cache layer, on ``cashews``.
+
+* In-process memory by default. With Redis, a bounded in-process L1 in front of
+  Redis (L2), kept coherent by Redis client-side tracking in broadcast mode on
+  our key prefix: any write or delete of a cached key, by any replica, evicts it
+  from every replica's L1 within milliseconds.
+* Every key is ``<prefix>cache:v<schema version>:<namespace>:<tenant>:<digest>``:
+  tenant-scoped, and a schema-version bump orphans old entries at once.
+* Stampede protection: concurrent misses of one key in a process share one
+  computation (singleflight; a bounded map, entries removed when done).
+* Tags for write-through invalidation: an entry is stored under tags; a write
+  calls :meth:`PlatformCache.invalidate` with the tags it affects.
+* Values are JSON, never pickles: an entry read back from Redis cannot run
+  code, and a caller cannot mutate a value another request is reading.
+* Hit/miss counts and computation latency per namespace on ``/metrics``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, cast
+
+from cashews import Cache
+from redis.asyncio import Redis
+
+from xynergy.platform.config import Settings
+from xynergy.platform.logging import get_logger
+from xynergy.platform.monitoring import PlatformMetrics
+
+__all__ = ["PlatformCache", "Warmer"]
+
+Warmer = Callable[["PlatformCache"], Awaitable[None]]
+log = get_logger(__name__)
+
+_MISSING = object()
+_INVALIDATE_CHANNEL = "__redis__:invalidate"
+
+
+def _digest(parts: Sequence[Any]) -> str:
+    canonical = json.dumps(list(parts), sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+class PlatformCache:
+    """Namespaced, tenant-scoped, versioned JSON cache with singleflight and tags."""
+
+    def __init__(self, settings: Settings, metrics: PlatformMetrics) -> None:
+        self._settings = settings
+        self._metrics = metrics
+        self._prefix = f"{settings.redis_key_prefix}cache:v{settings.cache_schema_version}:"
+        self._shared = Cache(name="xynergy-shared")
+        self._local: Cache | None = None
+        self._inflight: dict[str, asyncio.Future[str]] = {}
+        self._warmers: list[Warmer] = []
+        # Bumped on every invalidation message: a value read from Redis is put in
+        # L1 only if no invalidation arrived while it was being read.
+        self._generation = 0
+        self._tracking: asyncio.Task[None] | None = None
+
+    async def open(self) -> None:
+        """Connect the backends and, with Redis, start client-side tracking."""
+        settings = self._settings
+        memory = f"mem://?size={settings.cache_memory_max_entries}"
+        if settings.redis_url is None:
+            self._shared.setup(memory, pickle_type="null")
+            await self._shared.init()
+            return
+        self._shared.setup(
+            settings.redis_url,
+            # Entries are JSON text already; cashews' JSON pickler only quotes it,
+            # and unlike its default it never unpickles what Redis hands back.
+            pickle_type="json",
+            socket_timeout=settings.redis_socket_timeout_seconds,
+            socket_connect_timeout=settings.redis_socket_timeout_seconds,
+            max_connections=settings.redis_max_connections,
+            # A Redis outage degrades to computing (and a 503 from /readyz), not
+            # to failing requests.
+            suppress=True,
+        )
+        self._local = Cache(name="xynergy-local")
+        self._local.setup(memory, pickle_type="null")
+        await self._shared.init()
+        await self._local.init()
+        ready = asyncio.Event()
+        self._tracking = asyncio.create_task(self._track_forever(ready), name="cache-tracking")
+        await ready.wait()
+
+    async def close(self) -> None:
+        """Stop tracking and close the backends."""
+        if self._tracking is not None:
+            self._tracking.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._tracking
+        await self._shared.close()
+        if self._local is not None:
+            await self._local.close()
+
+    def add_warmer(self, warmer: Warmer) -> None:
+        """Register a hook that fills the cache at start-up."""
+        self._warmers.append(warmer)
+
+    async def warm(self) -> None:
+        """Run every warming hook (called once the app has started)."""
+        for warmer in self._warmers:
+            await warmer(self)
+
+    def key(self, namespace: str, tenant_id: str, parts: Sequence[Any]) -> str:
+        """The full key of an entry: versioned, namespaced and tenant-scoped."""
+        return f"{self._prefix}{namespace}:{tenant_id}:{_digest(parts)}"
+
+    def tag(self, namespace: str, tenant_id: str, name: str = "all") -> str:
+        """A tag naming a group of one tenant's entries (e.g. everything it lists)."""
+        return f"{self._prefix}{namespace}:{tenant_id}:tag:{name}"
+
+    def ttl(self, namespace: str) -> float:
+        """The namespace's TTL from settings, or the default."""
+        return self._settings.cache_ttls.get(namespace, self._settings.cache_default_ttl_seconds)
+
+    async def get_or_compute(
+        self,
+        namespace: str,
+        tenant_id: str,
+        parts: Sequence[Any],
+        compute: Callable[[], Awaitable[Any]],
+        *,
+        tags: Sequence[str] = (),
+    ) -> Any:
+        """The cached value, or ``compute()``'s (stored under ``tags``) on a miss.
+
+        Concurrent misses of one key in this process share one ``compute()``.
+        """
+        key = self.key(namespace, tenant_id, parts)
+        requests = self._metrics.cache_requests
+        cached = await self._lookup(key, namespace)
+        if cached is not None:
+            requests.labels(namespace=namespace, result="hit").inc()
+            return json.loads(cached)
+        requests.labels(namespace=namespace, result="miss").inc()
+        pending = self._inflight.get(key)
+        if pending is not None:
+            return json.loads(await asyncio.shield(pending))
+        if len(self._inflight) >= self._settings.cache_max_inflight:
+            # Past the bound, compute without sharing rather than grow the map.
+            return await compute()
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = future
+        try:
+            with self._metrics.cache_compute_seconds.labels(namespace=namespace).time():
+                value = await compute()
+            text = json.dumps(value, separators=(",", ":"), default=str)
+            await self._shared.set(key, text, expire=self.ttl(namespace), tags=tags)
+            future.set_result(text)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiters re-raise it; no "never retrieved" noise
+            raise
+        finally:
+            self._inflight.pop(key, None)
+        return json.loads(text)
+
+    async def _lookup(self, key: str, namespace: str) -> str | None:
+        if self._local is not None:
+            local = await self._local.get(key, default=_MISSING)
+            if local is not _MISSING:
+                return cast(str, local)
+        generation = self._generation
+        shared = await self._shared.get(key, default=_MISSING)
+        if shared is _MISSING or shared is None:
+            return None
+        text = shared.decode() if isinstance(shared, bytes) else cast(str, shared)
+        if self._local is not None and generation == self._generation:
+            await self._local.set(key, text, expire=self.ttl(namespace))
+        return text
+
+    async def invalidate(self, *tags: str) -> None:
+        """Delete every entry stored under any of ``tags``, on every replica."""
+        if self._local is not None:
+            # Our own L1 is cleared by the tracking message too; this makes the
+            # writer's next read fresh without waiting for it.
+            self._generation += 1
+        await self._shared.delete_tags(*tags)
+
+    @property
+    def inflight(self) -> int:
+        """Computations running now (for tests and metrics)."""
+        return len(self._inflight)
+
+    async def _track_forever(self, ready: asyncio.Event) -> None:
+        assert self._settings.redis_url is not None  # noqa: S101 - only started with Redis
+        while True:
+            try:
+                await self._track(ready)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # No traceback: this repeats while Redis is down.
+                log.warning("cache.tracking_reconnecting", error=repr(exc))
+            ready.set()
+            await asyncio.sleep(self._settings.redis_reconnect_backoff_seconds)
+
+    async def _track(self, ready: asyncio.Event) -> None:
+        # RESP2 and a self-redirect: one dedicated connection both enables
+        # broadcast tracking and receives the invalidations, so tracking lives
+        # exactly as long as the subscription does.
+        client = Redis.from_url(
+            cast(str, self._settings.redis_url),
+            protocol=2,
+            socket_connect_timeout=self._settings.redis_socket_timeout_seconds,
+        )
+        try:
+            async with client.pubsub() as pubsub:
+                await pubsub.execute_command("CLIENT", "ID")
+                client_id = await pubsub.parse_response()
+                await pubsub.execute_command(
+                    "CLIENT", "TRACKING", "on", "REDIRECT", str(client_id),
+                    "BCAST", "PREFIX", self._prefix,
+                )  # fmt: skip
+                await pubsub.parse_response()
+                await pubsub.subscribe(_INVALIDATE_CHANNEL)
+                # Anything cached before this point may have missed an invalidation.
+                await self._forget_local()
+                ready.set()
+                async for message in pubsub.listen():
+                    if message.get("type") == "message":
+                        await self._evict(message.get("data"))
+        finally:
+            await client.aclose()
+
+    async def _evict(self, keys: Any) -> None:
+        self._generation += 1
+        if self._local is None:
+            return
+        if not keys:  # None means "flush everything" (e.g. FLUSHDB)
+            await self._forget_local()
+            return
+        for raw in keys:
+            await self._local.delete(raw.decode() if isinstance(raw, bytes) else str(raw))
+
+    async def _forget_local(self) -> None:
+        self._generation += 1
+        if self._local is not None:
+            await self._local.clear()
