@@ -13,6 +13,8 @@ from fastapi import FastAPI
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
+from xynergy.aso_engine.app import SLUG as ASO_ENGINE
+from xynergy.aso_engine.app import create_aso_engine_app
 from xynergy.platform.admin_app import PLATFORM_SLUG, create_admin_app
 from xynergy.platform.config import Settings
 from xynergy.platform.runtime import Platform
@@ -23,7 +25,9 @@ ServiceFactory = Callable[[Settings], FastAPI]
 
 # slug -> factory. Business services register here as they are built; the
 # platform admin app is served at the root, so it is not in this table.
-SERVICES: dict[str, ServiceFactory] = {}
+SERVICES: dict[str, ServiceFactory] = {
+    ASO_ENGINE: create_aso_engine_app,
+}
 
 
 def build_standalone(settings: Settings, slug: str) -> FastAPI:

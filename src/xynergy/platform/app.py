@@ -142,7 +142,17 @@ def create_service_app(
 
     # Added innermost first: the request context wraps everything, so even a 413
     # or a CORS preflight carries the request id and security headers.
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    upload_paths = [
+        route.path_regex
+        for route in walk_routes(app.routes)
+        if isinstance(route, SecureRoute) and route.accepts_uploads
+    ]
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        upload_paths=upload_paths,
+        max_upload_bytes=settings.max_upload_bytes,
+    )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

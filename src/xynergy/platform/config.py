@@ -92,6 +92,7 @@ class Settings(BaseSettings):
     cors_max_age_seconds: int = Field(default=600, ge=0, le=86_400)
     trusted_proxies: Annotated[list[IPNetwork], NoDecode] = Field(default_factory=list)
     max_body_bytes: int = Field(default=1_048_576, ge=1024, le=1_073_741_824)
+    max_upload_bytes: int = Field(default=256 * 1_048_576, ge=1024, le=4 * 1_073_741_824)
     request_id_max_length: int = Field(default=128, ge=16, le=1024)
     access_log: bool = True
     log_flush_interval_seconds: float = Field(default=0.5, gt=0, le=60)

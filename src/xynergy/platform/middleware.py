@@ -8,7 +8,8 @@ request's time.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from re import Pattern
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -179,20 +180,38 @@ class _BodyTooLarge(HTTPException):
     renders it as 413 in the platform's shape."""
 
     def __init__(self, max_bytes: int) -> None:
-        super().__init__(413, f"The request body exceeds {max_bytes} bytes.")
+        super().__init__(413, _too_large(max_bytes))
 
 
 class BodySizeLimitMiddleware:
     """Refuses request bodies over ``max_bytes`` with 413, declared or streamed."""
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_bytes: int,
+        upload_paths: Sequence[Pattern[str]] = (),
+        max_upload_bytes: int = 0,
+    ) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self.default_max_bytes = max_bytes
+        # Route patterns (relative to the app) of endpoints marked accepts_uploads.
+        self.upload_paths = tuple(upload_paths)
+        self.max_upload_bytes = max_upload_bytes
+
+    def _limit_for(self, scope: Scope) -> int:
+        if self.upload_paths:
+            path = scope["path"][len(scope.get("root_path", "")) :]
+            if any(pattern.match(path) for pattern in self.upload_paths):
+                return self.max_upload_bytes
+        return self.default_max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes = self._limit_for(scope)
         headers = scope["headers"]
         declared = _header(headers, b"content-length")
         if (
@@ -207,9 +226,9 @@ class BodySizeLimitMiddleware:
             declared is not None
             and declared.isascii()
             and declared.isdigit()
-            and int(declared) > self.max_bytes
+            and int(declared) > max_bytes
         ):
-            await _send_error(send, 413, "payload_too_large", self._detail())
+            await _send_error(send, 413, "payload_too_large", _too_large(max_bytes))
             return
         received = 0
         response_started = False
@@ -219,8 +238,8 @@ class BodySizeLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise _BodyTooLarge(self.max_bytes)
+                if received > max_bytes:
+                    raise _BodyTooLarge(max_bytes)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -232,7 +251,8 @@ class BodySizeLimitMiddleware:
             await self.app(scope, limited_receive, tracking_send)
         except _BodyTooLarge:
             if not response_started:
-                await _send_error(send, 413, "payload_too_large", self._detail())
+                await _send_error(send, 413, "payload_too_large", _too_large(max_bytes))
 
-    def _detail(self) -> str:
-        return f"The request body exceeds {self.max_bytes} bytes."
+
+def _too_large(max_bytes: int) -> str:
+    return f"The request body exceeds {max_bytes} bytes."

@@ -31,6 +31,7 @@ from xynergy.platform.exceptions import Forbidden, NotFound, RateLimited, Unauth
 __all__ = [
     "ACTING_TENANT_HEADER",
     "SecureRoute",
+    "accepts_uploads",
     "api_router",
     "exempt_from_rate_limit",
     "public",
@@ -40,6 +41,7 @@ __all__ = [
 ACTING_TENANT_HEADER = "X-Xynergy-Tenant"
 _PUBLIC_ATTR = "__xynergy_public__"
 _RATE_CLASS_ATTR = "__xynergy_rate_class__"
+_UPLOAD_ATTR = "__xynergy_accepts_uploads__"
 _EXEMPT = "exempt"
 _AUTH_FAILURES = "auth_failures"
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -64,6 +66,16 @@ def rate_limit(route_class: str) -> Callable[[EndpointT], EndpointT]:
         return endpoint
 
     return mark
+
+
+def accepts_uploads(endpoint: EndpointT) -> EndpointT:
+    """Allow request bodies up to ``max_upload_bytes`` (instead of ``max_body_bytes``).
+
+    For endpoints that stream a large body (bulk imports) and enforce their own,
+    usually smaller, bound while reading it.
+    """
+    setattr(endpoint, _UPLOAD_ATTR, True)
+    return endpoint
 
 
 def exempt_from_rate_limit(endpoint: EndpointT) -> EndpointT:
@@ -108,6 +120,7 @@ class SecureRoute(APIRoute):
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         # Set before super().__init__, which builds the handler from them.
         self.is_public: bool = bool(getattr(endpoint, _PUBLIC_ATTR, False))
+        self.accepts_uploads: bool = bool(getattr(endpoint, _UPLOAD_ATTR, False))
         methods = {m.upper() for m in kwargs.get("methods") or ("GET",)}
         declared = getattr(endpoint, _RATE_CLASS_ATTR, None)
         if declared is None:

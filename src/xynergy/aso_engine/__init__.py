@@ -1,0 +1,1 @@
+"""ASO Engine: content pieces, tracked keywords, ranking observations, trending keywords."""

@@ -1,0 +1,33 @@
+"""The ASO Engine service app."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from xynergy.aso_engine.config import AsoSettings
+from xynergy.aso_engine.content.endpoints import router as content_router
+from xynergy.aso_engine.keywords.endpoints import router as keywords_router
+from xynergy.aso_engine.rankings.endpoints import router as rankings_router
+from xynergy.platform.app import create_service_app
+from xynergy.platform.config import Settings
+from xynergy.platform.runtime import Platform
+
+__all__ = ["SLUG", "create_aso_engine_app"]
+
+SLUG = "aso-engine"
+
+
+def create_aso_engine_app(
+    settings: Settings, platform: Platform | None = None, aso: AsoSettings | None = None
+) -> FastAPI:
+    """The ASO Engine; its own bounds come from ``XYNERGY_ASO_*`` unless given."""
+    app = create_service_app(
+        slug=SLUG,
+        title="Xynergy ASO Engine",
+        settings=settings,
+        # Trending and the keyword routes share a prefix: the fixed path first.
+        routers=[rankings_router, keywords_router, content_router],
+        platform=platform,
+    )
+    app.state.aso = aso or AsoSettings()
+    return app

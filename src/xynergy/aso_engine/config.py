@@ -1,0 +1,30 @@
+"""ASO Engine settings, prefix ``XYNERGY_ASO_`` (e.g. ``XYNERGY_ASO_IMPORT_MAX_ROWS``)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["AsoSettings"]
+
+
+class AsoSettings(BaseSettings):
+    """Bounds and TTLs of the ASO Engine."""
+
+    model_config = SettingsConfigDict(env_prefix="XYNERGY_ASO_", extra="ignore", frozen=True)
+
+    content_title_max_chars: int = Field(default=300, ge=1, le=1000)
+    content_body_max_chars: int = Field(default=100_000, ge=1, le=10_000_000)
+    content_keywords_max: int = Field(default=50, ge=1, le=1000)
+    keyword_phrase_max_chars: int = Field(default=200, ge=1, le=1000)
+    keyword_tags_max: int = Field(default=20, ge=0, le=200)
+    url_max_chars: int = Field(default=2048, ge=16, le=8192)
+    import_max_rows: int = Field(default=200_000, ge=1, le=10_000_000)
+    import_max_bytes: int = Field(default=64 * 1_048_576, ge=1024, le=1_073_741_824)
+    import_batch_rows: int = Field(default=2_000, ge=1, le=100_000)
+    import_max_reported_rejections: int = Field(default=1_000, ge=0, le=100_000)
+    rankings_batch_max: int = Field(default=1_000, ge=1, le=100_000)
+    trending_windows_days: tuple[int, ...] = (7, 30)
+    trending_max_results: int = Field(default=100, ge=1, le=1000)
+    trending_cache_ttl_seconds: float = Field(default=6 * 3600, gt=0)
+    list_cache_ttl_seconds: float = Field(default=60, gt=0)
