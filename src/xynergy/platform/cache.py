@@ -128,14 +128,17 @@ class PlatformCache:
         compute: Callable[[], Awaitable[Any]],
         *,
         tags: Sequence[str] = (),
+        ttl: float | None = None,
     ) -> Any:
         """The cached value, or ``compute()``'s (stored under ``tags``) on a miss.
 
         Concurrent misses of one key in this process share one ``compute()``.
+        ``ttl`` overrides the namespace TTL from settings (a service's own default).
         """
         key = self.key(namespace, tenant_id, parts)
+        expire = ttl if ttl is not None else self.ttl(namespace)
         requests = self._metrics.cache_requests
-        cached = await self._lookup(key, namespace)
+        cached = await self._lookup(key, expire)
         if cached is not None:
             requests.labels(namespace=namespace, result="hit").inc()
             return json.loads(cached)
@@ -152,7 +155,7 @@ class PlatformCache:
             with self._metrics.cache_compute_seconds.labels(namespace=namespace).time():
                 value = await compute()
             text = json.dumps(value, separators=(",", ":"), default=str)
-            await self._shared.set(key, text, expire=self.ttl(namespace), tags=tags)
+            await self._shared.set(key, text, expire=expire, tags=tags)
             future.set_result(text)
         except BaseException as exc:
             future.set_exception(exc)
@@ -162,7 +165,7 @@ class PlatformCache:
             self._inflight.pop(key, None)
         return json.loads(text)
 
-    async def _lookup(self, key: str, namespace: str) -> str | None:
+    async def _lookup(self, key: str, expire: float) -> str | None:
         if self._local is not None:
             local = await self._local.get(key, default=_MISSING)
             if local is not _MISSING:
@@ -173,7 +176,9 @@ class PlatformCache:
             return None
         text = shared.decode() if isinstance(shared, bytes) else cast(str, shared)
         if self._local is not None and generation == self._generation:
-            await self._local.set(key, text, expire=self.ttl(namespace))
+            # At most the entry's own TTL (the L2 copy may expire sooner; then the
+            # L1 copy outlives it by less than one TTL, never indefinitely).
+            await self._local.set(key, text, expire=expire)
         return text
 
     async def invalidate(self, *tags: str) -> None:
