@@ -23,7 +23,9 @@ class AsoSettings(BaseSettings):
     import_max_bytes: int = Field(default=64 * 1_048_576, ge=1024, le=1_073_741_824)
     import_batch_rows: int = Field(default=2_000, ge=1, le=100_000)
     import_max_reported_rejections: int = Field(default=1_000, ge=0, le=100_000)
-    rankings_batch_max: int = Field(default=1_000, ge=1, le=100_000)
+    # Each batch binds one parameter per distinct keyword id; drivers cap a
+    # statement at ~32k parameters.
+    rankings_batch_max: int = Field(default=1_000, ge=1, le=10_000)
     trending_windows_days: tuple[int, ...] = (7, 30)
     trending_max_results: int = Field(default=100, ge=1, le=1000)
     trending_cache_ttl_seconds: float = Field(default=6 * 3600, gt=0)

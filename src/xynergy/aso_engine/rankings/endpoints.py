@@ -1,9 +1,113 @@
-"""Rankings endpoints of the ASO Engine."""
+"""Rankings endpoints of the ASO Engine: record observations, history, trending."""
 
 from __future__ import annotations
 
+from datetime import date
+from typing import Annotated
+
+from fastapi import Depends, Path, Query, Request
+
+from xynergy.aso_engine.rankings import service
+from xynergy.aso_engine.rankings.repository import HistoryFilters, decode_history_cursor
+from xynergy.aso_engine.rankings.schemas import (
+    Direction,
+    EngineFilter,
+    LocaleFilter,
+    ObservationBatch,
+    Ranking,
+    RecordedRankings,
+    TrendingKeyword,
+    TrendingKeywords,
+)
+from xynergy.platform.auth.context import AuthContext
+from xynergy.platform.auth.dependencies import require_scopes
+from xynergy.platform.db.session import SessionDep
+from xynergy.platform.exceptions import ValidationFailed
 from xynergy.platform.routing import api_router
+from xynergy.platform.schemas import Page
 
 __all__ = ["router"]
 
 router = api_router(prefix="/api", tags=["rankings"])
+
+KeywordsWriteAuth = Annotated[AuthContext, Depends(require_scopes("keywords:write"))]
+KeywordsReadAuth = Annotated[AuthContext, Depends(require_scopes("keywords:read"))]
+KeywordId = Annotated[str, Path(min_length=32, max_length=32, pattern=r"^[0-9a-f]{32}$")]
+_CURSOR_MAX_LENGTH = 200
+_WINDOW_HARD_MAX_DAYS = 366
+_TRENDING_HARD_MAX = 1000
+
+
+@router.post("/rankings")
+async def record_rankings(
+    body: ObservationBatch, request: Request, session: SessionDep, auth: KeywordsWriteAuth
+) -> RecordedRankings:
+    """Record a batch of ranking observations (same keyword, engine, locale and day: replaced)."""
+    recorded = await service.record_rankings(
+        session,
+        tenant_id=auth.tenant_id,
+        observations=body.observations,
+        aso=request.app.state.aso,
+        cache=request.app.state.platform.cache,
+    )
+    return RecordedRankings(recorded=recorded)
+
+
+@router.get("/keywords/trending")
+async def trending_keywords(
+    request: Request,
+    session: SessionDep,
+    auth: KeywordsReadAuth,
+    window: Annotated[int, Query(ge=1, le=_WINDOW_HARD_MAX_DAYS, description="Days.")],
+    direction: Direction = "improved",
+    engine: Annotated[EngineFilter | None, Query()] = None,
+    locale: Annotated[LocaleFilter | None, Query()] = None,
+    limit: Annotated[int | None, Query(ge=1, le=_TRENDING_HARD_MAX)] = None,
+) -> TrendingKeywords:
+    """Keywords whose position improved or worsened most over the window."""
+    platform = request.app.state.platform
+    items = await service.trending_keywords(
+        session,
+        tenant_id=auth.tenant_id,
+        window=window,
+        direction=direction,
+        engine=engine,
+        locale=locale,
+        limit=limit,
+        aso=request.app.state.aso,
+        cache=platform.cache,
+        cache_ttls=platform.settings.cache_ttls,
+    )
+    return TrendingKeywords(
+        window=window,
+        direction=direction,
+        items=[TrendingKeyword.model_validate(item) for item in items],
+    )
+
+
+@router.get("/keywords/{keyword_id}/rankings")
+async def keyword_rankings(
+    keyword_id: KeywordId,
+    request: Request,
+    session: SessionDep,
+    auth: KeywordsReadAuth,
+    engine: Annotated[EngineFilter | None, Query()] = None,
+    locale: Annotated[LocaleFilter | None, Query()] = None,
+    since: date | None = None,
+    limit: Annotated[int | None, Query(ge=1, description="Page size.")] = None,
+    cursor: Annotated[str | None, Query(max_length=_CURSOR_MAX_LENGTH)] = None,
+) -> Page[Ranking]:
+    """A keyword's ranking history, newest first, one cursor page at a time."""
+    settings = request.app.state.platform.settings
+    size = settings.page_size_default if limit is None else limit
+    if size > settings.page_size_max:
+        raise ValidationFailed(f"limit must be at most {settings.page_size_max}.")
+    rows, next_cursor = await service.keyword_history(
+        session,
+        tenant_id=auth.tenant_id,
+        keyword_id=keyword_id,
+        filters=HistoryFilters(engine=engine, locale=locale, since=since),
+        limit=size,
+        after=decode_history_cursor(cursor) if cursor else None,
+    )
+    return Page[Ranking](items=[Ranking.model_validate(r) for r in rows], next_cursor=next_cursor)
