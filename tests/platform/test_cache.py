@@ -118,6 +118,20 @@ class TestGetOrCompute:
             await cache.get_or_compute("short", "t1", [], compute)
         assert compute.runs == 2
 
+    async def test_settings_win_over_a_service_default_ttl(
+        self, make_settings: Callable[..., Settings]
+    ) -> None:
+        async with opened(make_settings(cache_ttls={"configured": 5.0})) as cache:
+            cache.set_default_ttl("configured", 60.0)
+            cache.set_default_ttl("service", 120.0)
+            assert cache.ttl("configured") == 5.0
+            assert cache.ttl("service") == 120.0
+            assert cache.ttl("other") == cache_default(make_settings())
+
+
+def cache_default(settings: Settings) -> float:
+    return settings.cache_default_ttl_seconds
+
 
 class TestInvalidation:
     async def test_invalidating_a_tag_drops_its_entries_only(

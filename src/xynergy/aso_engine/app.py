@@ -21,6 +21,12 @@ def create_aso_engine_app(
     settings: Settings, platform: Platform | None = None, aso: AsoSettings | None = None
 ) -> FastAPI:
     """The ASO Engine; its own bounds come from ``XYNERGY_ASO_*`` unless given."""
+    aso = aso or AsoSettings()
+
+    async def register_cache_ttls(shared: Platform) -> None:
+        shared.cache.set_default_ttl("content", aso.list_cache_ttl_seconds)
+        shared.cache.set_default_ttl("trending", aso.trending_cache_ttl_seconds)
+
     app = create_service_app(
         slug=SLUG,
         title="Xynergy ASO Engine",
@@ -28,6 +34,7 @@ def create_aso_engine_app(
         # Trending and the keyword routes share a prefix: the fixed path first.
         routers=[rankings_router, keywords_router, content_router],
         platform=platform,
+        on_startup=[register_cache_ttls],
     )
-    app.state.aso = aso or AsoSettings()
+    app.state.aso = aso
     return app

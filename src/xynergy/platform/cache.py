@@ -56,6 +56,7 @@ class PlatformCache:
         self._local: Cache | None = None
         self._inflight: dict[str, asyncio.Future[str]] = {}
         self._warmers: list[Warmer] = []
+        self._service_ttls: dict[str, float] = {}
         # Bumped on every invalidation message: a value read from Redis is put in
         # L1 only if no invalidation arrived while it was being read.
         self._generation = 0
@@ -116,9 +117,16 @@ class PlatformCache:
         """A tag naming a group of one tenant's entries (e.g. everything it lists)."""
         return f"{self._prefix}{namespace}:{tenant_id}:tag:{name}"
 
+    def set_default_ttl(self, namespace: str, seconds: float) -> None:
+        """A service's own default TTL for ``namespace`` (settings still win)."""
+        self._service_ttls[namespace] = seconds
+
     def ttl(self, namespace: str) -> float:
-        """The namespace's TTL from settings, or the default."""
-        return self._settings.cache_ttls.get(namespace, self._settings.cache_default_ttl_seconds)
+        """The namespace's TTL: settings, then the service's default, then the global one."""
+        configured = self._settings.cache_ttls.get(namespace)
+        if configured is not None:
+            return configured
+        return self._service_ttls.get(namespace, self._settings.cache_default_ttl_seconds)
 
     async def get_or_compute(
         self,

@@ -3,6 +3,10 @@
 A cursor is the ``(created_at, id)`` of the last row served, encoded opaquely.
 It is not signed: it only positions a query that is always filtered by the
 caller's tenant, so a forged cursor can reach nothing a caller could not list.
+
+Lists ordered by other keys (e.g. ``(priority_rank, created_at, id)``) use the
+generic helpers: :class:`PageRequestDep` (size checked, cursor still raw),
+:func:`keyset_page_by`, :func:`split_keyset_page` and the matching cursor codec.
 """
 
 from __future__ import annotations
@@ -10,10 +14,10 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, cast
 
 from fastapi import Depends, Query, Request
 from sqlalchemy import Select, literal, tuple_
@@ -22,15 +26,24 @@ from sqlalchemy.orm import InstrumentedAttribute
 from xynergy.platform.exceptions import BadRequest, ValidationFailed
 
 __all__ = [
+    "KeysetValue",
     "PageParams",
     "PageParamsDep",
+    "PageRequest",
+    "PageRequestDep",
     "decode_cursor",
+    "decode_keyset_cursor",
     "encode_cursor",
+    "encode_keyset_cursor",
     "keyset_page",
+    "keyset_page_by",
+    "split_keyset_page",
     "split_page",
 ]
 
 RowT = TypeVar("RowT")
+# What a generic keyset cursor can hold: ints (ranks), strings (ids), aware times.
+KeysetValue = int | str | datetime
 
 _CURSOR_MAX_LENGTH = 200
 
@@ -69,15 +82,20 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         raise BadRequest("The cursor is not one this API issued.") from exc
 
 
+def _page_size(request: Request, limit: int | None) -> int:
+    settings = request.app.state.platform.settings
+    size: int = settings.page_size_default if limit is None else limit
+    if size > settings.page_size_max:
+        raise ValidationFailed(f"limit must be at most {settings.page_size_max}.")
+    return size
+
+
 def _page_params(
     request: Request,
     limit: Annotated[int | None, Query(ge=1, description="Page size.")] = None,
     cursor: Annotated[str | None, Query(max_length=_CURSOR_MAX_LENGTH)] = None,
 ) -> PageParams:
-    settings = request.app.state.platform.settings
-    size = settings.page_size_default if limit is None else limit
-    if size > settings.page_size_max:
-        raise ValidationFailed(f"limit must be at most {settings.page_size_max}.")
+    size = _page_size(request, limit)
     return PageParams(limit=size, after=decode_cursor(cursor) if cursor else None)
 
 
@@ -113,3 +131,115 @@ def split_page(
         return page, None
     created_at, row_id = position(page[-1])
     return page, encode_cursor(created_at, row_id)
+
+
+# --- generic multi-column keysets ---------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PageRequest:
+    """A page size within the cap and a still-opaque cursor.
+
+    For lists whose cursor shape depends on the requested order: the endpoint
+    decodes the cursor once it knows which keyset the page is ordered by.
+    """
+
+    limit: int
+    cursor: str | None
+
+    def created_params(self) -> PageParams:
+        """This request as a newest-first ``(created_at, id)`` page."""
+        return PageParams(
+            limit=self.limit, after=decode_cursor(self.cursor) if self.cursor else None
+        )
+
+    def after(self, kinds: Sequence[type[KeysetValue]]) -> tuple[KeysetValue, ...] | None:
+        """The decoded position for a keyset of ``kinds``, or None on the first page."""
+        return decode_keyset_cursor(self.cursor, kinds) if self.cursor else None
+
+
+async def _page_request(
+    request: Request,
+    limit: Annotated[int | None, Query(ge=1, description="Page size.")] = None,
+    cursor: Annotated[str | None, Query(max_length=_CURSOR_MAX_LENGTH)] = None,
+) -> PageRequest:
+    return PageRequest(limit=_page_size(request, limit), cursor=cursor)
+
+
+PageRequestDep = Annotated[PageRequest, Depends(_page_request)]
+
+
+def encode_keyset_cursor(values: Sequence[KeysetValue]) -> str:
+    """Opaque cursor for a row positioned at ``values`` (one per keyset column)."""
+    plain = [value.isoformat() if isinstance(value, datetime) else value for value in values]
+    raw = json.dumps(plain, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode_value(value: Any, kind: type[KeysetValue]) -> KeysetValue:
+    if kind is datetime:
+        if not isinstance(value, str):
+            raise ValueError("a cursor time is a string")
+        moment = datetime.fromisoformat(value)
+        if moment.tzinfo is None:
+            raise ValueError("cursor time has no time zone")
+        return moment.astimezone(UTC)
+    # bool is an int to Python, never to a cursor.
+    if kind is int and (not isinstance(value, int) or isinstance(value, bool)):
+        raise ValueError("a cursor field should be an integer")
+    if kind is str and not isinstance(value, str):
+        raise ValueError("a cursor field should be a string")
+    if kind not in (int, str):
+        raise TypeError(f"unsupported keyset type {kind!r}")
+    return cast(KeysetValue, value)
+
+
+def decode_keyset_cursor(
+    cursor: str, kinds: Sequence[type[KeysetValue]]
+) -> tuple[KeysetValue, ...]:
+    """Inverse of :func:`encode_keyset_cursor` for a keyset of ``kinds``.
+
+    Raises:
+        BadRequest: the cursor was not issued for a keyset of these types.
+    """
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        decoded = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if not isinstance(decoded, list) or len(decoded) != len(kinds):
+            raise ValueError("the cursor has the wrong number of fields")
+        return tuple(_decode_value(value, kind) for value, kind in zip(decoded, kinds, strict=True))
+    except (ValueError, TypeError, OverflowError, binascii.Error) as exc:
+        raise BadRequest("The cursor is not one this API issued.") from exc
+
+
+def keyset_page_by(
+    query: Select[Any],
+    *,
+    columns: Sequence[InstrumentedAttribute[Any]],
+    after: Sequence[KeysetValue] | None,
+    limit: int,
+) -> Select[Any]:
+    """A page of ``query`` ordered by ``columns``, all descending, after ``after``.
+
+    The last column must be unique (an id) so the order is total. Fetches one
+    extra row so the caller can tell whether a next page exists. An index on
+    ``(..., *columns)`` makes each page a bounded range scan.
+    """
+    if after is not None:
+        if len(after) != len(columns):
+            raise ValueError("a keyset position needs one value per column")
+        position = tuple_(
+            *(literal(value, column.type) for value, column in zip(after, columns, strict=True))
+        )
+        query = query.where(tuple_(*columns) < position)
+    return query.order_by(*(column.desc() for column in columns)).limit(limit + 1)
+
+
+def split_keyset_page(
+    rows: Sequence[RowT], limit: int, position: Callable[[RowT], Sequence[KeysetValue]]
+) -> tuple[list[RowT], str | None]:
+    """Split fetched rows into the page and the cursor of the next one (None at the end)."""
+    page = list(rows[:limit])
+    if len(rows) <= limit or not page:
+        return page, None
+    return page, encode_keyset_cursor(position(page[-1]))

@@ -76,7 +76,6 @@ async def trending_keywords(
         limit=limit,
         aso=request.app.state.aso,
         cache=platform.cache,
-        cache_ttls=platform.settings.cache_ttls,
     )
     return TrendingKeywords(
         window=window,

@@ -7,7 +7,6 @@ the old rows in between.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -124,7 +123,6 @@ async def trending_keywords(
     limit: int | None,
     aso: AsoSettings,
     cache: PlatformCache,
-    cache_ttls: Mapping[str, float],
 ) -> list[dict[str, Any]]:
     """The tenant's keywords that moved most over ``window`` days, cached per tenant."""
     if window not in aso.trending_windows_days:
@@ -163,8 +161,6 @@ async def trending_keywords(
         [window, start.isoformat(), direction, engine, locale, bounded],
         compute,
         tags=[trending_tag(cache, tenant_id)],
-        # An operator's cache_ttls entry wins; otherwise the ASO Engine's default.
-        ttl=cache_ttls.get(TRENDING_NAMESPACE, aso.trending_cache_ttl_seconds),
     )
     return result
 
