@@ -31,17 +31,22 @@ class TestAccessLog:
 
 class TestStructuredLogs:
     @pytest.fixture(autouse=True)
-    def _uncached_logging(self) -> object:
-        # Loggers cached on first use would keep capsys's stream after the test.
-        configure_logging("INFO")
-        structlog.configure(cache_logger_on_first_use=False)
+    def _restore_logging(self) -> object:
         yield None
         structlog.reset_defaults()
         logging.getLogger().handlers.clear()
 
+    @staticmethod
+    def _log_into_capsys() -> None:
+        # Called in the test body: only there is sys.stdout the stream capsys reads.
+        # Uncached, so no logger keeps that stream after the test.
+        configure_logging("INFO")
+        structlog.configure(cache_logger_on_first_use=False)
+
     def test_a_key_in_a_message_or_field_is_redacted(
         self, capsys: pytest.CaptureFixture[str]
     ) -> None:
+        self._log_into_capsys()
         secret = generate_key().plaintext
         token = set_request_id("req-42")
         try:
