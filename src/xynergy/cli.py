@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import timedelta
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -23,7 +24,7 @@ from xynergy.platform.config import Settings, get_settings
 from xynergy.platform.db.engine import create_engine_from_settings
 from xynergy.platform.db.migrate import upgrade_to_head
 from xynergy.platform.db.session import unit_of_work
-from xynergy.platform.exceptions import XynergyError
+from xynergy.platform.exceptions import NotFound, XynergyError
 from xynergy.platform.logging import configure_logging
 from xynergy.platform.pagination import PageParams, decode_cursor
 from xynergy.platform.runtime import create_redis
@@ -38,6 +39,8 @@ tenants_app = typer.Typer(help="Manage tenants.", no_args_is_help=True)
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 app.add_typer(tenants_app, name="tenants")
 app.add_typer(keys_app, name="keys")
+aso_app = typer.Typer(help="ASO Engine: keywords.", no_args_is_help=True)
+app.add_typer(aso_app, name="aso")
 
 console = Console()
 ResultT = TypeVar("ResultT")
@@ -290,6 +293,77 @@ def keys_revoke(
         return ApiKey.model_validate(key)
 
     _emit(_with_session(work).model_dump(mode="json"), as_json)
+
+
+_IMPORT_FORMATS = {".csv": "csv", ".ndjson": "ndjson", ".jsonl": "ndjson"}
+_IMPORT_CHUNK_BYTES = 1_048_576
+
+
+@aso_app.command("import-keywords")
+def aso_import_keywords(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    tenant: Annotated[str, typer.Option(help="Tenant id.")],
+    mode: Annotated[str, typer.Option(help="all_or_nothing or best_effort.")] = "all_or_nothing",
+    locale: Annotated[str | None, typer.Option(help="Locale of rows without one.")] = None,
+    file_format: Annotated[
+        str | None, typer.Option("--format", help="csv or ndjson (default: from the suffix).")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Import keywords from a CSV or JSON-lines file, streamed, as the API does."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+
+    from xynergy.aso_engine.config import AsoSettings
+    from xynergy.aso_engine.keywords import service as keywords
+    from xynergy.aso_engine.keywords.rules import KeywordInvalid, normalise_locale
+    from xynergy.aso_engine.keywords.schemas import ImportReport
+    from xynergy.platform.tenancy.repository import TenantRepository
+
+    chosen = file_format or _IMPORT_FORMATS.get(file.suffix.lower())
+    if chosen not in ("csv", "ndjson"):
+        raise typer.BadParameter("use a .csv, .ndjson or .jsonl file, or --format csv|ndjson")
+    if mode not in ("all_or_nothing", "best_effort"):
+        raise typer.BadParameter("mode must be all_or_nothing or best_effort")
+    try:
+        default_locale = normalise_locale(locale) if locale else None
+    except KeywordInvalid as exc:
+        raise typer.BadParameter(str(exc)) from None
+    progress = Progress(
+        *Progress.get_default_columns()[:1],
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        console=Console(stderr=True),
+        disable=as_json,
+    )
+    task = progress.add_task("importing", total=file.stat().st_size)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        with file.open("rb") as handle:
+            while chunk := handle.read(_IMPORT_CHUNK_BYTES):
+                yield chunk
+
+    async def work(session: AsyncSession, _settings: Settings) -> ImportReport:
+        if await TenantRepository(session).get(tenant) is None:
+            raise NotFound("No such tenant.")
+        outcome = await keywords.import_keywords(
+            session,
+            tenant_id=tenant,
+            chunks=chunks(),
+            file_format="csv" if chosen == "csv" else "ndjson",
+            mode="best_effort" if mode == "best_effort" else "all_or_nothing",
+            default_locale=default_locale,
+            bounds=AsoSettings(),
+            on_progress=lambda read: progress.advance(task, read),
+        )
+        return outcome.report
+
+    with progress:
+        report = _with_session(work)
+    _emit(report.model_dump(mode="json"), as_json)
+    if mode == "all_or_nothing" and report.rejected:
+        Console(stderr=True).print("rows were rejected; nothing was written", style="red")
+        raise typer.Exit(code=1)
 
 
 def main() -> None:

@@ -10,6 +10,7 @@
     ├── NotFound (404 not_found)
     ├── Conflict (409 conflict)
     ├── PayloadTooLarge (413 payload_too_large)
+    ├── UnsupportedMediaType (415 unsupported_media_type)
     ├── RateLimited (429 rate_limited)
     ├── BudgetExceeded (402 budget_exceeded)
     ├── UpstreamUnavailable (503 upstream_unavailable)
@@ -35,6 +36,7 @@ __all__ = [
     "RateLimited",
     "Unauthorized",
     "UpstreamTimeout",
+    "UnsupportedMediaType",
     "UpstreamUnavailable",
     "ValidationFailed",
     "XynergyError",
@@ -97,6 +99,12 @@ class PayloadTooLarge(XynergyError):
     status_code = 413
     code = "payload_too_large"
     default_detail = "The request body is too large."
+
+
+class UnsupportedMediaType(XynergyError):
+    status_code = 415
+    code = "unsupported_media_type"
+    default_detail = "The request body's content type is not accepted here."
 
 
 class RateLimited(XynergyError):
