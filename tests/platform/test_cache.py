@@ -148,6 +148,27 @@ class TestInvalidation:
             assert await cache.get_or_compute("content", "t1", ["detail"], other) == "elsewhere"
         assert (in_tag.runs, other.runs) == (2, 1)
 
+    async def test_a_value_computed_across_an_invalidation_is_not_stored(
+        self, cache_settings: Settings
+    ) -> None:
+        async with opened(cache_settings) as cache:
+            tag = cache.tag("content", "t1", "lists")
+            runs = 0
+
+            async def racing_write() -> str:
+                nonlocal runs
+                runs += 1
+                if runs == 1:
+                    # A write commits and invalidates while this read is computing.
+                    await cache.invalidate(tag)
+                    return "read before the write"
+                return "read after the write"
+
+            first = await cache.get_or_compute("content", "t1", ["p"], racing_write, tags=[tag])
+            second = await cache.get_or_compute("content", "t1", ["p"], racing_write, tags=[tag])
+        assert first == "read before the write"
+        assert second == "read after the write"
+
 
 @pytest.mark.redis
 class TestTwoReplicas:

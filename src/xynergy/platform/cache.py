@@ -9,7 +9,9 @@
 * Stampede protection: concurrent misses of one key in a process share one
   computation (singleflight; a bounded map, entries removed when done).
 * Tags for write-through invalidation: an entry is stored under tags; a write
-  calls :meth:`PlatformCache.invalidate` with the tags it affects.
+  calls :meth:`PlatformCache.invalidate` with the tags it affects. Each tag has
+  a version, bumped on invalidation: a value computed while its tags changed is
+  returned but not stored, so a read racing a write cannot re-cache old data.
 * Values are JSON, never pickles: an entry read back from Redis cannot run
   code, and a caller cannot mutate a value another request is reading.
 * Hit/miss counts and computation latency per namespace on ``/metrics``.
@@ -38,6 +40,14 @@ log = get_logger(__name__)
 
 _MISSING = object()
 _INVALIDATE_CHANNEL = "__redis__:invalidate"
+
+
+# Long enough to outlive any computation; the key is bounded by the tag set.
+_TAG_VERSION_TTL_SECONDS = 86_400
+
+
+def _version_key(tag: str) -> str:
+    return tag + ":version"
 
 
 def _digest(parts: Sequence[Any]) -> str:
@@ -160,10 +170,14 @@ class PlatformCache:
         future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
         try:
+            versions = await self._tag_versions(tags)
             with self._metrics.cache_compute_seconds.labels(namespace=namespace).time():
                 value = await compute()
             text = json.dumps(value, separators=(",", ":"), default=str)
-            await self._shared.set(key, text, expire=expire, tags=tags)
+            # A write that invalidated these tags while we computed may not be in
+            # our value: serve it to this request, but do not store it.
+            if await self._tag_versions(tags) == versions:
+                await self._shared.set(key, text, expire=expire, tags=tags)
             future.set_result(text)
         except BaseException as exc:
             future.set_exception(exc)
@@ -195,7 +209,14 @@ class PlatformCache:
             # Our own L1 is cleared by the tracking message too; this makes the
             # writer's next read fresh without waiting for it.
             self._generation += 1
+        for tag in tags:
+            await self._shared.incr(_version_key(tag), expire=_TAG_VERSION_TTL_SECONDS)
         await self._shared.delete_tags(*tags)
+
+    async def _tag_versions(self, tags: Sequence[str]) -> tuple[Any, ...]:
+        if not tags:
+            return ()
+        return tuple(await self._shared.get_many(*(_version_key(tag) for tag in tags)))
 
     @property
     def inflight(self) -> int:
