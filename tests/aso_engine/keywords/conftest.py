@@ -4,19 +4,18 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import func, select
 
-from tests.helpers import auth, issue_key, running
+from tests.aso_engine.api import TwoTenantApi, start_two_tenants
+from tests.helpers import running
 from xynergy.aso_engine.app import create_aso_engine_app
 from xynergy.aso_engine.config import AsoSettings
 from xynergy.aso_engine.models import Keyword
 from xynergy.platform.config import Settings
-from xynergy.platform.runtime import Platform
 
 KEYWORDS = "/api/keywords"
 IMPORT = "/api/keywords/bulk-import"
@@ -26,40 +25,11 @@ NDJSON = {"Content-Type": "application/x-ndjson"}
 
 
 @dataclass
-class Api:
-    """A running ASO Engine; ``headers`` act for tenant acme, ``other`` for tenant globex."""
+class Api(TwoTenantApi):
+    """The keywords API of a running ASO Engine."""
 
-    app: FastAPI
-    client: httpx.AsyncClient
-    platform: Platform
-    tenant_id: str
-    headers: dict[str, str]
-    other_tenant_id: str
-    other: dict[str, str]
-
-    async def create(self, headers: dict[str, str] | None = None, **fields: Any) -> dict[str, Any]:
-        body = {"phrase": "running shoes", "locale": "en-US", **fields}
-        response = await self.client.post(KEYWORDS, json=body, headers=headers or self.headers)
-        assert response.status_code == 201, response.text
-        created: dict[str, Any] = response.json()
-        return created
-
-    async def list_all(self, headers: dict[str, str] | None = None, **params: Any) -> list[Any]:
-        """Every item of a list, walked two at a time."""
-        items: list[Any] = []
-        query: dict[str, Any] = {"limit": 2, **params}
-        for _ in range(200):
-            response = await self.client.get(
-                KEYWORDS, params=query, headers=headers or self.headers
-            )
-            assert response.status_code == 200, response.text
-            page = response.json()
-            assert len(page["items"]) <= 2
-            items.extend(page["items"])
-            if page["next_cursor"] is None:
-                return items
-            query["cursor"] = page["next_cursor"]
-        pytest.fail("pagination did not terminate")
+    collection: ClassVar[str] = KEYWORDS
+    defaults: ClassVar[dict[str, Any]] = {"phrase": "running shoes", "locale": "en-US"}
 
     async def import_file(
         self, content: Any, headers: dict[str, str] | None = None, **params: Any
@@ -98,9 +68,4 @@ def aso_settings() -> AsoSettings:
 async def api(settings: Settings, aso_settings: AsoSettings) -> AsyncIterator[Api]:
     app = create_aso_engine_app(settings, aso=aso_settings)
     async with running(app) as client:
-        platform: Platform = app.state.platform
-        tenant_id, issued = await issue_key(platform, tenant="acme", scopes=READ_WRITE)
-        other_id, other = await issue_key(platform, tenant="globex", scopes=READ_WRITE)
-        yield Api(
-            app, client, platform, tenant_id, auth(issued.secret), other_id, auth(other.secret)
-        )
+        yield await start_two_tenants(Api, app, client, READ_WRITE)
