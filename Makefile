@@ -43,8 +43,11 @@ guards: $(DEV_STAMP)
 	$(BIN)/python tools/check_guards.py src
 
 ## Benchmarks (not part of `make test`): print tables with ratios to a baseline.
+## BENCH_POSTGRES=postgresql+asyncpg://... adds PostgreSQL rows where supported.
 bench: $(DEV_STAMP)
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/bulk_import.py $(if $(BENCH_POSTGRES),--postgres $(BENCH_POSTGRES))
+	$(BIN)/python bench/pagination.py $(if $(BENCH_POSTGRES),--postgres $(BENCH_POSTGRES))
 
 clean:
 	rm -rf $(VENV) .xynergy .pytest_cache .mypy_cache .ruff_cache
