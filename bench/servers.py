@@ -47,7 +47,8 @@ def status(url: str, headers: dict[str, str]) -> int | None:
     parts = urllib.parse.urlsplit(url)
     connection = http.client.HTTPConnection(parts.netloc, timeout=2)
     try:
-        connection.request("GET", parts.path, headers=headers)
+        target = f"{parts.path}?{parts.query}" if parts.query else parts.path
+        connection.request("GET", target, headers=headers)
         return connection.getresponse().status
     except (OSError, http.client.HTTPException):
         return None
@@ -87,9 +88,12 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def serve(factory: str, env: dict[str, str], log: Path, headers: dict[str, str]) -> Iterator[str]:
-    """Run ``apps:<factory>`` until the block ends; yields the /ping URL once it
-    answers 200 with ``headers``. Server output (the access log) goes to ``log``."""
+def serve(
+    factory: str, env: dict[str, str], log: Path, headers: dict[str, str], path: str = "/ping"
+) -> Iterator[str]:
+    """Run ``apps:<factory>`` until the block ends; yields the URL of ``path`` (which
+    may carry a query) once it answers 200 with ``headers``. Server output (the
+    access log) goes to ``log``."""
     port = _free_port()
     command = [
         sys.executable,
@@ -105,7 +109,7 @@ def serve(factory: str, env: dict[str, str], log: Path, headers: dict[str, str])
         str(port),
         *UVICORN_FLAGS,
     ]
-    url = f"http://{HOST}:{port}/ping"
+    url = f"http://{HOST}:{port}{path}"
     with log.open("wb") as output:
         process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
         try:
