@@ -153,20 +153,40 @@ class PlatformCache:
         Concurrent misses of one key in this process share one ``compute()``.
         ``ttl`` overrides the namespace TTL from settings (a service's own default).
         """
+        text = await self.get_or_compute_json(
+            namespace, tenant_id, parts, compute, tags=tags, ttl=ttl
+        )
+        return json.loads(text)
+
+    async def get_or_compute_json(
+        self,
+        namespace: str,
+        tenant_id: str,
+        parts: Sequence[Any],
+        compute: Callable[[], Awaitable[Any]],
+        *,
+        tags: Sequence[str] = (),
+        ttl: float | None = None,
+    ) -> str:
+        """Like :meth:`get_or_compute`, but the value's JSON text, undecoded.
+
+        For endpoints that answer with the cached value as it is: a hit costs no
+        decode, no model validation and no re-encode.
+        """
         key = self.key(namespace, tenant_id, parts)
         expire = ttl if ttl is not None else self.ttl(namespace)
         requests = self._metrics.cache_requests
         cached = await self._lookup(key, expire)
         if cached is not None:
             requests.labels(namespace=namespace, result="hit").inc()
-            return json.loads(cached)
+            return cached
         requests.labels(namespace=namespace, result="miss").inc()
         pending = self._inflight.get(key)
         if pending is not None:
-            return json.loads(await asyncio.shield(pending))
+            return await asyncio.shield(pending)
         if len(self._inflight) >= self._settings.cache_max_inflight:
             # Past the bound, compute without sharing rather than grow the map.
-            return await compute()
+            return json.dumps(await compute(), separators=(",", ":"), default=str)
         future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
         try:
@@ -185,7 +205,7 @@ class PlatformCache:
             raise
         finally:
             self._inflight.pop(key, None)
-        return json.loads(text)
+        return text
 
     async def _lookup(self, key: str, expire: float) -> str | None:
         if self._local is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import Depends, Path, Query, Request
+from fastapi import Depends, Path, Query, Request, Response
 
 from xynergy.aso_engine.rankings import service
 from xynergy.aso_engine.rankings.repository import HistoryFilters, decode_history_cursor
@@ -16,7 +16,6 @@ from xynergy.aso_engine.rankings.schemas import (
     ObservationBatch,
     Ranking,
     RecordedRankings,
-    TrendingKeyword,
     TrendingKeywords,
 )
 from xynergy.platform.auth.context import AuthContext
@@ -53,21 +52,20 @@ async def record_rankings(
     return RecordedRankings(recorded=recorded)
 
 
-@router.get("/keywords/trending")
+@router.get("/keywords/trending", response_model=TrendingKeywords)
 async def trending_keywords(
     request: Request,
-    session: SessionDep,
     auth: KeywordsReadAuth,
     window: Annotated[int, Query(ge=1, le=_WINDOW_HARD_MAX_DAYS, description="Days.")],
     direction: Direction = "improved",
     engine: Annotated[EngineFilter | None, Query()] = None,
     locale: Annotated[LocaleFilter | None, Query()] = None,
     limit: Annotated[int | None, Query(ge=1, le=_TRENDING_HARD_MAX)] = None,
-) -> TrendingKeywords:
+) -> Response:
     """Keywords whose position improved or worsened most over the window."""
     platform = request.app.state.platform
-    items = await service.trending_keywords(
-        session,
+    body = await service.trending_keywords_json(
+        platform.sessionmaker,
         tenant_id=auth.tenant_id,
         window=window,
         direction=direction,
@@ -77,11 +75,8 @@ async def trending_keywords(
         aso=request.app.state.aso,
         cache=platform.cache,
     )
-    return TrendingKeywords(
-        window=window,
-        direction=direction,
-        items=[TrendingKeyword.model_validate(item) for item in items],
-    )
+    # The cached text is the body: validated when it was computed, not again.
+    return Response(content=body, media_type="application/json")
 
 
 @router.get("/keywords/{keyword_id}/rankings")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from xynergy.aso_engine.config import AsoSettings
 from xynergy.aso_engine.models import RankingObservation
@@ -20,17 +20,23 @@ from xynergy.aso_engine.rankings.repository import (
     TrendingQuery,
     encode_history_cursor,
 )
-from xynergy.aso_engine.rankings.schemas import NOT_RANKED_POSITION, Direction, Observation
+from xynergy.aso_engine.rankings.schemas import (
+    NOT_RANKED_POSITION,
+    Direction,
+    Observation,
+    TrendingKeyword,
+    TrendingKeywords,
+)
 from xynergy.platform.cache import PlatformCache
 from xynergy.platform.db.base import new_id, utcnow
-from xynergy.platform.db.session import on_commit
+from xynergy.platform.db.session import on_commit, unit_of_work
 from xynergy.platform.exceptions import NotFound, ValidationFailed
 
 __all__ = [
     "TRENDING_NAMESPACE",
     "keyword_history",
     "record_rankings",
-    "trending_keywords",
+    "trending_keywords_json",
     "trending_tag",
 ]
 
@@ -112,8 +118,8 @@ async def keyword_history(
     return page, encode_history_cursor(page[-1].observed_on, page[-1].id)
 
 
-async def trending_keywords(
-    session: AsyncSession,
+async def trending_keywords_json(
+    sessionmaker: async_sessionmaker[AsyncSession],
     *,
     tenant_id: str,
     window: int,
@@ -123,8 +129,12 @@ async def trending_keywords(
     limit: int | None,
     aso: AsoSettings,
     cache: PlatformCache,
-) -> list[dict[str, Any]]:
-    """The tenant's keywords that moved most over ``window`` days, cached per tenant."""
+) -> str:
+    """The tenant's keywords that moved most over ``window`` days, as response JSON.
+
+    Cached per tenant and parameters. A hit opens no database session and
+    decodes nothing: the cached text is the response body.
+    """
     if window not in aso.trending_windows_days:
         allowed = ", ".join(str(days) for days in aso.trending_windows_days)
         raise ValidationFailed(f"window must be one of: {allowed}.")
@@ -132,7 +142,7 @@ async def trending_keywords(
     # The window's start is part of the key: after midnight UTC it is a new window.
     start = datetime.now(UTC).date() - timedelta(days=window)
 
-    async def compute() -> list[dict[str, Any]]:
+    async def compute() -> dict[str, Any]:
         query = TrendingQuery(
             start=start,
             improved=direction == "improved",
@@ -141,28 +151,33 @@ async def trending_keywords(
             engine=engine,
             locale=locale,
         )
-        rows = await RankingRepository(session).trending(tenant_id=tenant_id, query=query)
-        return [
-            {
-                "keyword_id": row.keyword_id,
-                "phrase": row.phrase,
-                "locale": row.locale,
-                "engine": row.engine,
-                "start_position": _shown(row.start),
-                "latest_position": _shown(row.latest),
-                "change": int(row.change),
-            }
-            for row in rows
-        ]
+        async with unit_of_work(sessionmaker) as session:
+            rows = await RankingRepository(session).trending(tenant_id=tenant_id, query=query)
+        response = TrendingKeywords(
+            window=window,
+            direction=direction,
+            items=[
+                TrendingKeyword(
+                    keyword_id=row.keyword_id,
+                    phrase=row.phrase,
+                    locale=row.locale,
+                    engine=row.engine,
+                    start_position=_shown(row.start),
+                    latest_position=_shown(row.latest),
+                    change=int(row.change),
+                )
+                for row in rows
+            ],
+        )
+        return response.model_dump(mode="json")
 
-    result: list[dict[str, Any]] = await cache.get_or_compute(
+    return await cache.get_or_compute_json(
         TRENDING_NAMESPACE,
         tenant_id,
         [window, start.isoformat(), direction, engine, locale, bounded],
         compute,
         tags=[trending_tag(cache, tenant_id)],
     )
-    return result
 
 
 def _shown(position: Any) -> int | None:
