@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Generic, TypeVar
+from typing import Annotated, Generic, TypeVar
 
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["ErrorBody", "Page"]
+__all__ = ["ErrorBody", "Page", "ResourceId"]
 
 ItemT = TypeVar("ItemT")
+
+# Every primary key is new_id(): 32 lowercase hex. Anything else is refused before
+# a query is built.
+ResourceId = Annotated[
+    str, Path(min_length=32, max_length=32, pattern=r"^[0-9a-f]{32}$", description="An id.")
+]
 
 
 class ErrorBody(BaseModel):

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Path, Query, Request, Response
+from fastapi import Depends, Query, Request, Response
 from pydantic import AwareDatetime
 
+from xynergy.aso_engine.auth import ContentReader, ContentWriter
 from xynergy.aso_engine.config import AsoSettings
 from xynergy.aso_engine.content import service
 from xynergy.aso_engine.content.schemas import (
@@ -20,21 +21,15 @@ from xynergy.aso_engine.content.schemas import (
     ContentUpdate,
     Priority,
 )
-from xynergy.platform.auth.context import AuthContext
-from xynergy.platform.auth.dependencies import require_scopes
 from xynergy.platform.cache import PlatformCache
 from xynergy.platform.db.session import SessionDep
 from xynergy.platform.pagination import PageRequestDep
 from xynergy.platform.routing import api_router
-from xynergy.platform.schemas import Page
+from xynergy.platform.schemas import Page, ResourceId
 
 __all__ = ["router"]
 
 router = api_router(prefix="/api", tags=["content"])
-
-ContentReader = Annotated[AuthContext, Depends(require_scopes("content:read"))]
-ContentWriter = Annotated[AuthContext, Depends(require_scopes("content:write"))]
-ContentId = Annotated[str, Path(min_length=32, max_length=32, pattern=r"^[0-9a-f]{32}$")]
 
 
 # Dependencies are async: a plain def would be sent to the thread pool per request.
@@ -109,7 +104,7 @@ async def count_content(
 
 
 @router.get("/content/{content_id}")
-async def get_content(content_id: ContentId, session: SessionDep, auth: ContentReader) -> Content:
+async def get_content(content_id: ResourceId, session: SessionDep, auth: ContentReader) -> Content:
     """One content piece."""
     piece = await service.get_content(session, tenant_id=auth.tenant_id, content_id=content_id)
     return Content.model_validate(piece)
@@ -117,7 +112,7 @@ async def get_content(content_id: ContentId, session: SessionDep, auth: ContentR
 
 @router.patch("/content/{content_id}")
 async def update_content(
-    content_id: ContentId,
+    content_id: ResourceId,
     body: ContentUpdate,
     session: SessionDep,
     auth: ContentWriter,
@@ -138,7 +133,7 @@ async def update_content(
 
 @router.delete("/content/{content_id}", status_code=204)
 async def delete_content(
-    content_id: ContentId, session: SessionDep, auth: ContentWriter, cache: CacheDep
+    content_id: ResourceId, session: SessionDep, auth: ContentWriter, cache: CacheDep
 ) -> Response:
     """Delete a content piece."""
     await service.delete_content(

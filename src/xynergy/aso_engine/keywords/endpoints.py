@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Path, Query, Request, Response
+from fastapi import Query, Request, Response
 from fastapi.responses import JSONResponse
 
+from xynergy.aso_engine.auth import KeywordsReader, KeywordsWriter
 from xynergy.aso_engine.config import AsoSettings
 from xynergy.aso_engine.keywords import service
 from xynergy.aso_engine.keywords.parsing import FileFormat
@@ -27,8 +28,6 @@ from xynergy.aso_engine.keywords.schemas import (
     KeywordCreate,
     KeywordFilters,
 )
-from xynergy.platform.auth.context import AuthContext
-from xynergy.platform.auth.dependencies import require_scopes
 from xynergy.platform.db.session import SessionDep
 from xynergy.platform.exceptions import (
     PayloadTooLarge,
@@ -37,16 +36,13 @@ from xynergy.platform.exceptions import (
 )
 from xynergy.platform.pagination import PageParamsDep
 from xynergy.platform.routing import accepts_uploads, api_router
-from xynergy.platform.schemas import Page
+from xynergy.platform.schemas import Page, ResourceId
 from xynergy.platform.tracing import current_request_id
 
 __all__ = ["router"]
 
 router = api_router(prefix="/api", tags=["keywords"])
 
-KeywordsRead = Annotated[AuthContext, Depends(require_scopes("keywords:read"))]
-KeywordsWrite = Annotated[AuthContext, Depends(require_scopes("keywords:write"))]
-KeywordId = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[0-9a-f]+$")]
 LocaleParam = Annotated[str | None, Query(min_length=2, max_length=LOCALE_MAX_CHARS)]
 
 _FORMATS: dict[str, FileFormat] = {
@@ -85,7 +81,7 @@ def _locale(value: str | None) -> str | None:
 
 @router.post("/keywords", status_code=201)
 async def create_keyword(
-    body: KeywordCreate, request: Request, session: SessionDep, auth: KeywordsWrite
+    body: KeywordCreate, request: Request, session: SessionDep, auth: KeywordsWriter
 ) -> Keyword:
     """Track a keyword; its phrase is stored normalised (NFKC, lowercase, single spaces)."""
     keyword = await service.create_keyword(
@@ -98,7 +94,7 @@ async def create_keyword(
 async def list_keywords(
     session: SessionDep,
     params: PageParamsDep,
-    auth: KeywordsRead,
+    auth: KeywordsReader,
     locale: LocaleParam = None,
     tag: Annotated[str | None, Query(min_length=1, max_length=TAG_MAX_CHARS)] = None,
     intent: Intent | None = None,
@@ -120,7 +116,7 @@ async def list_keywords(
 
 
 @router.get("/keywords/{keyword_id}")
-async def get_keyword(keyword_id: KeywordId, session: SessionDep, auth: KeywordsRead) -> Keyword:
+async def get_keyword(keyword_id: ResourceId, session: SessionDep, auth: KeywordsReader) -> Keyword:
     """One of the tenant's keywords."""
     keyword = await service.get_keyword(session, tenant_id=auth.tenant_id, keyword_id=keyword_id)
     return Keyword.model_validate(keyword)
@@ -128,7 +124,7 @@ async def get_keyword(keyword_id: KeywordId, session: SessionDep, auth: Keywords
 
 @router.delete("/keywords/{keyword_id}", status_code=204)
 async def delete_keyword(
-    keyword_id: KeywordId, request: Request, session: SessionDep, auth: KeywordsWrite
+    keyword_id: ResourceId, request: Request, session: SessionDep, auth: KeywordsWriter
 ) -> None:
     """Stop tracking a keyword; its ranking history goes with it."""
     await service.delete_keyword(
@@ -152,7 +148,7 @@ async def delete_keyword(
 async def bulk_import(
     request: Request,
     session: SessionDep,
-    auth: KeywordsWrite,
+    auth: KeywordsWriter,
     mode: ImportMode = "all_or_nothing",
     locale: LocaleParam = None,
 ) -> ImportReport | Response:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import Depends, Path, Query, Request, Response
+from fastapi import Query, Request, Response
 
+from xynergy.aso_engine.auth import KeywordsReader, KeywordsWriter
 from xynergy.aso_engine.rankings import service
 from xynergy.aso_engine.rankings.repository import HistoryFilters, decode_history_cursor
 from xynergy.aso_engine.rankings.schemas import (
@@ -18,20 +19,15 @@ from xynergy.aso_engine.rankings.schemas import (
     RecordedRankings,
     TrendingKeywords,
 )
-from xynergy.platform.auth.context import AuthContext
-from xynergy.platform.auth.dependencies import require_scopes
 from xynergy.platform.db.session import SessionDep
 from xynergy.platform.exceptions import ValidationFailed
 from xynergy.platform.routing import api_router
-from xynergy.platform.schemas import Page
+from xynergy.platform.schemas import Page, ResourceId
 
 __all__ = ["router"]
 
 router = api_router(prefix="/api", tags=["rankings"])
 
-KeywordsWriteAuth = Annotated[AuthContext, Depends(require_scopes("keywords:write"))]
-KeywordsReadAuth = Annotated[AuthContext, Depends(require_scopes("keywords:read"))]
-KeywordId = Annotated[str, Path(min_length=32, max_length=32, pattern=r"^[0-9a-f]{32}$")]
 _CURSOR_MAX_LENGTH = 200
 _WINDOW_HARD_MAX_DAYS = 366
 _TRENDING_HARD_MAX = 1000
@@ -39,7 +35,7 @@ _TRENDING_HARD_MAX = 1000
 
 @router.post("/rankings")
 async def record_rankings(
-    body: ObservationBatch, request: Request, session: SessionDep, auth: KeywordsWriteAuth
+    body: ObservationBatch, request: Request, session: SessionDep, auth: KeywordsWriter
 ) -> RecordedRankings:
     """Record a batch of ranking observations (same keyword, engine, locale and day: replaced)."""
     recorded = await service.record_rankings(
@@ -55,7 +51,7 @@ async def record_rankings(
 @router.get("/keywords/trending", response_model=TrendingKeywords)
 async def trending_keywords(
     request: Request,
-    auth: KeywordsReadAuth,
+    auth: KeywordsReader,
     window: Annotated[int, Query(ge=1, le=_WINDOW_HARD_MAX_DAYS, description="Days.")],
     direction: Direction = "improved",
     engine: Annotated[EngineFilter | None, Query()] = None,
@@ -81,10 +77,10 @@ async def trending_keywords(
 
 @router.get("/keywords/{keyword_id}/rankings")
 async def keyword_rankings(
-    keyword_id: KeywordId,
+    keyword_id: ResourceId,
     request: Request,
     session: SessionDep,
-    auth: KeywordsReadAuth,
+    auth: KeywordsReader,
     engine: Annotated[EngineFilter | None, Query()] = None,
     locale: Annotated[LocaleFilter | None, Query()] = None,
     since: date | None = None,

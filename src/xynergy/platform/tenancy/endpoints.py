@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Request
 
 from xynergy.platform.auth.context import AuthContext
 from xynergy.platform.auth.dependencies import require_scopes
 from xynergy.platform.db.session import SessionDep
 from xynergy.platform.pagination import PageParamsDep
 from xynergy.platform.routing import api_router, rate_limit
-from xynergy.platform.schemas import Page
+from xynergy.platform.schemas import Page, ResourceId
 from xynergy.platform.tenancy import service
 from xynergy.platform.tenancy.schemas import (
     ApiKey,
@@ -29,7 +29,6 @@ router = api_router(prefix="/admin", tags=["admin"])
 
 AdminAuth = Annotated[AuthContext, Depends(require_scopes("admin"))]
 KeysAdminAuth = Annotated[AuthContext, Depends(require_scopes("keys:admin"))]
-KeyId = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[0-9a-f]+$")]
 
 
 def _issued(issued: service.IssuedKey) -> ApiKeyCreated:
@@ -81,7 +80,7 @@ async def list_keys(
 
 @router.get("/keys/{key_id}")
 @rate_limit("admin")
-async def get_key(key_id: KeyId, session: SessionDep, auth: KeysAdminAuth) -> ApiKey:
+async def get_key(key_id: ResourceId, session: SessionDep, auth: KeysAdminAuth) -> ApiKey:
     """One of the caller's tenant's keys."""
     return ApiKey.model_validate(
         await service.get_key(session, tenant_id=auth.tenant_id, key_id=key_id)
@@ -91,7 +90,7 @@ async def get_key(key_id: KeyId, session: SessionDep, auth: KeysAdminAuth) -> Ap
 @router.post("/keys/{key_id}/rotate", status_code=201)
 @rate_limit("admin")
 async def rotate_key(
-    key_id: KeyId,
+    key_id: ResourceId,
     body: ApiKeyRotate,
     request: Request,
     session: SessionDep,
@@ -116,7 +115,7 @@ async def rotate_key(
 @router.post("/keys/{key_id}/revoke")
 @rate_limit("admin")
 async def revoke_key(
-    key_id: KeyId, request: Request, session: SessionDep, auth: KeysAdminAuth
+    key_id: ResourceId, request: Request, session: SessionDep, auth: KeysAdminAuth
 ) -> ApiKey:
     """Revoke a key now, on every replica."""
     key = await service.revoke_key(
