@@ -6,16 +6,27 @@ is what the platform adds: request id, security headers, metrics, access log, bo
 limit, API key authentication, the scope check and the rate limiter.
 
 ``aso_app`` is the real ASO Engine service; the runner measures its cached
-``GET /api/keywords/trending?window=7`` against the same bare ``/ping`` (issue 3).
+``GET /api/keywords/trending?window=7`` against the same bare ``/ping`` (issue 3)
+and against ``bare_trending_app``: plain FastAPI serving the same path with the
+same five query parameters and the same JSON body, read once at start-up from the
+file named by ``BENCH_TRENDING_BODY`` (the runner writes the real app's body there).
 """
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Annotated
 
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Query, Response
 
 from xynergy.aso_engine.app import create_aso_engine_app
+from xynergy.aso_engine.rankings.schemas import (
+    Direction,
+    EngineFilter,
+    LocaleFilter,
+    TrendingKeywords,
+)
 from xynergy.platform.app import create_service_app
 from xynergy.platform.auth.context import AuthContext
 from xynergy.platform.auth.dependencies import require_scopes
@@ -23,11 +34,24 @@ from xynergy.platform.config import Settings, get_settings
 from xynergy.platform.logging import configure_logging
 from xynergy.platform.routing import api_router
 
-__all__ = ["BENCH_SCOPE", "TRENDING_SCOPE", "aso_app", "bare_app", "platform_app"]
+__all__ = [
+    "BENCH_SCOPE",
+    "TRENDING_BODY_ENV",
+    "TRENDING_SCOPE",
+    "aso_app",
+    "bare_app",
+    "bare_trending_app",
+    "platform_app",
+]
 
 BENCH_SCOPE = "content:read"
 # What GET /api/keywords/trending requires.
 TRENDING_SCOPE = "keywords:read"
+# Names the file holding the response body bare_trending_app serves (UTF-8 JSON).
+TRENDING_BODY_ENV = "BENCH_TRENDING_BODY"
+# The real endpoint's bounds (rankings/endpoints.py), copied, not imported.
+_WINDOW_HARD_MAX_DAYS = 366
+_TRENDING_HARD_MAX = 1000
 
 ReadKey = Annotated[AuthContext, Depends(require_scopes(BENCH_SCOPE))]
 
@@ -39,6 +63,29 @@ def bare_app() -> FastAPI:
     @app.get("/ping")
     async def ping() -> dict[str, bool]:
         return {"ok": True}
+
+    return app
+
+
+def bare_trending_app() -> FastAPI:
+    """Plain FastAPI serving ``GET /api/keywords/trending`` like the ASO Engine does:
+    the same five query parameters with the same types and bounds, and the same
+    body, returned as the real endpoint returns its cached text. No auth, cache,
+    rate limit or middleware; it ignores the Authorization header it is sent."""
+    # Read once: the same str the real endpoint takes from its cache, encoded by
+    # Response per request just as there.
+    body = Path(os.environ[TRENDING_BODY_ENV]).read_text(encoding="utf-8")
+    app = FastAPI()
+
+    @app.get("/api/keywords/trending", response_model=TrendingKeywords)
+    async def trending_keywords(
+        window: Annotated[int, Query(ge=1, le=_WINDOW_HARD_MAX_DAYS, description="Days.")],
+        direction: Direction = "improved",
+        engine: Annotated[EngineFilter | None, Query()] = None,
+        locale: Annotated[LocaleFilter | None, Query()] = None,
+        limit: Annotated[int | None, Query(ge=1, le=_TRENDING_HARD_MAX)] = None,
+    ) -> Response:
+        return Response(content=body, media_type="application/json")
 
     return app
 

@@ -13,6 +13,8 @@ from fastapi import FastAPI
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
+from xynergy.ai_routing.app import SLUG as AI_ROUTING_ENGINE
+from xynergy.ai_routing.app import create_ai_routing_app
 from xynergy.aso_engine.app import SLUG as ASO_ENGINE
 from xynergy.aso_engine.app import create_aso_engine_app
 from xynergy.platform.admin_app import PLATFORM_SLUG, create_admin_app
@@ -27,6 +29,7 @@ ServiceFactory = Callable[[Settings], FastAPI]
 # platform admin app is served at the root, so it is not in this table.
 SERVICES: dict[str, ServiceFactory] = {
     ASO_ENGINE: create_aso_engine_app,
+    AI_ROUTING_ENGINE: create_ai_routing_app,
 }
 
 

@@ -207,6 +207,36 @@ class PlatformCache:
             self._inflight.pop(key, None)
         return text
 
+    async def lookup_json(
+        self, namespace: str, tenant_id: str, parts: Sequence[Any], *, ttl: float | None = None
+    ) -> str | None:
+        """The cached JSON text under these parts, or None (counted as hit or miss).
+
+        For callers that must decide what to do on a miss themselves (the AI
+        gateway shares in-flight upstream calls, streams included); others use
+        :meth:`get_or_compute_json`.
+        """
+        key = self.key(namespace, tenant_id, parts)
+        cached = await self._lookup(key, ttl if ttl is not None else self.ttl(namespace))
+        result = "miss" if cached is None else "hit"
+        self._metrics.cache_requests.labels(namespace=namespace, result=result).inc()
+        return cached
+
+    async def store_json(
+        self,
+        namespace: str,
+        tenant_id: str,
+        parts: Sequence[Any],
+        text: str,
+        *,
+        ttl: float | None = None,
+        tags: Sequence[str] = (),
+    ) -> None:
+        """Store JSON text under these parts (a pair to :meth:`lookup_json`)."""
+        key = self.key(namespace, tenant_id, parts)
+        expire = ttl if ttl is not None else self.ttl(namespace)
+        await self._shared.set(key, text, expire=expire, tags=tags)
+
     async def _lookup(self, key: str, expire: float) -> str | None:
         if self._local is not None:
             local = await self._local.get(key, default=_MISSING)

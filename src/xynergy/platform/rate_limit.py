@@ -109,9 +109,23 @@ class RateLimiter:
 
     async def hit(self, route_class: str, identity: str, *, service: str) -> None:
         """Count one request; raises RateLimited (with headers) past the limit."""
-        item = self._items[route_class]
+        await self.consume(self._items[route_class], route_class, identity, service=service)
+
+    async def consume(
+        self,
+        item: RateLimitItem,
+        namespace: str,
+        identity: str,
+        *,
+        service: str,
+        cost: int = 1,
+    ) -> None:
+        """Count ``cost`` units of ``item`` (e.g. tokens per minute) for ``identity``.
+
+        Raises RateLimited (with headers) when the units do not fit in the window.
+        """
         try:
-            admitted = await self._strategy.hit(item, route_class, identity)
+            admitted = await self._strategy.hit(item, namespace, identity, cost=cost)
         except Exception:
             # A limiter outage must not become an API outage: admit, but loudly.
             self._metrics.rate_limit_errors.labels(service=service).inc()
@@ -119,11 +133,11 @@ class RateLimiter:
             return
         if admitted:
             return
-        self._metrics.rate_limit_rejections.labels(service=service, route_class=route_class).inc()
-        stats = await self._strategy.get_window_stats(item, route_class, identity)
+        self._metrics.rate_limit_rejections.labels(service=service, route_class=namespace).inc()
+        stats = await self._strategy.get_window_stats(item, namespace, identity)
         retry_after = max(1, math.ceil(stats.reset_time - time.time()))
         raise RateLimited(
-            f"The {route_class} limit of {item.amount} per {item.multiples} "
+            f"The {namespace} limit of {item.amount} per {item.multiples} "
             f"{item.GRANULARITY.name} is used up for this client.",
             headers={
                 "Retry-After": str(retry_after),

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cachetools import TTLCache
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -39,16 +39,23 @@ log = get_logger(__name__)
 
 
 def create_redis(settings: Settings) -> Redis | None:
-    """The shared Redis client (one pool), or None when Redis is not configured."""
+    """The shared Redis client (one pool), or None when Redis is not configured.
+
+    A blocking pool: past ``redis_max_connections`` a command waits (up to the
+    socket timeout) for a free connection instead of failing at once, so a burst
+    of requests queues rather than turning into limiter and cache errors.
+    """
     if not settings.redis_url:
         return None
-    return Redis.from_url(
+    pool = BlockingConnectionPool.from_url(
         settings.redis_url,
         max_connections=settings.redis_max_connections,
+        timeout=settings.redis_socket_timeout_seconds,
         socket_timeout=settings.redis_socket_timeout_seconds,
         socket_connect_timeout=settings.redis_socket_timeout_seconds,
         health_check_interval=settings.redis_health_check_interval_seconds,
     )
+    return Redis.from_pool(pool)
 
 
 @dataclass
@@ -85,7 +92,7 @@ class Platform:
         metrics = PlatformMetrics()
         http = OutboundHTTP(settings)
         tokens = InternalTokens.from_settings(settings)
-        breakers = Breakers(settings, metrics)
+        breakers = Breakers(settings, metrics, redis)
         platform = cls(
             settings=settings,
             engine=engine,

@@ -18,6 +18,7 @@ KNOWN_SCOPES: frozenset[str] = frozenset(
         "keywords:write",
         "ai:generate",
         "ai:usage",
+        "ai:budgets",
         "marketing:research",
         "campaigns:read",
         "campaigns:write",

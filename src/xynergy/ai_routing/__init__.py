@@ -1,0 +1,1 @@
+"""AI Routing Engine: the one gateway between the platform and AI providers."""

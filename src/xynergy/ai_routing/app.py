@@ -1,0 +1,109 @@
+"""The AI Routing Engine service app."""
+
+from __future__ import annotations
+
+import json
+
+from fastapi import FastAPI
+
+from xynergy.ai_routing.catalogue import Catalogue, load_catalogue
+from xynergy.ai_routing.config import AiSettings
+from xynergy.ai_routing.gateway import AiEngine
+from xynergy.ai_routing.generate.endpoints import router as generate_router
+from xynergy.ai_routing.openai_compat.endpoints import router as openai_router
+from xynergy.ai_routing.providers.registry import build_providers
+from xynergy.ai_routing.routing.metrics import AiMetrics
+from xynergy.ai_routing.routing.router import CACHE_NAMESPACE, AiRouter
+from xynergy.ai_routing.routing.upstream import UpstreamCaller
+from xynergy.ai_routing.usage.budgets import BudgetGuard
+from xynergy.ai_routing.usage.endpoints import router as usage_router
+from xynergy.ai_routing.usage.ledger import UsageLedger
+from xynergy.platform.app import create_service_app
+from xynergy.platform.config import Settings
+from xynergy.platform.runtime import Platform
+
+__all__ = ["SLUG", "create_ai_routing_app"]
+
+SLUG = "ai-routing-engine"
+
+
+def _models_body(catalogue: Catalogue) -> bytes:
+    return json.dumps(
+        {
+            "object": "list",
+            "data": [
+                {"id": model.name, "object": "model", "created": 0, "owned_by": model.provider}
+                for model in catalogue.models
+            ],
+        },
+        separators=(",", ":"),
+    ).encode()
+
+
+def create_ai_routing_app(
+    settings: Settings, platform: Platform | None = None, ai: AiSettings | None = None
+) -> FastAPI:
+    """The AI Routing Engine; its own settings come from ``XYNERGY_AI_*`` unless given."""
+    ai = ai or AiSettings()
+    # Read now, not at start-up: a broken catalogue stops the process before it serves.
+    catalogue = load_catalogue(ai.catalogue)
+
+    async def start(shared: Platform) -> None:
+        # The shortest TTL bounds how long a replica's in-process copy may outlive
+        # an entry; each entry is stored with its own TTL (stable or volatile).
+        shared.cache.set_default_ttl(CACHE_NAMESPACE, ai.cache_volatile_ttl_seconds)
+        metrics = AiMetrics(shared.metrics)
+        providers = build_providers(
+            catalogue, shared.http, max_response_bytes=settings.http_max_response_bytes
+        )
+        ledger = UsageLedger(ai=ai, sessionmaker=shared.sessionmaker, metrics=shared.metrics)
+        budgets = BudgetGuard(
+            ai=ai,
+            sessionmaker=shared.sessionmaker,
+            redis=shared.redis,
+            cache=shared.cache,
+            key_prefix=settings.redis_key_prefix,
+        )
+        upstream = UpstreamCaller(
+            providers=providers,
+            breakers=shared.breakers,
+            metrics=metrics,
+            breaker_reset_seconds=settings.breaker_reset_seconds,
+        )
+        router = AiRouter(
+            ai=ai,
+            catalogue=catalogue,
+            upstream=upstream,
+            cache=shared.cache,
+            ledger=ledger,
+            budgets=budgets,
+            limiter=shared.rate_limiter,
+            metrics=metrics,
+        )
+        app.state.ai = AiEngine(
+            ai=ai,
+            catalogue=catalogue,
+            router=router,
+            ledger=ledger,
+            budgets=budgets,
+            models_body=_models_body(catalogue),
+        )
+        await ledger.start()
+
+    async def stop(shared: Platform) -> None:
+        engine: AiEngine | None = getattr(app.state, "ai", None)
+        if engine is None:
+            return
+        await engine.router.close()
+        await engine.ledger.stop()
+
+    app = create_service_app(
+        slug=SLUG,
+        title="Xynergy AI Routing Engine",
+        settings=settings,
+        routers=[openai_router, generate_router, usage_router],
+        platform=platform,
+        on_startup=[start],
+        on_shutdown=[stop],
+    )
+    return app

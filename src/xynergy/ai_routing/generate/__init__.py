@@ -1,0 +1,1 @@
+"""``POST /api/generate/intelligent``: the platform's own AI request."""

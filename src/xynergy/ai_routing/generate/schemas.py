@@ -1,0 +1,72 @@
+"""The platform's generation request and answer."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from xynergy.ai_routing.catalogue import Preference
+
+__all__ = ["GenerateRequest", "GenerateResponse", "MessageIn", "UsageOut"]
+
+Task = Literal[
+    "chat", "content", "keywords", "campaign", "analysis", "summary", "classification", "other"
+]
+_MAX_MESSAGES = 10_000
+_MAX_TEXT = 10_000_000
+
+
+class MessageIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["system", "user", "assistant"]
+    content: str = Field(max_length=_MAX_TEXT)
+
+
+class GenerateRequest(BaseModel):
+    """Either ``prompt`` (with an optional ``system``) or ``messages``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    task: Task = "other"
+    prompt: str | None = Field(default=None, max_length=_MAX_TEXT)
+    system: str | None = Field(default=None, max_length=_MAX_TEXT)
+    messages: list[MessageIn] | None = Field(default=None, min_length=1, max_length=_MAX_MESSAGES)
+    max_tokens: int | None = Field(default=None, ge=1)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    preference: Preference = "balanced"
+    model: str | None = Field(default=None, min_length=1, max_length=100)
+
+    @model_validator(mode="after")
+    def _prompt_or_messages(self) -> GenerateRequest:
+        if (self.prompt is None) == (self.messages is None):
+            raise ValueError("give exactly one of 'prompt' and 'messages'")
+        if self.system is not None and self.messages is not None:
+            raise ValueError("'system' goes with 'prompt'; put it in 'messages' instead")
+        return self
+
+    def as_pairs(self) -> list[tuple[str, str]]:
+        if self.messages is not None:
+            return [(m.role, m.content) for m in self.messages]
+        pairs = [("system", self.system)] if self.system else []
+        return [*pairs, ("user", self.prompt or "")]
+
+
+class UsageOut(BaseModel):
+    input_tokens: int
+    output_tokens: int
+    cost_usd: str = Field(description="Exact decimal, US dollars.")
+
+
+class GenerateResponse(BaseModel):
+    id: str
+    task: Task
+    text: str
+    model: str
+    provider: str = Field(description='"offline" for the built-in deterministic provider.')
+    finish_reason: str
+    usage: UsageOut
+    cached: bool
+    deduplicated: bool
+    latency_ms: int

@@ -1,0 +1,121 @@
+"""OpenAI-compatible endpoints: the official ``openai`` SDK works against them unchanged."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
+
+from fastapi import Request, Response
+from fastapi.responses import StreamingResponse
+
+from xynergy.ai_routing.auth import AiCaller
+from xynergy.ai_routing.config import AiSettings
+from xynergy.ai_routing.gateway import cache_directives, caller_of, engine_of
+from xynergy.ai_routing.openai_compat.render import (
+    completion_body,
+    delta_chunk,
+    error_event,
+    final_chunks,
+)
+from xynergy.ai_routing.openai_compat.schemas import ChatCompletionRequest
+from xynergy.ai_routing.routing.requests import Answer, ChatRequest, normalise_messages
+from xynergy.ai_routing.routing.router import StreamItem
+from xynergy.platform.exceptions import ValidationFailed, XynergyError
+from xynergy.platform.logging import get_logger
+from xynergy.platform.routing import api_router, rate_limit
+from xynergy.platform.tracing import current_request_id
+
+__all__ = ["router", "to_chat_request"]
+
+log = get_logger(__name__)
+
+router = api_router(prefix="/v1", tags=["openai-compatible"])
+
+_JSON = "application/json"
+_STREAM_HEADERS = {"X-Accel-Buffering": "no"}
+
+
+def to_chat_request(body: ChatCompletionRequest, ai: AiSettings) -> ChatRequest:
+    """The normalised request, with the configured bounds applied (422/413 otherwise)."""
+    max_tokens = body.max_completion_tokens or body.max_tokens or ai.max_tokens_default
+    if max_tokens > ai.max_tokens_limit:
+        raise ValidationFailed(f"max_tokens may be at most {ai.max_tokens_limit}.")
+    stop = body.stop_sequences()
+    if len(stop) > ai.stop_sequences_max or any(
+        len(item) > ai.stop_sequence_max_chars for item in stop
+    ):
+        raise ValidationFailed(
+            f"At most {ai.stop_sequences_max} stop sequences of "
+            f"{ai.stop_sequence_max_chars} characters each are accepted."
+        )
+    return ChatRequest(
+        messages=normalise_messages([(m.role, m.text()) for m in body.messages], ai),
+        max_tokens=max_tokens,
+        model=body.model,
+        temperature=body.temperature,
+        top_p=body.top_p,
+        stop=stop,
+    )
+
+
+@router.post("/chat/completions", responses={200: {"content": {"text/event-stream": {}}}})
+@rate_limit("ai_generate")
+async def chat_completions(
+    body: ChatCompletionRequest, request: Request, auth: AiCaller
+) -> Response:
+    """Create a chat completion (OpenAI-compatible; ``stream: true`` answers with SSE)."""
+    engine = engine_of(request)
+    chat = to_chat_request(body, engine.ai)
+    directives = cache_directives(request)
+    caller = caller_of(request, auth)
+    if not body.stream:
+        answer = await engine.router.complete(
+            caller, chat, lookup=directives.lookup, store=directives.store
+        )
+        return Response(completion_body(answer), media_type=_JSON)
+    items = engine.router.stream(caller, chat, lookup=directives.lookup, store=directives.store)
+    try:
+        # Failures before the first byte (budget, breakers, bad model) are ordinary
+        # error responses with their own status; after it, error events.
+        first = await anext(items)
+    except BaseException:
+        await items.aclose()
+        raise
+    include_usage = bool(body.stream_options and body.stream_options.include_usage)
+    return StreamingResponse(
+        _events(first, items, body.model, include_usage),
+        media_type="text/event-stream",
+        headers=_STREAM_HEADERS,
+    )
+
+
+async def _events(
+    first: StreamItem, items: AsyncGenerator[StreamItem, None], model: str, include_usage: bool
+) -> AsyncIterator[bytes]:
+    stream_id = "chatcmpl-" + (first.id if isinstance(first, Answer) else "stream")
+    created = first.created if isinstance(first, Answer) else 0
+    sent_text = False
+    async with aclosing(items):
+        try:
+            item: StreamItem | None = first
+            while item is not None:
+                if isinstance(item, Answer):
+                    if not sent_text and item.text:
+                        yield delta_chunk(stream_id, item.created, model, item.text, first=True)
+                    yield final_chunks(stream_id, item, include_usage=include_usage)
+                    return
+                yield delta_chunk(stream_id, created, model, item.text, first=not sent_text)
+                sent_text = True
+                item = await anext(items, None)
+        except XynergyError as exc:
+            yield error_event(exc.code, exc.detail, current_request_id())
+        except Exception:
+            log.exception("ai.stream_failed")
+            yield error_event("internal_error", "The stream failed.", current_request_id())
+
+
+@router.get("/models")
+async def list_models(request: Request, auth: AiCaller) -> Response:
+    """The catalogue's models (OpenAI ``models.list`` shape)."""
+    engine = engine_of(request)
+    return Response(engine.models_body, media_type=_JSON)

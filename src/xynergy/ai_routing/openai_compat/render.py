@@ -1,0 +1,112 @@
+"""OpenAI wire shapes: ``chat.completion``, ``chat.completion.chunk`` and SSE framing.
+
+Every answer also carries ``provider`` and an ``xynergy`` object (cached,
+deduplicated, cost), which OpenAI clients ignore and our users can read.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from xynergy.ai_routing.routing.requests import Answer
+
+__all__ = ["completion_body", "delta_chunk", "error_event", "final_chunks", "sse"]
+
+DONE = b"data: [DONE]\n\n"
+_NANOS_PER_USD = 1_000_000_000
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def cost_usd(nanos: int) -> str:
+    """Nano-dollars as an exact decimal string."""
+    whole, fraction = divmod(nanos, _NANOS_PER_USD)
+    return f"{whole}.{fraction:09d}"
+
+
+def _usage(answer: Answer) -> dict[str, int]:
+    return {
+        "prompt_tokens": answer.input_tokens,
+        "completion_tokens": answer.output_tokens,
+        "total_tokens": answer.input_tokens + answer.output_tokens,
+    }
+
+
+def _extension(answer: Answer) -> dict[str, Any]:
+    return {
+        "cached": answer.cached,
+        "deduplicated": answer.deduplicated,
+        "cost_usd": cost_usd(answer.cost_nanos),
+    }
+
+
+def completion_body(answer: Answer) -> bytes:
+    """A non-streamed ``chat.completion``."""
+    return _dumps(
+        {
+            "id": answer.id,
+            "object": "chat.completion",
+            "created": answer.created,
+            "model": answer.model,
+            "provider": answer.provider,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": answer.text},
+                    "finish_reason": answer.finish_reason,
+                }
+            ],
+            "usage": _usage(answer),
+            "xynergy": _extension(answer),
+        }
+    ).encode()
+
+
+def sse(payload: dict[str, Any]) -> bytes:
+    return f"data: {_dumps(payload)}\n\n".encode()
+
+
+def _chunk(
+    stream_id: str, created: int, model: str, choices: list[dict[str, Any]]
+) -> dict[str, Any]:
+    return {
+        "id": stream_id,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "choices": choices,
+    }
+
+
+def delta_chunk(stream_id: str, created: int, model: str, text: str, *, first: bool) -> bytes:
+    delta: dict[str, Any] = {"content": text}
+    if first:
+        delta["role"] = "assistant"
+    choice = {"index": 0, "delta": delta, "finish_reason": None}
+    return sse(_chunk(stream_id, created, model, [choice]))
+
+
+def final_chunks(stream_id: str, answer: Answer, *, include_usage: bool) -> bytes:
+    """The closing chunk (finish_reason), the usage chunk if asked, and ``[DONE]``."""
+    closing = _chunk(
+        stream_id,
+        answer.created,
+        answer.model,
+        [{"index": 0, "delta": {}, "finish_reason": answer.finish_reason}],
+    )
+    closing["provider"] = answer.provider
+    closing["xynergy"] = _extension(answer)
+    body = sse(closing)
+    if include_usage:
+        usage = _chunk(stream_id, answer.created, answer.model, [])
+        usage["usage"] = _usage(answer)
+        body += sse(usage)
+    return body + DONE
+
+
+def error_event(code: str, detail: str, request_id: str | None) -> bytes:
+    """An error in the stream: the OpenAI SDK raises it; no ``[DONE]`` follows."""
+    return sse({"error": {"message": detail, "type": code, "code": code, "request_id": request_id}})

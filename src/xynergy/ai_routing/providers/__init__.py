@@ -1,0 +1,1 @@
+"""Providers behind one interface: OpenAI-compatible HTTP, Anthropic, offline."""

@@ -1,0 +1,31 @@
+"""Which models may answer a request, best first."""
+
+from __future__ import annotations
+
+from xynergy.ai_routing.catalogue import Catalogue, ModelSpec
+from xynergy.ai_routing.providers.tokens import approximate_tokens
+from xynergy.ai_routing.routing.requests import ChatRequest
+from xynergy.platform.exceptions import NotFound, ValidationFailed
+
+__all__ = ["choose_candidates"]
+
+
+def choose_candidates(catalogue: Catalogue, request: ChatRequest, limit: int) -> list[ModelSpec]:
+    """At most ``limit`` models: the named one and its fallbacks, or the catalogue
+    ranked by the request's preference; models whose context window cannot hold
+    the prompt and ``max_tokens`` are left out."""
+    if request.model is not None:
+        named = catalogue.model(request.model)
+        if named is None:
+            raise NotFound(f"The model {request.model!r} is not in the catalogue.")
+        ordered = [named, *(m for name in named.fallbacks if (m := catalogue.model(name)))]
+    else:
+        ordered = catalogue.ranked(request.preference)
+    needed = sum(approximate_tokens(m.content) for m in request.messages) + request.max_tokens
+    fitting = [model for model in ordered if model.context_window >= needed]
+    if not fitting:
+        raise ValidationFailed(
+            f"The prompt and max_tokens need about {needed} tokens; no candidate model "
+            "has a context window that large."
+        )
+    return fitting[:limit]

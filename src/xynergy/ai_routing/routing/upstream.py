@@ -1,0 +1,165 @@
+"""Calling candidate models in order, each behind its breaker, with safe fallbacks.
+
+A candidate is skipped when its breaker is open, and left for the next one when
+the failure is safe to retry elsewhere (5xx, timeouts, connection errors, 429,
+the provider refusing our key). A 4xx about the request itself ends the call:
+every provider would refuse it. A stream is only moved to another candidate
+before its first delta has been handed on; after that a failure is reported to
+the client as an error, never hidden behind a clean end.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from contextlib import aclosing
+from dataclasses import dataclass
+
+from xynergy.ai_routing.catalogue import ModelSpec
+from xynergy.ai_routing.providers.base import (
+    Completion,
+    Provider,
+    ProviderError,
+    StreamEnd,
+    TextDelta,
+    UpstreamRequest,
+)
+from xynergy.ai_routing.routing.metrics import AiMetrics
+from xynergy.ai_routing.routing.requests import ChatRequest
+from xynergy.platform.breaker import Breakers
+from xynergy.platform.exceptions import (
+    BadRequest,
+    CircuitOpen,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+    XynergyError,
+)
+
+__all__ = ["StreamInterrupted", "UpstreamCaller", "UpstreamRejected", "UpstreamResult"]
+
+
+class UpstreamRejected(BadRequest):
+    code = "upstream_rejected"
+    default_detail = "The AI provider refused the request."
+
+
+class StreamInterrupted(UpstreamUnavailable):
+    code = "stream_interrupted"
+    default_detail = "The AI provider's answer was cut off midway."
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamResult:
+    model: ModelSpec
+    completion: Completion
+    latency_ms: int
+
+
+def circuit_name(model: ModelSpec) -> str:
+    """The breaker of one provider+model pair."""
+    return f"ai:{model.provider}:{model.name}"
+
+
+class UpstreamCaller:
+    """Runs one request against its candidates until one answers."""
+
+    def __init__(
+        self,
+        *,
+        providers: dict[str, Provider],
+        breakers: Breakers,
+        metrics: AiMetrics,
+        breaker_reset_seconds: float,
+    ) -> None:
+        self._providers = providers
+        self._breakers = breakers
+        self._metrics = metrics
+        self._retry_after = str(max(1, math.ceil(breaker_reset_seconds)))
+
+    async def call(
+        self,
+        request: ChatRequest,
+        candidates: list[ModelSpec],
+        *,
+        request_id: str,
+        on_delta: Callable[[TextDelta], None] | None = None,
+    ) -> UpstreamResult:
+        """The first candidate's answer; streams through ``on_delta`` when given."""
+        last_error: ProviderError | None = None
+        for model in candidates:
+            upstream = UpstreamRequest(
+                model=model.upstream_model,
+                messages=request.messages,
+                max_tokens=request.max_tokens,
+                temperature=request.temperature,
+                top_p=request.top_p,
+                stop=request.stop,
+                request_id=request_id,
+            )
+            delivered: list[str] = []
+            started = time.perf_counter()
+            rejected: ProviderError | None = None
+            try:
+                async with self._breakers.guard(circuit_name(model)):
+                    try:
+                        completion = await self._call_one(model, upstream, on_delta, delivered)
+                    except ProviderError as exc:
+                        if exc.breaker_failure:
+                            raise
+                        rejected = exc  # a 4xx: the breaker counts it as a success
+            except CircuitOpen:
+                self._metrics.fallbacks.labels(reason="circuit_open").inc()
+                continue
+            except ProviderError as exc:
+                rejected = exc
+            if rejected is None:
+                latency_ms = int((time.perf_counter() - started) * 1000)
+                self._count(model, "ok")
+                return UpstreamResult(model, completion, latency_ms)
+            self._count(model, "timeout" if rejected.timeout else "error")
+            if delivered:
+                raise StreamInterrupted(
+                    f"The provider stopped midway through its answer ({rejected.detail})."
+                ) from rejected
+            if not rejected.retryable:
+                raise UpstreamRejected(f"The AI provider refused the request: {rejected.detail}")
+            self._metrics.fallbacks.labels(reason="error").inc()
+            last_error = rejected
+        raise self._exhausted(last_error)
+
+    async def _call_one(
+        self,
+        model: ModelSpec,
+        upstream: UpstreamRequest,
+        on_delta: Callable[[TextDelta], None] | None,
+        delivered: list[str],
+    ) -> Completion:
+        provider = self._providers[model.provider]
+        if on_delta is None:
+            return await provider.complete(upstream)
+        async with aclosing(provider.stream(upstream)) as events:
+            async for event in events:
+                if isinstance(event, StreamEnd):
+                    return Completion("".join(delivered), event.finish_reason, event.usage)
+                delivered.append(event.text)
+                on_delta(event)
+        raise ProviderError.unreachable("the provider's stream ended without its final event")
+
+    def _count(self, model: ModelSpec, outcome: str) -> None:
+        self._metrics.upstream_calls.labels(
+            provider=model.provider, model=model.name, outcome=outcome
+        ).inc()
+
+    def _exhausted(self, last_error: ProviderError | None) -> XynergyError:
+        if last_error is None:
+            return CircuitOpen(
+                "Every candidate model's provider is failing; not calling them for now.",
+                headers={"Retry-After": self._retry_after},
+            )
+        if last_error.timeout:
+            return UpstreamTimeout("No candidate model answered in time.")
+        return UpstreamUnavailable(
+            f"No candidate model could answer ({last_error.detail}).",
+            headers={"Retry-After": "1"},
+        )
