@@ -139,3 +139,13 @@ def two_provider_catalogue(tmp_path: Path, openai_url: str, anthropic_url: str) 
             http_model("secondary", "beta"),
         ],
     )
+
+
+def stream_text(sse: str) -> str:
+    """The concatenated delta content of an OpenAI SSE body."""
+    text = []
+    for line in sse.splitlines():
+        if line.startswith("data: {"):
+            for choice in json.loads(line[6:]).get("choices", []):
+                text.append(choice["delta"].get("content") or "")
+    return "".join(text)

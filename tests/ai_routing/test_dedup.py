@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from tests.ai_routing.gateway import (
     gateway,
     generous_limits,
     http_model,
+    stream_text,
     write_catalogue,
 )
 from xynergy.ai_routing.config import AiSettings
@@ -173,13 +173,3 @@ class TestDedup:
         assert {response.status_code for response in failed} == {503}
         assert retried.status_code == 200
         assert upstream.calls == 2
-
-
-def stream_text(sse: str) -> str:
-    """The concatenated delta content of an OpenAI SSE body."""
-    text = []
-    for line in sse.splitlines():
-        if line.startswith("data: {"):
-            for choice in json.loads(line[6:]).get("choices", []):
-                text.append(choice["delta"].get("content") or "")
-    return "".join(text)

@@ -64,8 +64,8 @@ def secure_routes(root: Starlette) -> Iterator[WalkedRoute]:
 
 
 def required_scopes(route: APIRoute) -> set[str]:
-    """The scopes the route's RequireScopes dependencies demand."""
-    found: set[str] = set()
+    """The scopes the route checks itself, and those its RequireScopes dependencies demand."""
+    found: set[str] = set(getattr(route, "required_scopes", ()))
     stack = [route.dependant]
     while stack:
         dependant = stack.pop()

@@ -7,9 +7,11 @@ endpoint is marked :func:`public` — the one marker for public routes — and t
 counts the request against its route class's rate limit. ``create_service_app``
 refuses to build an app containing any other kind of route.
 
-Scopes are checked by :class:`RequireScopes` dependencies (see
-``xynergy.platform.auth.dependencies``), which the route-walk test finds on every
-non-public route.
+Scopes are declared by :class:`RequireScopes` dependencies (see
+``xynergy.platform.auth.dependencies``); a SecureRoute takes the ones declared
+on the endpoint itself out of FastAPI's solver and checks them right after
+authentication (``xynergy.platform.scope_hoisting``). The route-walk test finds
+scopes on every non-public route.
 """
 
 from __future__ import annotations
@@ -24,9 +26,11 @@ from fastapi.routing import APIRoute
 from starlette.types import Scope
 
 from xynergy.platform.auth.context import AuthContext
+from xynergy.platform.auth.dependencies import RequireScopes
 from xynergy.platform.auth.internal_tokens import INTERNAL_TOKEN_HEADER
 from xynergy.platform.client_ip import client_ip
 from xynergy.platform.exceptions import Forbidden, NotFound, RateLimited, Unauthorized
+from xynergy.platform.scope_hoisting import hoist_scope_checks
 
 __all__ = [
     "ACTING_TENANT_HEADER",
@@ -129,11 +133,15 @@ class SecureRoute(APIRoute):
             else:
                 declared = "reads" if methods <= _READ_METHODS else "writes"
         self.rate_class: str | None = None if declared == _EXEMPT else declared
+        self.required_scopes: frozenset[str] = frozenset()
+        if not self.is_public:
+            endpoint, self.required_scopes = hoist_scope_checks(endpoint)
         super().__init__(path, endpoint, **kwargs)
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
         is_public, rate_class = self.is_public, self.rate_class
+        scope_check = RequireScopes(*self.required_scopes).check if self.required_scopes else None
 
         async def secured(request: Request) -> Response:
             platform = request.app.state.platform
@@ -143,6 +151,8 @@ class SecureRoute(APIRoute):
             else:
                 auth = await _authenticate_or_count(request, platform, service)
                 request.state.auth = auth
+                if scope_check is not None:
+                    scope_check(auth)
                 # An internal call was already counted at the edge that minted it.
                 identity = "" if auth.via == "internal" else "key:" + auth.key_id
             if rate_class is not None and identity:

@@ -27,10 +27,14 @@ class RequireScopes:
             # Only reachable if a public route asks for scopes: a programming error,
             # answered as "no key" rather than served.
             raise Unauthorized()
+        self.check(auth)
+        return auth
+
+    def check(self, auth: AuthContext) -> None:
+        """Raise Forbidden unless ``auth`` holds every required scope."""
         if not auth.allows(*self.scopes):
             missing = ", ".join(sorted(self.scopes - auth.scopes))
             raise Forbidden(f"This key lacks the scope(s): {missing}.")
-        return auth
 
     def __repr__(self) -> str:
         return f"RequireScopes({', '.join(sorted(self.scopes))})"
