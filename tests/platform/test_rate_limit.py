@@ -236,3 +236,23 @@ class TestFailedAuthentications:
             )
             == 3
         )
+
+
+class TestRedisPoolBursts:
+    async def test_a_burst_beyond_the_pool_waits_for_connections_instead_of_failing(
+        self, make_settings: Callable[..., Settings], redis_url: str, redis_prefix: str
+    ) -> None:
+        from xynergy.platform.runtime import Platform
+
+        settings = make_settings(
+            redis_url=redis_url, redis_key_prefix=redis_prefix, redis_max_connections=2
+        )
+        platform = await Platform.open(settings)
+        try:
+            await asyncio.gather(
+                *(platform.rate_limiter.hit("reads", f"key:{i}", service="t") for i in range(200))
+            )
+            text = platform.metrics.render().decode()
+        finally:
+            await platform.close()
+        assert metric_value(text, "xynergy_rate_limit_storage_errors_total", service="t") == 0
