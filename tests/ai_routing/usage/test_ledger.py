@@ -191,9 +191,7 @@ class TestRecord:
         assert [entry["event"] for entry in logs] == ["ai.ledger.dropping"]
         assert await count_events(db_platform, tenant) == 3
 
-    async def test_record_only_queues(
-        self, db_platform: Platform, tenant: str
-    ) -> None:
+    async def test_record_only_queues(self, db_platform: Platform, tenant: str) -> None:
         ledger = make_ledger(db_platform)
         with counting_inserts(db_platform) as inserts:
             ledger.record(event(tenant))

@@ -104,7 +104,6 @@ class UsageLedger:
         self._dropping = False
         self._wake = asyncio.Event()
         self._flush_lock = asyncio.Lock()
-        self._stopping = False
         self._stopped = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -130,7 +129,6 @@ class UsageLedger:
     async def start(self) -> None:
         """Start the background writer."""
         if self._task is None:
-            self._stopping = False
             self._stopped.clear()
             self._task = asyncio.create_task(self._run(), name="ai-usage-ledger")
 
@@ -138,7 +136,6 @@ class UsageLedger:
         """Stop the writer after its current flush, then write everything still queued."""
         task, self._task = self._task, None
         if task is not None:
-            self._stopping = True
             self._stopped.set()
             self._wake.set()
             await task
@@ -204,11 +201,11 @@ class UsageLedger:
             await UsageRepository(session).insert_many(rows)
 
     async def _run(self) -> None:
-        while not self._stopping:
+        while not self._stopped.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._ai.ledger_flush_seconds)
             self._wake.clear()
-            if self._stopping:
+            if self._stopped.is_set():
                 return  # stop() flushes what is left
             try:
                 _written, failed = await self._flush()
