@@ -48,6 +48,7 @@ bench: $(DEV_STAMP)
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/bulk_import.py $(if $(BENCH_POSTGRES),--postgres $(BENCH_POSTGRES))
 	$(BIN)/python bench/pagination.py $(if $(BENCH_POSTGRES),--postgres $(BENCH_POSTGRES))
+	$(BIN)/python bench/ai_gateway.py
 
 clean:
 	rm -rf $(VENV) .xynergy .pytest_cache .mypy_cache .ruff_cache

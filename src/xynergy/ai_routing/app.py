@@ -13,6 +13,7 @@ from xynergy.ai_routing.generate.endpoints import router as generate_router
 from xynergy.ai_routing.openai_compat.endpoints import router as openai_router
 from xynergy.ai_routing.providers.registry import build_providers
 from xynergy.ai_routing.routing.metrics import AiMetrics
+from xynergy.ai_routing.routing.request_memo import RequestMemo
 from xynergy.ai_routing.routing.router import CACHE_NAMESPACE, AiRouter
 from xynergy.ai_routing.routing.upstream import UpstreamCaller
 from xynergy.ai_routing.usage.budgets import BudgetGuard
@@ -87,6 +88,10 @@ def create_ai_routing_app(
             ledger=ledger,
             budgets=budgets,
             models_body=_models_body(catalogue),
+            requests=RequestMemo(
+                max_entries=ai.request_memo_max_entries,
+                max_body_bytes=ai.request_memo_max_body_bytes,
+            ),
         )
         await ledger.start()
 

@@ -49,6 +49,11 @@ class AiSettings(BaseSettings):
         default=100_000, ge=16, le=10_000_000, description="Per shared stream, for late joiners."
     )
 
+    request_memo_max_entries: int = Field(
+        default=4_096, ge=0, le=1_000_000, description="Parsed bodies kept for cache hits."
+    )
+    request_memo_max_body_bytes: int = Field(default=4_096, ge=0, le=1_048_576)
+
     # --- routing ----------------------------------------------------------------
     max_attempts: int = Field(
         default=3, ge=1, le=10, description="Candidates tried per request, the first included."

@@ -8,6 +8,7 @@ from fastapi import Request
 
 from xynergy.ai_routing.catalogue import Catalogue
 from xynergy.ai_routing.config import AiSettings
+from xynergy.ai_routing.routing.request_memo import RequestMemo
 from xynergy.ai_routing.routing.router import AiRouter, Caller
 from xynergy.ai_routing.usage.budgets import BudgetGuard
 from xynergy.ai_routing.usage.ledger import UsageLedger
@@ -27,6 +28,7 @@ class AiEngine:
     ledger: UsageLedger
     budgets: BudgetGuard
     models_body: bytes
+    requests: RequestMemo
 
 
 @dataclass(frozen=True, slots=True)

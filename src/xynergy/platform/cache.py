@@ -30,6 +30,7 @@ from cashews import Cache
 from redis.asyncio import Redis
 
 from xynergy.platform.config import Settings
+from xynergy.platform.local_cache import LocalEntries
 from xynergy.platform.logging import get_logger
 from xynergy.platform.monitoring import PlatformMetrics
 
@@ -63,7 +64,10 @@ class PlatformCache:
         self._metrics = metrics
         self._prefix = f"{settings.redis_key_prefix}cache:v{settings.cache_schema_version}:"
         self._shared = Cache(name="xynergy-shared")
-        self._local: Cache | None = None
+        # In-process copies, in front of the shared store in both modes; kept
+        # coherent by Redis tracking messages, or cleared on every invalidation
+        # when the shared store is in-process too.
+        self._local = LocalEntries(settings.cache_memory_max_entries)
         self._inflight: dict[str, asyncio.Future[str]] = {}
         self._warmers: list[Warmer] = []
         self._service_ttls: dict[str, float] = {}
@@ -92,10 +96,7 @@ class PlatformCache:
             # to failing requests.
             suppress=True,
         )
-        self._local = Cache(name="xynergy-local")
-        self._local.setup(memory, pickle_type="null")
         await self._shared.init()
-        await self._local.init()
         ready = asyncio.Event()
         self._tracking = asyncio.create_task(self._track_forever(ready), name="cache-tracking")
         await ready.wait()
@@ -107,8 +108,7 @@ class PlatformCache:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._tracking
         await self._shared.close()
-        if self._local is not None:
-            await self._local.close()
+        self._local.clear()
 
     def add_warmer(self, warmer: Warmer) -> None:
         """Register a hook that fills the cache at start-up."""
@@ -208,18 +208,27 @@ class PlatformCache:
         return text
 
     async def lookup_json(
-        self, namespace: str, tenant_id: str, parts: Sequence[Any], *, ttl: float | None = None
+        self,
+        namespace: str,
+        tenant_id: str,
+        parts: Sequence[Any],
+        *,
+        ttl: float | None = None,
+        count_miss: bool = True,
     ) -> str | None:
         """The cached JSON text under these parts, or None (counted as hit or miss).
 
         For callers that must decide what to do on a miss themselves (the AI
         gateway shares in-flight upstream calls, streams included); others use
-        :meth:`get_or_compute_json`.
+        :meth:`get_or_compute_json`. ``count_miss=False`` is for a fast path that
+        falls back to a full path which looks again (and counts the miss there).
         """
         key = self.key(namespace, tenant_id, parts)
         cached = await self._lookup(key, ttl if ttl is not None else self.ttl(namespace))
-        result = "miss" if cached is None else "hit"
-        self._metrics.cache_requests.labels(namespace=namespace, result=result).inc()
+        if cached is not None:
+            self._metrics.cache_requests.labels(namespace=namespace, result="hit").inc()
+        elif count_miss:
+            self._metrics.cache_requests.labels(namespace=namespace, result="miss").inc()
         return cached
 
     async def store_json(
@@ -238,24 +247,27 @@ class PlatformCache:
         await self._shared.set(key, text, expire=expire, tags=tags)
 
     async def _lookup(self, key: str, expire: float) -> str | None:
-        if self._local is not None:
-            local = await self._local.get(key, default=_MISSING)
-            if local is not _MISSING:
-                return cast(str, local)
+        local = self._local.get(key)
+        if local is not None:
+            return local
         generation = self._generation
         shared = await self._shared.get(key, default=_MISSING)
         if shared is _MISSING or shared is None:
             return None
         text = shared.decode() if isinstance(shared, bytes) else cast(str, shared)
-        if self._local is not None and generation == self._generation:
-            # At most the entry's own TTL (the L2 copy may expire sooner; then the
-            # L1 copy outlives it by less than one TTL, never indefinitely).
-            await self._local.set(key, text, expire=expire)
+        if generation == self._generation:
+            # At most the entry's own TTL (the shared copy may expire sooner; then
+            # this copy outlives it by less than one TTL, never indefinitely).
+            self._local.put(key, text, expire)
         return text
 
     async def invalidate(self, *tags: str) -> None:
         """Delete every entry stored under any of ``tags``, on every replica."""
-        if self._local is not None:
+        if self._tracking is None:
+            # The shared store is in-process: no tracking message will come, and
+            # L1 copies carry no tags, so drop them all (writes are the rare case).
+            self._forget_local()
+        else:
             # Our own L1 is cleared by the tracking message too; this makes the
             # writer's next read fresh without waiting for it.
             self._generation += 1
@@ -306,7 +318,7 @@ class PlatformCache:
                 await pubsub.parse_response()
                 await pubsub.subscribe(_INVALIDATE_CHANNEL)
                 # Anything cached before this point may have missed an invalidation.
-                await self._forget_local()
+                self._forget_local()
                 ready.set()
                 async for message in pubsub.listen():
                     if message.get("type") == "message":
@@ -316,15 +328,12 @@ class PlatformCache:
 
     async def _evict(self, keys: Any) -> None:
         self._generation += 1
-        if self._local is None:
-            return
         if not keys:  # None means "flush everything" (e.g. FLUSHDB)
-            await self._forget_local()
+            self._forget_local()
             return
         for raw in keys:
-            await self._local.delete(raw.decode() if isinstance(raw, bytes) else str(raw))
+            self._local.drop(raw.decode() if isinstance(raw, bytes) else str(raw))
 
-    async def _forget_local(self) -> None:
+    def _forget_local(self) -> None:
         self._generation += 1
-        if self._local is not None:
-            await self._local.clear()
+        self._local.clear()

@@ -38,6 +38,7 @@ __all__ = [
     "accepts_uploads",
     "api_router",
     "exempt_from_rate_limit",
+    "fast_path",
     "public",
     "rate_limit",
 ]
@@ -46,6 +47,7 @@ ACTING_TENANT_HEADER = "X-Xynergy-Tenant"
 _PUBLIC_ATTR = "__xynergy_public__"
 _RATE_CLASS_ATTR = "__xynergy_rate_class__"
 _UPLOAD_ATTR = "__xynergy_accepts_uploads__"
+_FAST_PATH_ATTR = "__xynergy_fast_path__"
 _EXEMPT = "exempt"
 _AUTH_FAILURES = "auth_failures"
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -54,6 +56,7 @@ _BEARER = "bearer "
 _TENANT_ID = re.compile(r"[0-9a-f]{32}")
 
 EndpointT = TypeVar("EndpointT", bound=Callable[..., Any])
+FastPath = Callable[[Request], Awaitable[Response | None]]
 
 
 def public(endpoint: EndpointT) -> EndpointT:
@@ -80,6 +83,22 @@ def accepts_uploads(endpoint: EndpointT) -> EndpointT:
     """
     setattr(endpoint, _UPLOAD_ATTR, True)
     return endpoint
+
+
+def fast_path(handler: FastPath) -> Callable[[EndpointT], EndpointT]:
+    """Try ``handler(request)`` before FastAPI parses the request; None falls through.
+
+    It runs after authentication, the rate limit and the scope check, with
+    ``request.state.auth`` set. For answers that are already known (a cache hit
+    recognised from the raw body): they should not pay for body parsing and
+    dependency solving they do not need. The endpoint stays the full path.
+    """
+
+    def mark(endpoint: EndpointT) -> EndpointT:
+        setattr(endpoint, _FAST_PATH_ATTR, handler)
+        return endpoint
+
+    return mark
 
 
 def exempt_from_rate_limit(endpoint: EndpointT) -> EndpointT:
@@ -134,6 +153,7 @@ class SecureRoute(APIRoute):
                 declared = "reads" if methods <= _READ_METHODS else "writes"
         self.rate_class: str | None = None if declared == _EXEMPT else declared
         self.required_scopes: frozenset[str] = frozenset()
+        self.fast_path: FastPath | None = getattr(endpoint, _FAST_PATH_ATTR, None)
         if not self.is_public:
             endpoint, self.required_scopes = hoist_scope_checks(endpoint)
         super().__init__(path, endpoint, **kwargs)
@@ -142,6 +162,7 @@ class SecureRoute(APIRoute):
         handler = super().get_route_handler()
         is_public, rate_class = self.is_public, self.rate_class
         scope_check = RequireScopes(*self.required_scopes).check if self.required_scopes else None
+        fast = self.fast_path
 
         async def secured(request: Request) -> Response:
             platform = request.app.state.platform
@@ -157,6 +178,10 @@ class SecureRoute(APIRoute):
                 identity = "" if auth.via == "internal" else "key:" + auth.key_id
             if rate_class is not None and identity:
                 await platform.rate_limiter.hit(rate_class, identity, service=service)
+            if fast is not None:
+                answered = await fast(request)
+                if answered is not None:
+                    return answered
             return await handler(request)
 
         return secured

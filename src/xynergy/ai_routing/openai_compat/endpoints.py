@@ -18,11 +18,12 @@ from xynergy.ai_routing.openai_compat.render import (
     final_chunks,
 )
 from xynergy.ai_routing.openai_compat.schemas import ChatCompletionRequest
+from xynergy.ai_routing.routing.request_memo import ParsedBody
 from xynergy.ai_routing.routing.requests import Answer, ChatRequest, normalise_messages
 from xynergy.ai_routing.routing.router import StreamItem
 from xynergy.platform.exceptions import ValidationFailed, XynergyError
 from xynergy.platform.logging import get_logger
-from xynergy.platform.routing import api_router, rate_limit
+from xynergy.platform.routing import api_router, fast_path, rate_limit
 from xynergy.platform.tracing import current_request_id
 
 __all__ = ["router", "to_chat_request"]
@@ -32,6 +33,7 @@ log = get_logger(__name__)
 router = api_router(prefix="/v1", tags=["openai-compatible"])
 
 _JSON = "application/json"
+_ENDPOINT = "chat.completions"
 _STREAM_HEADERS = {"X-Accel-Buffering": "no"}
 
 
@@ -58,14 +60,27 @@ def to_chat_request(body: ChatCompletionRequest, ai: AiSettings) -> ChatRequest:
     )
 
 
+async def cached_completion(request: Request) -> Response | None:
+    """A cache hit for a body seen before, answered without parsing it again."""
+    engine = engine_of(request)
+    parsed = engine.requests.get(_ENDPOINT, await request.body())
+    if parsed is None or parsed.stream or not cache_directives(request).lookup:
+        return None
+    caller = caller_of(request, request.state.auth)
+    answer = await engine.router.cached(caller, parsed.chat, count_miss=False)
+    return None if answer is None else Response(completion_body(answer), media_type=_JSON)
+
+
 @router.post("/chat/completions", responses={200: {"content": {"text/event-stream": {}}}})
 @rate_limit("ai_generate")
+@fast_path(cached_completion)
 async def chat_completions(
     body: ChatCompletionRequest, request: Request, auth: AiCaller
 ) -> Response:
     """Create a chat completion (OpenAI-compatible; ``stream: true`` answers with SSE)."""
     engine = engine_of(request)
     chat = to_chat_request(body, engine.ai)
+    engine.requests.remember(_ENDPOINT, await request.body(), ParsedBody(chat, body.stream))
     directives = cache_directives(request)
     caller = caller_of(request, auth)
     if not body.stream:

@@ -133,14 +133,9 @@ class AiRouter:
         """
         started = time.perf_counter()
         parts = request.fingerprint()
-        if lookup and self._ai.cache_enabled:
-            cached = await self._cache.lookup_json(CACHE_NAMESPACE, caller.tenant_id, parts)
-            if cached is not None:
-                answer = Answer.from_cache_json(cached)
-                answer.id = _new_id()
-                answer.cost_nanos = 0  # this request paid nothing
-                answer.latency_ms = int((time.perf_counter() - started) * 1000)
-                self._record(caller, request, answer, billed=False)
+        if lookup:
+            answer = await self.cached(caller, request, parts=parts, started=started)
+            if answer is not None:
                 yield answer
                 return
         candidates = choose_candidates(self._catalogue, request, self._ai.max_attempts)
@@ -168,6 +163,34 @@ class AiRouter:
                 yield item
             elif deltas:
                 yield item
+
+    async def cached(
+        self,
+        caller: Caller,
+        request: ChatRequest,
+        *,
+        parts: list[object] | None = None,
+        started: float | None = None,
+        count_miss: bool = True,
+    ) -> Answer | None:
+        """The cached answer (recorded as a cache hit in the ledger), or None."""
+        if not self._ai.cache_enabled:
+            return None
+        started = time.perf_counter() if started is None else started
+        cached = await self._cache.lookup_json(
+            CACHE_NAMESPACE,
+            caller.tenant_id,
+            request.fingerprint() if parts is None else parts,
+            count_miss=count_miss,
+        )
+        if cached is None:
+            return None
+        answer = Answer.from_cache_json(cached)
+        answer.id = _new_id()
+        answer.cost_nanos = 0  # this request paid nothing
+        answer.latency_ms = int((time.perf_counter() - started) * 1000)
+        self._record(caller, request, answer, billed=False)
+        return answer
 
     async def _produce(
         self,

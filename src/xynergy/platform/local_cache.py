@@ -1,0 +1,51 @@
+"""The in-process copies in front of the shared cache (L1): a bounded dict with expiry.
+
+A plain ``OrderedDict`` rather than a second cashews cache: a hit here is the
+whole cost of a cached request's cache work, and cashews' middleware chain costs
+several times a dict lookup. Entries expire on their own TTL, the least recently
+used go first past the bound, and the owner drops entries when told they changed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+
+__all__ = ["LocalEntries"]
+
+
+class LocalEntries:
+    """``key -> text`` with a per-entry expiry and at most ``max_entries`` entries."""
+
+    def __init__(self, max_entries: int) -> None:
+        self._entries: OrderedDict[str, tuple[str, float]] = OrderedDict()
+        self._max_entries = max_entries
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: str) -> str | None:
+        """The live copy of ``key``, or None."""
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if entry[1] <= time.monotonic():
+            del self._entries[key]
+            return None
+        self._entries.move_to_end(key)
+        return entry[0]
+
+    def put(self, key: str, text: str, ttl: float) -> None:
+        """Keep ``text`` for ``ttl`` seconds (or until dropped or evicted)."""
+        self._entries[key] = (text, time.monotonic() + ttl)
+        self._entries.move_to_end(key)
+        if len(self._entries) > self._max_entries:
+            self._entries.popitem(last=False)
+
+    def drop(self, key: str) -> None:
+        """Forget ``key`` (it changed elsewhere)."""
+        self._entries.pop(key, None)
+
+    def clear(self) -> None:
+        """Forget everything."""
+        self._entries.clear()
