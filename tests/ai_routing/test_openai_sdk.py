@@ -39,7 +39,9 @@ class TestOpenAiSdk:
                 pieces: list[str] = []
                 usage = None
                 finish_reasons: list[str] = []
+                chunk_ids: set[str] = set()
                 async for chunk in stream:
+                    chunk_ids.add(chunk.id)
                     if chunk.usage is not None:
                         usage = chunk.usage
                     for choice in chunk.choices:
@@ -57,6 +59,8 @@ class TestOpenAiSdk:
         assert usage is not None
         assert usage.completion_tokens == whole.usage.completion_tokens
         assert [model.id for model in models.data] == ["xynergy-offline"]
+        assert len(chunk_ids) == 1, "every chunk of one response carries its id"
+        assert chunk_ids != {whole.id}
 
     async def test_errors_reach_the_sdk_as_its_own_exceptions(
         self, make_settings: Callable[..., Settings]

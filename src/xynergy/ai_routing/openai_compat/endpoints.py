@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 
@@ -107,8 +109,10 @@ async def chat_completions(
 async def _events(
     first: StreamItem, items: AsyncGenerator[StreamItem, None], model: str, include_usage: bool
 ) -> AsyncIterator[bytes]:
-    stream_id = "chatcmpl-" + (first.id if isinstance(first, Answer) else "stream")
-    created = first.created if isinstance(first, Answer) else 0
+    # One id and creation time for every chunk of this response (the answer's own
+    # id is known only at the end when it streams live).
+    stream_id = "chatcmpl-" + (first.id if isinstance(first, Answer) else secrets.token_hex(12))
+    created = first.created if isinstance(first, Answer) else int(time.time())
     sent_text = False
     async with aclosing(items):
         try:
@@ -116,8 +120,8 @@ async def _events(
             while item is not None:
                 if isinstance(item, Answer):
                     if not sent_text and item.text:
-                        yield delta_chunk(stream_id, item.created, model, item.text, first=True)
-                    yield final_chunks(stream_id, item, include_usage=include_usage)
+                        yield delta_chunk(stream_id, created, model, item.text, first=True)
+                    yield final_chunks(stream_id, created, item, include_usage=include_usage)
                     return
                 yield delta_chunk(stream_id, created, model, item.text, first=not sent_text)
                 sent_text = True

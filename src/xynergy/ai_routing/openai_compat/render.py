@@ -89,11 +89,12 @@ def delta_chunk(stream_id: str, created: int, model: str, text: str, *, first: b
     return sse(_chunk(stream_id, created, model, [choice]))
 
 
-def final_chunks(stream_id: str, answer: Answer, *, include_usage: bool) -> bytes:
-    """The closing chunk (finish_reason), the usage chunk if asked, and ``[DONE]``."""
+def final_chunks(stream_id: str, created: int, answer: Answer, *, include_usage: bool) -> bytes:
+    """The closing chunk (finish_reason; the model that answered), the usage chunk if
+    asked, and ``[DONE]``."""
     closing = _chunk(
         stream_id,
-        answer.created,
+        created,
         answer.model,
         [{"index": 0, "delta": {}, "finish_reason": answer.finish_reason}],
     )
@@ -101,7 +102,7 @@ def final_chunks(stream_id: str, answer: Answer, *, include_usage: bool) -> byte
     closing["xynergy"] = _extension(answer)
     body = sse(closing)
     if include_usage:
-        usage = _chunk(stream_id, answer.created, answer.model, [])
+        usage = _chunk(stream_id, created, answer.model, [])
         usage["usage"] = _usage(answer)
         body += sse(usage)
     return body + DONE
