@@ -17,6 +17,8 @@ from xynergy.ai_routing.app import SLUG as AI_ROUTING_ENGINE
 from xynergy.ai_routing.app import create_ai_routing_app
 from xynergy.aso_engine.app import SLUG as ASO_ENGINE
 from xynergy.aso_engine.app import create_aso_engine_app
+from xynergy.intelligence_gateway.app import SLUG as INTELLIGENCE_GATEWAY
+from xynergy.intelligence_gateway.app import create_intelligence_gateway_app
 from xynergy.platform.admin_app import PLATFORM_SLUG, create_admin_app
 from xynergy.platform.config import Settings
 from xynergy.platform.runtime import Platform
@@ -30,6 +32,7 @@ ServiceFactory = Callable[[Settings], FastAPI]
 SERVICES: dict[str, ServiceFactory] = {
     ASO_ENGINE: create_aso_engine_app,
     AI_ROUTING_ENGINE: create_ai_routing_app,
+    INTELLIGENCE_GATEWAY: create_intelligence_gateway_app,
 }
 
 

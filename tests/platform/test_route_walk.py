@@ -30,6 +30,14 @@ from xynergy.server import build_all_in_one
 
 # Public on purpose; anything else public is a finding.
 EXPECTED_PUBLIC = {"/healthz", "/readyz", "/metrics"}
+# The public intake: web forms post here without a key (spam-resistant, rate limited).
+EXPECTED_PUBLIC_BY_MOUNT = {
+    "/intelligence-gateway": {
+        "/api/beta-applications",
+        "/api/contact",
+        "/api/forms/{public_id}/token",
+    }
+}
 MALFORMED_KEY = "xyn_live_" + "A" * 49
 
 
@@ -89,8 +97,12 @@ def test_every_mounted_app_is_walked(all_in_one: Starlette) -> None:
 
 
 def test_public_routes_are_exactly_the_declared_ones(all_in_one: Starlette) -> None:
-    public_paths = {r.route.path for r in secure_routes(all_in_one) if r.route.is_public}
-    assert public_paths == EXPECTED_PUBLIC
+    public = {(r.mount, r.route.path) for r in secure_routes(all_in_one) if r.route.is_public}
+    mounts = {r.mount for r in secure_routes(all_in_one)}
+    expected = {(mount, path) for mount in mounts for path in EXPECTED_PUBLIC} | {
+        (mount, path) for mount, paths in EXPECTED_PUBLIC_BY_MOUNT.items() for path in paths
+    }
+    assert public == expected
 
 
 def test_every_private_route_requires_a_scope(all_in_one: Starlette) -> None:

@@ -13,7 +13,6 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
-from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import BaseRoute, Route
 
 from xynergy.platform.config import Settings
@@ -22,6 +21,7 @@ from xynergy.platform.middleware import (
     API_CONTENT_SECURITY_POLICY,
     BodySizeLimitMiddleware,
     RequestContextMiddleware,
+    RouteOwnedCorsMiddleware,
 )
 from xynergy.platform.probes import probes_router
 from xynergy.platform.routing import SecureRoute
@@ -155,12 +155,16 @@ def create_service_app(
     )
     if settings.cors_origins:
         app.add_middleware(
-            CORSMiddleware,
+            RouteOwnedCorsMiddleware,
+            own_paths=[
+                route.path_regex
+                for route in walk_routes(app.routes)
+                if isinstance(route, SecureRoute) and route.handles_own_cors
+            ],
             allow_origins=settings.cors_origins,
             allow_methods=settings.cors_methods,
             allow_headers=settings.cors_headers,
             expose_headers=_EXPOSED_HEADERS,
-            allow_credentials=False,
             max_age=settings.cors_max_age_seconds,
         )
     app.add_middleware(

@@ -13,6 +13,7 @@ from re import Pattern
 from typing import Any
 
 from starlette.exceptions import HTTPException
+from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -27,7 +28,7 @@ from xynergy.platform.tracing import (
     set_request_id,
 )
 
-__all__ = ["BodySizeLimitMiddleware", "RequestContextMiddleware"]
+__all__ = ["BodySizeLimitMiddleware", "RequestContextMiddleware", "RouteOwnedCorsMiddleware"]
 
 log = get_logger("xynergy.access")
 
@@ -256,3 +257,42 @@ class BodySizeLimitMiddleware:
 
 def _too_large(max_bytes: int) -> str:
     return f"The request body exceeds {max_bytes} bytes."
+
+
+class RouteOwnedCorsMiddleware:
+    """Starlette's CORS for every path except those whose routes answer CORS themselves.
+
+    Public intake forms allow a different list of origins per form; the app-wide
+    list would otherwise answer their preflights first (and wrongly).
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        own_paths: Sequence[Pattern[str]] = (),
+        allow_origins: Sequence[str],
+        allow_methods: Sequence[str],
+        allow_headers: Sequence[str],
+        expose_headers: Sequence[str],
+        max_age: int,
+    ) -> None:
+        self.app = app
+        self.cors = CORSMiddleware(
+            app,
+            allow_origins=allow_origins,
+            allow_methods=allow_methods,
+            allow_headers=allow_headers,
+            expose_headers=expose_headers,
+            allow_credentials=False,
+            max_age=max_age,
+        )
+        self.own_paths = tuple(own_paths)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.own_paths:
+            path = scope["path"][len(scope.get("root_path", "")) :]
+            if any(pattern.match(path) for pattern in self.own_paths):
+                await self.app(scope, receive, send)
+                return
+        await self.cors(scope, receive, send)

@@ -39,6 +39,7 @@ __all__ = [
     "api_router",
     "exempt_from_rate_limit",
     "fast_path",
+    "handles_own_cors",
     "public",
     "rate_limit",
 ]
@@ -48,6 +49,7 @@ _PUBLIC_ATTR = "__xynergy_public__"
 _RATE_CLASS_ATTR = "__xynergy_rate_class__"
 _UPLOAD_ATTR = "__xynergy_accepts_uploads__"
 _FAST_PATH_ATTR = "__xynergy_fast_path__"
+_OWN_CORS_ATTR = "__xynergy_handles_own_cors__"
 _EXEMPT = "exempt"
 _AUTH_FAILURES = "auth_failures"
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -101,6 +103,13 @@ def fast_path(handler: FastPath) -> Callable[[EndpointT], EndpointT]:
     return mark
 
 
+def handles_own_cors(endpoint: EndpointT) -> EndpointT:
+    """The route answers CORS itself (per-resource origins, e.g. a public form's
+    own site list), so the app-wide CORS middleware leaves its path alone."""
+    setattr(endpoint, _OWN_CORS_ATTR, True)
+    return endpoint
+
+
 def exempt_from_rate_limit(endpoint: EndpointT) -> EndpointT:
     """For probes only (health, readiness, metrics): never rate limited."""
     setattr(endpoint, _RATE_CLASS_ATTR, _EXEMPT)
@@ -144,6 +153,7 @@ class SecureRoute(APIRoute):
         # Set before super().__init__, which builds the handler from them.
         self.is_public: bool = bool(getattr(endpoint, _PUBLIC_ATTR, False))
         self.accepts_uploads: bool = bool(getattr(endpoint, _UPLOAD_ATTR, False))
+        self.handles_own_cors: bool = bool(getattr(endpoint, _OWN_CORS_ATTR, False))
         methods = {m.upper() for m in kwargs.get("methods") or ("GET",)}
         declared = getattr(endpoint, _RATE_CLASS_ATTR, None)
         if declared is None:

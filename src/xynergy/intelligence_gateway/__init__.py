@@ -1,0 +1,1 @@
+"""Intelligence Gateway: public intake forms (beta applications, contact) and their admin side."""

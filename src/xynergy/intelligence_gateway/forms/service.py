@@ -1,0 +1,262 @@
+"""Intake form operations: bounds, origin and webhook URL checks, secrets.
+
+Functions only flush; the request's unit of work commits. Everything is checked
+before a row is touched, so a refusal writes nothing.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import secrets
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass
+from urllib.parse import SplitResult, urlsplit
+
+import nh3
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from xynergy.intelligence_gateway.config import IntakeSettings
+from xynergy.intelligence_gateway.forms.repository import FormRepository
+from xynergy.intelligence_gateway.forms.schemas import (
+    Form,
+    FormCreate,
+    FormFilters,
+    FormUpdate,
+)
+from xynergy.intelligence_gateway.models import IntakeForm
+from xynergy.intelligence_gateway.submissions.stats import invalidate_stats_after_commit
+from xynergy.platform.cache import PlatformCache
+from xynergy.platform.db.base import utcnow
+from xynergy.platform.exceptions import NotFound, ValidationFailed
+from xynergy.platform.pagination import PageParams, split_page
+from xynergy.platform.schemas import Page
+
+__all__ = [
+    "FormRules",
+    "create_form",
+    "delete_form",
+    "get_form",
+    "list_forms",
+    "new_public_id",
+    "new_webhook_secret",
+    "normalise_origin",
+    "update_form",
+]
+
+PUBLIC_ID_PREFIX = "frm_"
+SECRET_PREFIX = "whsec_"  # noqa: S105 - a display prefix, not a secret
+_PUBLIC_ID_BYTES = 15  # 120 random bits, 20 characters
+_SECRET_BYTES = 32
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_LABEL = re.compile(r"[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?")
+_NUMERIC_LABEL = re.compile(r"(0x[0-9a-f]*|[0-9]+)")
+_MAX_HOST_CHARS = 253
+# Special-use names (RFC 6761, 6762, 8375) and common private suffixes: never a
+# public receiver. Single-label names (intranet hosts) are refused as well.
+_PRIVATE_NAMES = frozenset({"localhost", "localhost.localdomain"})
+_PRIVATE_SUFFIXES = (".localhost", ".local", ".localdomain", ".internal", ".home.arpa", ".lan")
+
+
+@dataclass(frozen=True, slots=True)
+class FormRules:
+    """What a form's fields are checked against: the service's bounds and the environment."""
+
+    intake: IntakeSettings
+    production: bool
+
+
+def new_public_id() -> str:
+    """A public, non-secret, unguessable form id."""
+    return PUBLIC_ID_PREFIX + secrets.token_urlsafe(_PUBLIC_ID_BYTES)
+
+
+def new_webhook_secret() -> str:
+    """A fresh HMAC key for a form's webhook signatures."""
+    return SECRET_PREFIX + secrets.token_urlsafe(_SECRET_BYTES)
+
+
+def _sanitised_name(name: str, intake: IntakeSettings) -> str:
+    if len(name) > intake.form_name_max_chars:
+        raise ValidationFailed(f"name: at most {intake.form_name_max_chars} characters.")
+    # Names are shown in dashboards: no markup survives.
+    cleaned = nh3.clean(name, tags=set()).strip()
+    if not cleaned:
+        raise ValidationFailed("name: nothing is left once markup is removed.")
+    return cleaned
+
+
+def _split(raw: str, field: str, rules: FormRules) -> tuple[SplitResult, str, int | None]:
+    """``raw`` split into its parts, its scheme lower-cased and its port read."""
+    if any(ch.isspace() or not ch.isprintable() for ch in raw):
+        raise ValidationFailed(f"{field}: spaces and control characters are not allowed.")
+    try:
+        parts = urlsplit(raw)
+        port = parts.port
+    except ValueError as exc:
+        raise ValidationFailed(f"{field}: not a valid URL.") from exc
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS:
+        raise ValidationFailed(f"{field}: only http and https are allowed.")
+    if rules.production and scheme != "https":
+        raise ValidationFailed(f"{field}: https is required in production.")
+    if parts.username is not None or parts.password is not None:
+        raise ValidationFailed(f"{field}: credentials in the URL are not allowed.")
+    if parts.fragment or raw.endswith("#"):
+        raise ValidationFailed(f"{field}: a fragment is not allowed.")
+    return parts, scheme, port
+
+
+def _host(raw_host: str | None, field: str) -> str | ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """The host as an IP address, or as an ASCII (punycode) name; ValidationFailed otherwise."""
+    host = (raw_host or "").rstrip(".")
+    if not host:
+        raise ValidationFailed(f"{field}: a host is required.")
+    if ":" in host:
+        try:
+            return ipaddress.IPv6Address(host)
+        except ValueError as exc:
+            raise ValidationFailed(f"{field}: not a valid IPv6 address.") from exc
+    labels = host.split(".")
+    if _NUMERIC_LABEL.fullmatch(labels[-1]):
+        # Browsers and resolvers read "127.1", "0x7f.1" and "2130706433" as IPv4
+        # addresses; so does inet_aton.
+        try:
+            return ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError as exc:
+            raise ValidationFailed(f"{field}: not a valid IPv4 address.") from exc
+    try:
+        ascii_host = host.encode("idna").decode("ascii").lower()
+    except UnicodeError as exc:
+        raise ValidationFailed(f"{field}: not a valid host name.") from exc
+    if len(ascii_host) > _MAX_HOST_CHARS or not all(
+        _LABEL.fullmatch(label) for label in ascii_host.split(".")
+    ):
+        raise ValidationFailed(f"{field}: not a valid host name.")
+    return ascii_host
+
+
+def _is_private(host: str | ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    if isinstance(host, str):
+        return (
+            "." not in host
+            or host in _PRIVATE_NAMES
+            or any(host.endswith(suffix) for suffix in _PRIVATE_SUFFIXES)
+        )
+    if isinstance(host, ipaddress.IPv6Address):
+        embedded = host.ipv4_mapped or host.sixtofour or (host.teredo or (None, None))[1]
+        if embedded is not None and _is_private(embedded):
+            return True
+    return not host.is_global or host.is_multicast
+
+
+def normalise_origin(raw: str, rules: FormRules, field: str = "origin") -> str:
+    """``raw`` as a browser sends it in ``Origin``: ``scheme://host[:port]``, lower case."""
+    if "*" in raw:
+        raise ValidationFailed(f"{field}: wildcards are not allowed; list exact origins.")
+    parts, scheme, port = _split(raw, field, rules)
+    if parts.path not in ("", "/") or parts.query or raw.endswith("?"):
+        raise ValidationFailed(f"{field}: an origin has no path or query (scheme://host[:port]).")
+    host = _host(parts.hostname, field)
+    text = f"[{host}]" if isinstance(host, ipaddress.IPv6Address) else str(host)
+    if port is not None and port != _DEFAULT_PORTS[scheme]:
+        text += f":{port}"
+    return f"{scheme}://{text}"
+
+
+def _origins(raw: Sequence[str], rules: FormRules) -> list[str]:
+    if len(raw) > rules.intake.form_origins_max:
+        raise ValidationFailed(f"allowed_origins: at most {rules.intake.form_origins_max}.")
+    origins: list[str] = []
+    for index, text in enumerate(raw):
+        origin = normalise_origin(text, rules, f"allowed_origins.{index}")
+        if origin not in origins:
+            origins.append(origin)
+    return origins
+
+
+def _webhook_url(raw: str, rules: FormRules) -> str:
+    field = "webhook_url"
+    if len(raw) > rules.intake.webhook_url_max_chars:
+        raise ValidationFailed(f"{field}: at most {rules.intake.webhook_url_max_chars} characters.")
+    parts, _scheme, _port = _split(raw, field, rules)
+    host = _host(parts.hostname, field)
+    # Only what the URL says is checked here; what a name resolves to is checked
+    # again when delivering (a name can point anywhere by then).
+    if not rules.intake.webhook_allow_private_addresses and _is_private(host):
+        raise ValidationFailed(
+            f"{field}: private, loopback and link-local addresses are not allowed."
+        )
+    return raw
+
+
+async def create_form(
+    session: AsyncSession, *, tenant_id: str, data: FormCreate, rules: FormRules
+) -> IntakeForm:
+    """Create a form for ``tenant_id``; its webhook secret is readable on the result once."""
+    now = utcnow()
+    form = IntakeForm(
+        tenant_id=tenant_id,
+        public_id=new_public_id(),
+        kind=data.kind,
+        name=_sanitised_name(data.name, rules.intake),
+        allowed_origins=_origins(data.allowed_origins, rules),
+        webhook_url=_webhook_url(data.webhook_url, rules) if data.webhook_url else None,
+        webhook_secret=new_webhook_secret(),
+        active=True,
+        created_at=now,
+        updated_at=now,
+    )
+    return await FormRepository(session).add(form)
+
+
+async def get_form(session: AsyncSession, *, tenant_id: str, form_id: str) -> IntakeForm:
+    """A form of ``tenant_id``; another tenant's id answers NotFound."""
+    form = await FormRepository(session).get(tenant_id=tenant_id, form_id=form_id)
+    if form is None:
+        raise NotFound("No such form.")
+    return form
+
+
+async def update_form(
+    session: AsyncSession, *, tenant_id: str, form_id: str, changes: FormUpdate, rules: FormRules
+) -> tuple[IntakeForm, str | None]:
+    """Apply ``changes``; answers the form and its new webhook secret if one was made."""
+    sent = changes.model_fields_set
+    name = _sanitised_name(changes.name, rules.intake) if changes.name is not None else None
+    origins = _origins(changes.allowed_origins, rules) if changes.allowed_origins else None
+    webhook_url = _webhook_url(changes.webhook_url, rules) if changes.webhook_url else None
+    form = await get_form(session, tenant_id=tenant_id, form_id=form_id)
+    if name is not None:
+        form.name = name
+    if origins is not None:
+        form.allowed_origins = origins
+    if "webhook_url" in sent:
+        form.webhook_url = webhook_url
+    if changes.active is not None:
+        form.active = changes.active
+    new_secret = None
+    if changes.rotate_webhook_secret or form.webhook_secret is None:
+        new_secret = form.webhook_secret = new_webhook_secret()
+    form.updated_at = utcnow()
+    await FormRepository(session).flush()
+    return form, new_secret
+
+
+async def delete_form(
+    session: AsyncSession, *, tenant_id: str, form_id: str, cache: PlatformCache
+) -> None:
+    """Delete a form with its submissions and pending webhook messages."""
+    form = await get_form(session, tenant_id=tenant_id, form_id=form_id)
+    await FormRepository(session).delete(form)
+    invalidate_stats_after_commit(session, cache, tenant_id)
+
+
+async def list_forms(
+    session: AsyncSession, *, tenant_id: str, filters: FormFilters, params: PageParams
+) -> Page[Form]:
+    """One newest-first page of ``tenant_id``'s forms."""
+    rows = await FormRepository(session).page(tenant_id=tenant_id, filters=filters, params=params)
+    items, cursor = split_page(rows, params, lambda form: (form.created_at, form.id))
+    return Page[Form](items=[Form.model_validate(form) for form in items], next_cursor=cursor)

@@ -1,0 +1,216 @@
+"""The background dispatcher: claim due outbox rows, deliver them, record outcomes.
+
+Delivery is at-least-once. A row is leased when claimed; if the process dies
+mid-delivery the lease expires and another dispatcher (or this one, restarted)
+sends it again. Receivers de-duplicate on ``X-Xynergy-Delivery``, which makes the
+effect exactly once. Polling every ``outbox_poll_seconds`` is the guarantee;
+:meth:`OutboxDispatcher.notify` only makes an in-process wake-up sooner.
+
+The loop claims no more rows than it has free delivery slots, so a row's lease
+only has to cover one delivery (``webhook_timeout_seconds``) plus its writes,
+never a queue behind slow receivers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from datetime import datetime, timedelta
+from typing import cast
+
+from prometheus_client import Counter, Gauge
+
+from xynergy.intelligence_gateway.config import IntakeSettings
+from xynergy.intelligence_gateway.outbox.delivery import DeliveryResult, deliver
+from xynergy.intelligence_gateway.outbox.repository import ClaimedMessage, OutboxRepository
+from xynergy.platform.config import Settings
+from xynergy.platform.db.base import utcnow
+from xynergy.platform.db.session import unit_of_work
+from xynergy.platform.logging import get_logger
+from xynergy.platform.monitoring import PlatformMetrics
+from xynergy.platform.runtime import Platform
+
+__all__ = ["OutboxDispatcher", "backoff_seconds"]
+
+log = get_logger(__name__)
+
+DELIVERIES_METRIC = "xynergy_intake_webhook_deliveries"
+BACKLOG_METRIC = "xynergy_intake_outbox_backlog"
+
+
+def backoff_seconds(attempts: int, *, base: float, maximum: float) -> float:
+    """Full-jitter exponential backoff: uniform in [0, min(maximum, base * 2**attempts)]."""
+    # Capping the exponent first keeps 2**attempts from growing without bound.
+    ceiling = min(maximum, base * 2 ** min(attempts, 62))
+    return random.uniform(0, ceiling)  # noqa: S311 - jitter, not a secret
+
+
+class _OutboxMetrics:
+    """Deliveries by outcome and the backlog, on the platform's registry."""
+
+    def __init__(self, metrics: PlatformMetrics) -> None:
+        registry = metrics.registry
+        try:
+            self.deliveries = Counter(
+                DELIVERIES_METRIC,
+                "Webhook delivery attempts by outcome.",
+                ["outcome"],
+                registry=registry,
+            )
+            self.backlog = Gauge(
+                BACKLOG_METRIC,
+                "Webhook notifications neither delivered nor given up on.",
+                registry=registry,
+            )
+        except ValueError:
+            # A second dispatcher on one Platform (an app restarted in process)
+            # shares the first one's metrics; prometheus-client has no public lookup.
+            collectors = registry._names_to_collectors
+            self.deliveries = cast(Counter, collectors[DELIVERIES_METRIC])
+            self.backlog = cast(Gauge, collectors[BACKLOG_METRIC])
+
+
+class OutboxDispatcher:
+    """Delivers the webhook outbox in the background; several replicas may run one each."""
+
+    def __init__(self, *, settings: Settings, intake: IntakeSettings, platform: Platform) -> None:
+        self.settings, self.intake, self.platform = settings, intake, platform
+        self._metrics = _OutboxMetrics(platform.metrics)
+        self._semaphore = asyncio.Semaphore(intake.outbox_concurrency)
+        self._wake = asyncio.Event()
+        self._loop_task: asyncio.Task[None] | None = None
+        self._in_flight: set[asyncio.Task[None]] = set()
+
+    # --- lifecycle ------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the background loop (idempotent)."""
+        if self._loop_task is None:
+            self._loop_task = asyncio.create_task(self._run_forever(), name="intake-outbox")
+
+    async def stop(self) -> None:
+        """Stop claiming; give in-flight deliveries one webhook timeout, then cancel them.
+
+        A cancelled delivery keeps its lease and is sent again once it expires.
+        """
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
+            self._loop_task = None
+        if self._in_flight:
+            _, pending = await asyncio.wait(
+                set(self._in_flight), timeout=self.intake.webhook_timeout_seconds
+            )
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    def notify(self) -> None:
+        """Wake the loop now (e.g. after a commit that enqueued a message)."""
+        self._wake.set()
+
+    # --- work -----------------------------------------------------------------------
+
+    async def run_once(self) -> int:
+        """Claim one batch of due messages, deliver them all, and return how many."""
+        messages = await self._claim(self.intake.outbox_batch)
+        await asyncio.gather(*(self._deliver_one(message) for message in messages))
+        return len(messages)
+
+    async def _run_forever(self) -> None:
+        errors = 0
+        while True:
+            free = self.intake.outbox_concurrency - len(self._in_flight)
+            if free <= 0:
+                await asyncio.wait(set(self._in_flight), return_when=asyncio.FIRST_COMPLETED)
+                continue
+            wanted = min(free, self.intake.outbox_batch)
+            try:
+                messages = await self._claim(wanted)
+            except Exception:
+                # The database is unwell: log, back off, keep going.
+                errors += 1
+                log.exception("outbox.claim_failed", consecutive=errors)
+                await self._idle(self._error_pause(errors))
+                continue
+            errors = 0
+            for message in messages:
+                task = asyncio.create_task(self._deliver_one(message), name="intake-webhook")
+                self._in_flight.add(task)
+                task.add_done_callback(self._in_flight.discard)
+            if len(messages) < wanted:
+                await self._refresh_backlog()
+                await self._idle(self.intake.outbox_poll_seconds)
+
+    def _error_pause(self, errors: int) -> float:
+        ceiling = max(self.intake.outbox_poll_seconds, self.intake.outbox_backoff_max_seconds)
+        return min(ceiling, self.intake.outbox_poll_seconds * 2 ** min(errors, 16))
+
+    async def _idle(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+        self._wake.clear()
+
+    async def _claim(self, limit: int) -> list[ClaimedMessage]:
+        lease = timedelta(seconds=self.intake.outbox_lease_seconds)
+        async with unit_of_work(self.platform.sessionmaker) as session:
+            return await OutboxRepository(session).claim_due(now=utcnow(), lease=lease, limit=limit)
+
+    async def _refresh_backlog(self) -> None:
+        try:
+            async with unit_of_work(self.platform.sessionmaker) as session:
+                self._metrics.backlog.set(await OutboxRepository(session).backlog())
+        except Exception:
+            log.warning("outbox.backlog_unavailable", exc_info=True)
+
+    async def _deliver_one(self, message: ClaimedMessage) -> None:
+        async with self._semaphore:
+            try:
+                result = await deliver(message, platform=self.platform, intake=self.intake)
+            except Exception as exc:
+                # A bug or an unexpected library error: treat as a retry, never crash.
+                log.exception("outbox.delivery_crashed", message_id=message.id)
+                result = DeliveryResult("retry", f"internal error: {type(exc).__name__}")
+            try:
+                await self._record(message, result)
+            except Exception:
+                # The lease expires and the message is retried; nothing is lost.
+                log.exception("outbox.record_failed", message_id=message.id)
+
+    async def _record(self, message: ClaimedMessage, result: DeliveryResult) -> None:
+        now = utcnow()
+        outcome: str = result.outcome
+        async with unit_of_work(self.platform.sessionmaker) as session:
+            repository = OutboxRepository(session)
+            if result.outcome == "delivered":
+                await repository.mark_delivered(message.id, now=now)
+            elif result.outcome == "failed" or self._given_up(message, now):
+                outcome = "failed"
+                await repository.mark_failed(message, now=now, error=result.error or "")
+            else:
+                delay = backoff_seconds(
+                    message.attempts,
+                    base=self.intake.outbox_backoff_base_seconds,
+                    maximum=self.intake.outbox_backoff_max_seconds,
+                )
+                await repository.schedule_retry(
+                    message,
+                    next_attempt_at=now + timedelta(seconds=delay),
+                    error=result.error or result.outcome,
+                )
+        self._metrics.deliveries.labels(outcome=outcome).inc()
+        log_event = log.info if outcome == "delivered" else log.warning
+        log_event(
+            "outbox.delivery",
+            message_id=message.id,
+            outcome=outcome,
+            attempts=message.attempts,
+            status=result.status,
+            error=result.error,
+        )
+
+    def _given_up(self, message: ClaimedMessage, now: datetime) -> bool:
+        age = (now - message.created_at).total_seconds()
+        return age >= self.intake.outbox_give_up_after_seconds

@@ -1,0 +1,169 @@
+"""All SQL of the webhook outbox: claim due rows under a lease, record outcomes.
+
+Claiming is one statement, ``UPDATE … WHERE id IN (SELECT … LIMIT n) RETURNING``,
+run first in its own transaction, correct on both databases:
+
+* PostgreSQL: the inner SELECT takes ``FOR UPDATE SKIP LOCKED``, so replicas
+  claiming at the same moment lock disjoint rows instead of both reading the
+  same ones (without it, READ COMMITTED lets two UPDATEs claim one row).
+* SQLite: one writer at a time, and a write statement reads the newest
+  snapshot, so the SELECT and the UPDATE see the same rows; ``FOR UPDATE`` is
+  not emitted.
+
+A claim sets ``locked_until`` (the lease) and increments ``attempts``. The new
+``attempts`` value is the claim's fencing token: outcomes are written only
+``WHERE attempts = <token>``, so a dispatcher whose lease expired (and whose row
+another replica re-claimed) cannot overwrite the newer claim's outcome. A
+successful delivery is recorded regardless, since it is a fact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import ColumnElement, CursorResult, Result, and_, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from xynergy.intelligence_gateway.models import IntakeForm, OutboxMessage
+
+__all__ = ["ClaimedMessage", "OutboxRepository"]
+
+_ERROR_MAX_CHARS = 500  # the column's width
+_NO_WEBHOOK: tuple[str | None, str | None] = (None, None)
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedMessage:
+    """One claimed row and what delivering it needs from its form."""
+
+    id: str
+    event: str
+    payload: str
+    attempts: int  # after this claim; the fencing token
+    created_at: datetime
+    webhook_url: str | None
+    webhook_secret: str | None
+
+
+def _pending() -> list[ColumnElement[bool]]:
+    return [OutboxMessage.delivered_at.is_(None), OutboxMessage.failed_at.is_(None)]
+
+
+class OutboxRepository:
+    """The outbox table, as the dispatcher uses it."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def claim_due(
+        self, *, now: datetime, lease: timedelta, limit: int
+    ) -> list[ClaimedMessage]:
+        """Lease up to ``limit`` due, unleased rows (oldest due first) and return them.
+
+        Must be the first statement of its transaction (see the module docstring).
+        """
+        due = (
+            select(OutboxMessage.id)
+            .where(
+                *_pending(),
+                OutboxMessage.next_attempt_at <= now,
+                or_(OutboxMessage.locked_until.is_(None), OutboxMessage.locked_until < now),
+            )
+            .order_by(OutboxMessage.next_attempt_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        claimed = await self.session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(due.scalar_subquery()))
+            .values(locked_until=now + lease, attempts=OutboxMessage.attempts + 1)
+            .returning(
+                OutboxMessage.id,
+                OutboxMessage.form_id,
+                OutboxMessage.event,
+                OutboxMessage.payload,
+                OutboxMessage.attempts,
+                OutboxMessage.created_at,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        rows = claimed.all()
+        if not rows:
+            return []
+        forms = await self.session.execute(
+            select(IntakeForm.id, IntakeForm.webhook_url, IntakeForm.webhook_secret).where(
+                IntakeForm.id.in_({row.form_id for row in rows})
+            )
+        )
+        webhooks = {form.id: (form.webhook_url, form.webhook_secret) for form in forms}
+        return [
+            ClaimedMessage(
+                id=row.id,
+                event=row.event,
+                payload=row.payload,
+                attempts=row.attempts,
+                created_at=row.created_at,
+                # A deleted form cascades to its rows; None here means the
+                # webhook was removed after the submission.
+                webhook_url=webhooks.get(row.form_id, _NO_WEBHOOK)[0],
+                webhook_secret=webhooks.get(row.form_id, _NO_WEBHOOK)[1],
+            )
+            for row in rows
+        ]
+
+    async def mark_delivered(self, message_id: str, *, now: datetime) -> None:
+        """Record a successful delivery (whoever holds the lease now)."""
+        await self.session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == message_id, OutboxMessage.delivered_at.is_(None))
+            .values(delivered_at=now, locked_until=None, last_error=None)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def schedule_retry(
+        self, message: ClaimedMessage, *, next_attempt_at: datetime, error: str
+    ) -> bool:
+        """Release the lease and set the next attempt; False if the claim was superseded."""
+        result = await self.session.execute(
+            update(OutboxMessage)
+            .where(*self._fenced(message))
+            .values(
+                next_attempt_at=next_attempt_at,
+                locked_until=None,
+                last_error=error[:_ERROR_MAX_CHARS],
+            )
+            .execution_options(synchronize_session=False)
+        )
+        return _rowcount(result) > 0
+
+    async def mark_failed(self, message: ClaimedMessage, *, now: datetime, error: str) -> bool:
+        """Give up on a message: it stays in the table, marked failed, never retried."""
+        result = await self.session.execute(
+            update(OutboxMessage)
+            .where(*self._fenced(message))
+            .values(failed_at=now, locked_until=None, last_error=error[:_ERROR_MAX_CHARS])
+            .execution_options(synchronize_session=False)
+        )
+        return _rowcount(result) > 0
+
+    async def backlog(self) -> int:
+        """Messages neither delivered nor failed (an index range count)."""
+        count = await self.session.scalar(
+            select(func.count()).select_from(OutboxMessage).where(*_pending())
+        )
+        return int(count or 0)
+
+    @staticmethod
+    def _fenced(message: ClaimedMessage) -> Sequence[ColumnElement[bool]]:
+        return [
+            and_(OutboxMessage.id == message.id, OutboxMessage.attempts == message.attempts),
+            *_pending(),
+        ]
+
+
+def _rowcount(result: Result[Any]) -> int:
+    # UPDATE results are cursor results; Session.execute is typed as the base class.
+    return cast(CursorResult[Any], result).rowcount
