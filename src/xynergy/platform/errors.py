@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -12,7 +14,12 @@ from starlette.responses import Response
 from xynergy.platform.exceptions import XynergyError
 from xynergy.platform.tracing import current_request_id
 
-__all__ = ["error_body", "error_response", "install_error_handlers"]
+__all__ = [
+    "describe_validation_errors",
+    "error_body",
+    "error_response",
+    "install_error_handlers",
+]
 
 _HTTP_CODES = {
     400: "bad_request",
@@ -48,8 +55,10 @@ def error_response(
     )
 
 
-def _describe_validation(exc: RequestValidationError) -> tuple[int, str, str]:
-    errors = exc.errors()
+def describe_validation_errors(errors: Sequence[Mapping[str, Any]]) -> tuple[int, str, str]:
+    """(status, code, detail) for pydantic errors whose ``loc`` starts where the
+    field was found (``body``, ``query``...): 400 for a body that is not JSON, else
+    422 naming at most ten fields."""
     if any(error.get("type") == "json_invalid" for error in errors):
         return 400, "malformed_json", "The request body is not valid JSON."
     parts = []
@@ -59,6 +68,10 @@ def _describe_validation(exc: RequestValidationError) -> tuple[int, str, str]:
     if len(errors) > _MAX_REPORTED_FIELD_ERRORS:
         parts.append(f"(and {len(errors) - _MAX_REPORTED_FIELD_ERRORS} more)")
     return 422, "validation_failed", "; ".join(parts)
+
+
+def _describe_validation(exc: RequestValidationError) -> tuple[int, str, str]:
+    return describe_validation_errors(exc.errors())
 
 
 async def _on_platform_error(_request: Request, exc: Exception) -> Response:

@@ -41,6 +41,7 @@ from xynergy.intelligence_gateway.submissions.public_schemas import (
 )
 from xynergy.platform.client_ip import client_ip
 from xynergy.platform.db.session import SessionDep, on_commit
+from xynergy.platform.errors import describe_validation_errors
 from xynergy.platform.exceptions import (
     BadRequest,
     Forbidden,
@@ -66,7 +67,6 @@ _JSON = "application/json"
 _UTF8 = frozenset({"utf-8", "utf8"})
 _VISIBLE_ASCII = re.compile(r"[\x21-\x7e]+")
 _IP_HASH_LABEL = b"xynergy.intake.client-ip.v1"
-_MAX_REPORTED_FIELD_ERRORS = 10
 _ALLOWED_HEADERS = "Content-Type, Idempotency-Key, X-Request-ID"
 _EXPOSED_HEADERS = (
     "X-Request-ID, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, "
@@ -211,15 +211,11 @@ def _parsed(schema: type[SubmissionT], raw: bytes, bounds: IntakeSettings) -> Su
         return schema.model_validate_json(raw, context={"bounds": bounds})
     except ValidationError as exc:
         errors = exc.errors(include_url=False, include_input=False)
-        if any(error["type"] == "json_invalid" for error in errors):
-            raise MalformedJson() from None
-        parts = [
-            ".".join(["body", *(str(part) for part in error["loc"])]) + ": " + error["msg"]
-            for error in errors[:_MAX_REPORTED_FIELD_ERRORS]
-        ]
-        if len(errors) > _MAX_REPORTED_FIELD_ERRORS:
-            parts.append(f"(and {len(errors) - _MAX_REPORTED_FIELD_ERRORS} more)")
-        raise ValidationFailed("; ".join(parts)) from None
+        status, _, detail = describe_validation_errors(
+            [{**error, "loc": ("body", *error["loc"])} for error in errors]
+        )
+        # Platform errors (not FastAPI's), so the form's CORS headers go on them too.
+        raise (MalformedJson() if status == 400 else ValidationFailed(detail)) from None
 
 
 async def _submit(
