@@ -71,3 +71,54 @@ async def test_a_submission_travels_from_the_page_to_the_webhook_and_the_admin(
     assert stats["by_kind"]["beta"] == 1
     assert export.status_code == 200
     assert "Ada@example.com" in export.text
+
+
+async def test_notifications_survive_a_receiver_outage_and_a_restart(
+    make_settings: Callable[..., Settings],
+) -> None:
+    settings = make_settings()
+    intake = fast_intake(rate_per_ip="100/minute")
+    async with WebhookReceiver() as receiver:
+        await receiver.refuse()
+        async with intake_api(settings, intake) as first:
+            _, admin = await issue_key(first.platform, scopes=("intake:admin",))
+            created = await first.client.post(
+                "/api/forms",
+                json={
+                    "kind": "beta",
+                    "name": "Beta",
+                    "allowed_origins": [ORIGIN],
+                    "webhook_url": receiver.url,
+                },
+                headers=auth(admin.secret),
+            )
+            form = created.json()
+            receiver.secret = form["webhook_secret"]
+            token = first.token(form["public_id"])
+            statuses = [
+                (
+                    await first.client.post(
+                        BETA,
+                        params={"form": form["public_id"]},
+                        json={
+                            "name": f"Applicant {n}",
+                            "email": f"applicant{n}@example.com",
+                            "use_case": f"Use case number {n} for the beta.",
+                            "form_token": token,
+                        },
+                    )
+                ).status_code
+                for n in range(6)
+            ]
+            await asyncio.sleep(0.3)  # a few failed delivery attempts while it is down
+        # The first app is gone with its backlog undelivered; a new one picks it up.
+        await receiver.up()
+        async with intake_api(settings, intake):
+            async with asyncio.timeout(15):
+                while len(receiver.delivered) < 6:
+                    await asyncio.sleep(0.02)
+            await asyncio.sleep(0.2)  # anything sent twice would arrive by now
+    assert statuses == [202] * 6
+    assert len(set(receiver.delivered_submissions())) == 6
+    assert receiver.duplicates == 0
+    assert receiver.bad_signatures == 0

@@ -249,6 +249,23 @@ class TestBackgroundLoop:
         assert {row.id for row in rows} == set(receiver.delivered)
         assert any(row.attempts >= 2 for row in rows)  # the held ones went out again
 
+    async def test_a_graceful_stop_gives_back_what_it_could_not_deliver(
+        self, platform: Platform, receiver: WebhookReceiver
+    ) -> None:
+        form_id = await create_form(platform, webhook_url=receiver.url)
+        await submit(platform, form_id, 4)
+        receiver.gate = asyncio.Event()  # deliveries hang until the stop cancels them
+        dispatcher = dispatcher_for(
+            platform, outbox_lease_seconds=3600.0, webhook_timeout_seconds=0.2
+        )
+        await dispatcher.start()
+        await wait_until(lambda: receiver.held == 4)
+        await dispatcher.stop()
+        rows = await outbox_rows(platform)
+        assert [row.delivered_at for row in rows] == [None] * 4
+        # Unlocked, not held for the hour-long lease: the next process sends them now.
+        assert [row.locked_until for row in rows] == [None] * 4
+
     async def test_two_replicas_never_deliver_one_message_twice(
         self, open_platform: OpenPlatform, receiver: WebhookReceiver
     ) -> None:

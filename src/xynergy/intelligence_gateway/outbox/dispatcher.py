@@ -81,6 +81,10 @@ class OutboxDispatcher:
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
         self._in_flight: set[asyncio.Task[None]] = set()
+        # Claimed and not yet recorded: given back on shutdown rather than left
+        # locked until their lease runs out.
+        self._unfinished: dict[str, ClaimedMessage] = {}
+        self._stopping = False
 
     # --- lifecycle ------------------------------------------------------------------
 
@@ -90,14 +94,15 @@ class OutboxDispatcher:
             self._loop_task = asyncio.create_task(self._run_forever(), name="intake-outbox")
 
     async def stop(self) -> None:
-        """Stop claiming; give in-flight deliveries one webhook timeout, then cancel them.
-
-        A cancelled delivery keeps its lease and is sent again once it expires.
-        """
+        """Stop claiming; give in-flight deliveries one webhook timeout, then cancel
+        them, and give back (unlock) whatever was claimed but not delivered."""
         if self._loop_task is not None:
-            self._loop_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop_task
+            # Asked, not cancelled: a claim that has committed must not be lost
+            # between the database and the delivery tasks.
+            self._stopping = True
+            self._wake.set()
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(self._loop_task, self.intake.webhook_timeout_seconds)
             self._loop_task = None
         if self._in_flight:
             _, pending = await asyncio.wait(
@@ -106,6 +111,20 @@ class OutboxDispatcher:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+        await self._release_unfinished()
+
+    async def _release_unfinished(self) -> None:
+        if not self._unfinished:
+            return
+        try:
+            async with unit_of_work(self.platform.sessionmaker) as session:
+                repository = OutboxRepository(session)
+                for message in self._unfinished.values():
+                    await repository.release(message)
+        except Exception:
+            # Their leases expire and they are sent then; nothing is lost.
+            log.warning("outbox.release_failed", exc_info=True)
+        self._unfinished.clear()
 
     def notify(self) -> None:
         """Wake the loop now (e.g. after a commit that enqueued a message)."""
@@ -121,7 +140,7 @@ class OutboxDispatcher:
 
     async def _run_forever(self) -> None:
         errors = 0
-        while True:
+        while not self._stopping:
             free = self.intake.outbox_concurrency - len(self._in_flight)
             if free <= 0:
                 await asyncio.wait(set(self._in_flight), return_when=asyncio.FIRST_COMPLETED)
@@ -136,6 +155,9 @@ class OutboxDispatcher:
                 await self._idle(self._error_pause(errors))
                 continue
             errors = 0
+            if self._stopping:
+                self._unfinished.update((message.id, message) for message in messages)
+                return
             for message in messages:
                 task = asyncio.create_task(self._deliver_one(message), name="intake-webhook")
                 self._in_flight.add(task)
@@ -166,6 +188,7 @@ class OutboxDispatcher:
             log.warning("outbox.backlog_unavailable", exc_info=True)
 
     async def _deliver_one(self, message: ClaimedMessage) -> None:
+        self._unfinished[message.id] = message
         async with self._semaphore:
             try:
                 result = await deliver(message, platform=self.platform, intake=self.intake)
@@ -175,6 +198,7 @@ class OutboxDispatcher:
                 result = DeliveryResult("retry", f"internal error: {type(exc).__name__}")
             try:
                 await self._record(message, result)
+                del self._unfinished[message.id]
             except Exception:
                 # The lease expires and the message is retried; nothing is lost.
                 log.exception("outbox.record_failed", message_id=message.id)

@@ -149,6 +149,16 @@ class OutboxRepository:
         )
         return _rowcount(result) > 0
 
+    async def release(self, message: ClaimedMessage) -> bool:
+        """Give a claimed message back unsent (shutdown): due again at once."""
+        result = await self.session.execute(
+            update(OutboxMessage)
+            .where(*self._fenced(message))
+            .values(locked_until=None)
+            .execution_options(synchronize_session=False)
+        )
+        return _rowcount(result) > 0
+
     async def backlog(self) -> int:
         """Messages neither delivered nor failed (an index range count)."""
         count = await self.session.scalar(
