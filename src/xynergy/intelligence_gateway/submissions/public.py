@@ -21,13 +21,14 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import Header, Path, Query, Request, Response
 from limits import parse
-from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from xynergy.intelligence_gateway.config import IntakeSettings
 from xynergy.intelligence_gateway.form_tokens import FormTokens, derive_key
 from xynergy.intelligence_gateway.models import IntakeForm
 from xynergy.intelligence_gateway.submissions import intake_service
+from xynergy.intelligence_gateway.submissions.form_cors import cors_headers, preflight
+from xynergy.intelligence_gateway.submissions.public_body import parsed, read_json_body
 from xynergy.intelligence_gateway.submissions.public_repository import (
     PublicSubmissionRepository,
 )
@@ -41,13 +42,8 @@ from xynergy.intelligence_gateway.submissions.public_schemas import (
 )
 from xynergy.platform.client_ip import client_ip
 from xynergy.platform.db.session import SessionDep, on_commit
-from xynergy.platform.errors import describe_validation_errors
 from xynergy.platform.exceptions import (
-    BadRequest,
-    Forbidden,
     NotFound,
-    PayloadTooLarge,
-    UnsupportedMediaType,
     ValidationFailed,
     XynergyError,
 )
@@ -64,14 +60,8 @@ PUBLIC_ID_MAX_CHARS = 40  # intake_forms.public_id
 IDEMPOTENCY_KEY_HARD_MAX = 1000  # intake_submissions.idempotency_key
 _RECEIVED = SubmissionReceived().model_dump_json().encode()
 _JSON = "application/json"
-_UTF8 = frozenset({"utf-8", "utf8"})
 _VISIBLE_ASCII = re.compile(r"[\x21-\x7e]+")
 _IP_HASH_LABEL = b"xynergy.intake.client-ip.v1"
-_ALLOWED_HEADERS = "Content-Type, Idempotency-Key, X-Request-ID"
-_EXPOSED_HEADERS = (
-    "X-Request-ID, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, "
-    "RateLimit-Policy"
-)
 
 FormId = Annotated[
     str,
@@ -101,11 +91,6 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-class MalformedJson(BadRequest):
-    code = "malformed_json"
-    default_detail = "The request body is not valid JSON."
-
-
 def _body_schema(model: type[PublicSubmission]) -> dict[str, Any]:
     schema = model.model_json_schema()
     return {"requestBody": {"required": True, "content": {_JSON: {"schema": schema}}}}
@@ -132,35 +117,6 @@ async def _active_form(session: AsyncSession, public_id: str, kind: str | None) 
     return form
 
 
-def _cors_headers(form: IntakeForm, request: Request) -> dict[str, str]:
-    headers = {"Vary": "Origin"}
-    origin = request.headers.get("origin")
-    if origin is not None and origin in form.allowed_origins:
-        headers["Access-Control-Allow-Origin"] = origin
-        headers["Access-Control-Expose-Headers"] = _EXPOSED_HEADERS
-    return headers
-
-
-async def _preflight(
-    request: Request, session: AsyncSession, public_id: str, *, kind: str | None, method: str
-) -> Response:
-    form = await _active_form(session, public_id, kind)
-    origin = request.headers.get("origin")
-    if origin is None or origin not in form.allowed_origins:
-        raise Forbidden("This origin may not use this form.", headers={"Vary": "Origin"})
-    max_age = request.app.state.platform.settings.cors_max_age_seconds
-    return Response(
-        status_code=204,
-        headers={
-            "Access-Control-Allow-Origin": origin,
-            "Access-Control-Allow-Methods": method,
-            "Access-Control-Allow-Headers": _ALLOWED_HEADERS,
-            "Access-Control-Max-Age": str(max_age),
-            "Vary": "Origin",
-        },
-    )
-
-
 async def _count_against_limits(request: Request, form: IntakeForm, address: str) -> None:
     bounds = _intake(request)
     limiter = request.app.state.platform.rate_limiter
@@ -185,39 +141,6 @@ def _checked_idempotency_key(value: str | None, bounds: IntakeSettings) -> str |
     return value
 
 
-async def _json_body(request: Request, limit: int) -> bytes:
-    media_type, *params = request.headers.get("content-type", "").split(";")
-    charsets = {
-        p.split("=", 1)[1].strip().strip('"').lower() for p in params if "charset=" in p.lower()
-    }
-    if media_type.strip().lower() != _JSON or not charsets <= _UTF8:
-        raise UnsupportedMediaType("The body must be application/json (UTF-8).")
-    too_large = PayloadTooLarge(f"The request body exceeds {limit} bytes.")
-    declared = request.headers.get("content-length", "")
-    if declared.isascii() and declared.isdigit() and int(declared) > limit:
-        raise too_large
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_large
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _parsed(schema: type[SubmissionT], raw: bytes, bounds: IntakeSettings) -> SubmissionT:
-    try:
-        return schema.model_validate_json(raw, context={"bounds": bounds})
-    except ValidationError as exc:
-        errors = exc.errors(include_url=False, include_input=False)
-        status, _, detail = describe_validation_errors(
-            [{**error, "loc": ("body", *error["loc"])} for error in errors]
-        )
-        # Platform errors (not FastAPI's), so the form's CORS headers go on them too.
-        raise (MalformedJson() if status == 400 else ValidationFailed(detail)) from None
-
-
 async def _submit(
     request: Request,
     session: AsyncSession,
@@ -230,13 +153,13 @@ async def _submit(
     bounds = _intake(request)
     platform = request.app.state.platform
     form = await _active_form(session, public_id, kind)
-    cors = _cors_headers(form, request)
+    cors = cors_headers(form, request)
     try:
         address = client_ip(request.scope, platform.settings.trusted_proxies)
         await _count_against_limits(request, form, address)
         key = _checked_idempotency_key(idempotency_key, bounds)
         limit = min(max_body_bytes(bounds), platform.settings.max_body_bytes)
-        data = _parsed(schema, await _json_body(request, limit), bounds)
+        data = parsed(schema, await read_json_body(request, limit), bounds)
         stored = await intake_service.submit(
             session,
             form=form,
@@ -311,7 +234,7 @@ async def issue_form_token(request: Request, session: SessionDep, public_id: Pub
         min_fill_seconds=_intake(request).form_token_min_fill_seconds,
     )
     return Response(
-        issued.model_dump_json().encode(), media_type=_JSON, headers=_cors_headers(form, request)
+        issued.model_dump_json().encode(), media_type=_JSON, headers=cors_headers(form, request)
     )
 
 
@@ -322,7 +245,7 @@ async def beta_application_preflight(
     request: Request, session: SessionDep, form: FormId
 ) -> Response:
     """CORS preflight of a beta application."""
-    return await _preflight(request, session, form, kind="beta", method="POST")
+    return preflight(request, await _active_form(session, form, "beta"), method="POST")
 
 
 @router.options("/contact", include_in_schema=False)
@@ -332,7 +255,7 @@ async def contact_message_preflight(
     request: Request, session: SessionDep, form: FormId
 ) -> Response:
     """CORS preflight of a contact message."""
-    return await _preflight(request, session, form, kind="contact", method="POST")
+    return preflight(request, await _active_form(session, form, "contact"), method="POST")
 
 
 @router.options("/forms/{public_id}/token", include_in_schema=False)
@@ -342,4 +265,4 @@ async def form_token_preflight(
     request: Request, session: SessionDep, public_id: PublicId
 ) -> Response:
     """CORS preflight of a form token request."""
-    return await _preflight(request, session, public_id, kind=None, method="GET")
+    return preflight(request, await _active_form(session, public_id, None), method="GET")
