@@ -19,6 +19,8 @@ from xynergy.aso_engine.app import SLUG as ASO_ENGINE
 from xynergy.aso_engine.app import create_aso_engine_app
 from xynergy.intelligence_gateway.app import SLUG as INTELLIGENCE_GATEWAY
 from xynergy.intelligence_gateway.app import create_intelligence_gateway_app
+from xynergy.marketing_engine.app import SLUG as MARKETING_ENGINE
+from xynergy.marketing_engine.app import create_marketing_engine_app
 from xynergy.platform.admin_app import PLATFORM_SLUG, create_admin_app
 from xynergy.platform.config import Settings
 from xynergy.platform.runtime import Platform
@@ -33,6 +35,7 @@ SERVICES: dict[str, ServiceFactory] = {
     ASO_ENGINE: create_aso_engine_app,
     AI_ROUTING_ENGINE: create_ai_routing_app,
     INTELLIGENCE_GATEWAY: create_intelligence_gateway_app,
+    MARKETING_ENGINE: create_marketing_engine_app,
 }
 
 

@@ -3,7 +3,15 @@
 from xynergy.ai_routing.usage import models as ai_usage_models
 from xynergy.aso_engine import models as aso_engine_models
 from xynergy.intelligence_gateway import models as intake_models
+from xynergy.marketing_engine import models as marketing_models
 from xynergy.platform.db.base import Base
 from xynergy.platform.tenancy import models as tenancy_models
 
-__all__ = ["Base", "ai_usage_models", "aso_engine_models", "intake_models", "tenancy_models"]
+__all__ = [
+    "Base",
+    "ai_usage_models",
+    "aso_engine_models",
+    "intake_models",
+    "marketing_models",
+    "tenancy_models",
+]

@@ -39,6 +39,7 @@ class _Call:
     headers: dict[str, str]
     json: Any
     params: Mapping[str, str] | None
+    content: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,8 +100,16 @@ class ServiceClient:
         json: Any = None,
         params: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
+        content: bytes | None = None,
+        content_type: str | None = None,
     ) -> ServiceResponse:
-        """Call ``method path`` on ``service`` on behalf of ``caller`` with ``scopes``."""
+        """Call ``method path`` on ``service`` on behalf of ``caller`` with ``scopes``.
+
+        The body is ``json``, or raw ``content`` of ``content_type`` (e.g. the
+        JSON lines of a bulk import).
+        """
+        if content is not None and (json is not None or not content_type):
+            raise ValueError("raw content needs a content_type and no json body")
         request_id = current_request_id()
         headers = {
             INTERNAL_TOKEN_HEADER: self._tokens.mint(
@@ -111,7 +120,9 @@ class ServiceClient:
             headers[REQUEST_ID_HEADER] = request_id
         if idempotency_key:
             headers["Idempotency-Key"] = idempotency_key
-        call = _Call(method, path, headers, json, params)
+        if content_type:
+            headers["Content-Type"] = content_type
+        call = _Call(method, path, headers, json, params, content)
         base_url = self._settings.service_urls.get(service)
         try:
             async with self._breakers.guard("service:" + service):
@@ -131,7 +142,12 @@ class ServiceClient:
         url = base_url.rstrip("/") + call.path
         try:
             async with session.request(
-                call.method, url, headers=call.headers, json=call.json, params=call.params
+                call.method,
+                url,
+                headers=call.headers,
+                json=call.json,
+                data=call.content,
+                params=call.params,
             ) as response:
                 content = await self._read_bounded(response)
                 return ServiceResponse(response.status, dict(response.headers), content)
@@ -161,6 +177,7 @@ class ServiceClient:
                 prefix + call.path,
                 headers=call.headers,
                 json=call.json,
+                content=call.content,
                 params=call.params,
             )
         except (TimeoutError, httpx.TimeoutException) as exc:

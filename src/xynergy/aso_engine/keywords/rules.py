@@ -9,10 +9,10 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from functools import lru_cache
 from urllib.parse import urlsplit
 
 from xynergy.aso_engine.config import AsoSettings
+from xynergy.platform.locales import canonical_locale
 
 __all__ = [
     "INTENTS",
@@ -29,12 +29,10 @@ INTENTS = frozenset({"informational", "navigational", "commercial", "transaction
 # Width of aso_keywords.locale; the pattern below cannot exceed it (3 + 5 + 4).
 LOCALE_MAX_CHARS = 16
 TAG_MAX_CHARS = 64
-_LOCALE_CACHE_SIZE = 512
 # Canonical intent strings, shared rather than one copy per imported row.
 _INTENT_NAMES = {intent: intent for intent in INTENTS}
 _URL_SCHEMES = frozenset({"http", "https"})
 # language[-Script][-REGION], e.g. en, en-US, zh-Hant-TW, es-419.
-_LOCALE = re.compile(r"([A-Za-z]{2,3})(?:[-_]([A-Za-z]{4}))?(?:[-_]([A-Za-z]{2}|[0-9]{3}))?")
 # Control characters and lone surrogates: PostgreSQL refuses NUL in text and
 # surrogates cannot be encoded; neither belongs in a keyword.
 _UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
@@ -62,19 +60,12 @@ def normalise_phrase(raw: str) -> str:
 
 # Bounded; a file repeats a handful of locales, and returning one shared string
 # per locale keeps an import's batch small.
-@lru_cache(maxsize=_LOCALE_CACHE_SIZE)
 def normalise_locale(raw: str) -> str:
     """``en-us`` -> ``en-US``; raises KeywordInvalid unless BCP-47-like."""
-    match = _LOCALE.fullmatch(raw.strip())
-    if match is None:
+    locale = canonical_locale(raw)
+    if locale is None:
         raise KeywordInvalid("locale must look like en, en-US, zh-Hant-TW or es-419")
-    language, script, region = match.groups()
-    parts = [language.lower()]
-    if script:
-        parts.append(script.title())
-    if region:
-        parts.append(region.upper())
-    return "-".join(parts)
+    return locale
 
 
 def _clean_phrase(raw: str, bounds: AsoSettings) -> str:

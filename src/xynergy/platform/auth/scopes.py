@@ -22,6 +22,7 @@ KNOWN_SCOPES: frozenset[str] = frozenset(
         "marketing:research",
         "campaigns:read",
         "campaigns:write",
+        "templates:write",
         "analytics:read",
         "assistant:chat",
         "workflows:read",

@@ -1,0 +1,1 @@
+"""Marketing Engine: keyword research, campaign generation from templates, analytics."""

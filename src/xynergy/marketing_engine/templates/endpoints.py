@@ -1,0 +1,124 @@
+"""Template endpoints of the Marketing Engine."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Path, Request
+
+from xynergy.marketing_engine.config import MarketingSettings
+from xynergy.marketing_engine.templates import service
+from xynergy.marketing_engine.templates.schemas import (
+    KEY_HARD_MAX,
+    KEY_PATTERN,
+    Template,
+    TemplateCreate,
+    TemplateUpdate,
+)
+from xynergy.platform.auth.context import AuthContext
+from xynergy.platform.auth.dependencies import require_scopes
+from xynergy.platform.db.session import SessionDep
+from xynergy.platform.pagination import PageParamsDep
+from xynergy.platform.routing import api_router
+from xynergy.platform.runtime import Platform
+from xynergy.platform.schemas import Page
+
+__all__ = ["router"]
+
+router = api_router(tags=["templates"])
+
+TemplateReader = Annotated[AuthContext, Depends(require_scopes("campaigns:read"))]
+TemplateWriter = Annotated[AuthContext, Depends(require_scopes("templates:write"))]
+KeyPath = Annotated[
+    str, Path(min_length=1, max_length=KEY_HARD_MAX, pattern=KEY_PATTERN, description="A key.")
+]
+
+
+# Dependencies are async: a plain def would be sent to the thread pool per request.
+async def _marketing(request: Request) -> MarketingSettings:
+    settings: MarketingSettings = request.app.state.marketing
+    return settings
+
+
+async def _platform(request: Request) -> Platform:
+    platform: Platform = request.app.state.platform
+    return platform
+
+
+MarketingDep = Annotated[MarketingSettings, Depends(_marketing)]
+PlatformDep = Annotated[Platform, Depends(_platform)]
+
+
+@router.get("/templates")
+async def list_templates(
+    session: SessionDep, auth: TemplateReader, page: PageParamsDep
+) -> Page[Template]:
+    """List the tenant's latest template versions, then the built-in templates."""
+    return await service.list_templates(session, tenant_id=auth.tenant_id, params=page)
+
+
+@router.post("/templates", status_code=201)
+async def create_template(
+    body: TemplateCreate,
+    session: SessionDep,
+    auth: TemplateWriter,
+    marketing: MarketingDep,
+    platform: PlatformDep,
+) -> Template:
+    """Create the next version of a template for a business type and industry."""
+    row = await service.create_template(
+        session,
+        tenant_id=auth.tenant_id,
+        business_type=body.business_type,
+        industry=body.industry,
+        body=body.body,
+        marketing=marketing,
+        cache=platform.cache,
+    )
+    return service.from_row(row)
+
+
+@router.put("/templates/{business_type}/{industry}")
+async def update_template(
+    business_type: KeyPath,
+    industry: KeyPath,
+    body: TemplateUpdate,
+    session: SessionDep,
+    auth: TemplateWriter,
+    marketing: MarketingDep,
+    platform: PlatformDep,
+) -> Template:
+    """Store a new version of the template for this business type and industry."""
+    row = await service.create_template(
+        session,
+        tenant_id=auth.tenant_id,
+        business_type=business_type,
+        industry=industry,
+        body=body.body,
+        marketing=marketing,
+        cache=platform.cache,
+    )
+    return service.from_row(row)
+
+
+@router.get("/templates/{business_type}/{industry}")
+async def resolve_template(
+    business_type: KeyPath,
+    industry: KeyPath,
+    session: SessionDep,
+    auth: TemplateReader,
+    marketing: MarketingDep,
+    platform: PlatformDep,
+) -> Template:
+    """The template a campaign would use: the tenant's own, a built-in one, or an AI draft."""
+    service.check_key("business_type", business_type, marketing)
+    service.check_key("industry", industry, marketing)
+    resolved = await service.resolve_template(
+        session,
+        platform=platform,
+        caller=auth,
+        business_type=business_type,
+        industry=industry,
+        marketing=marketing,
+    )
+    return resolved.template
