@@ -8,10 +8,15 @@ paths, and unmatched paths share one label.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 __all__ = ["CONTENT_TYPE_LATEST", "PlatformMetrics"]
+
+MetricT = TypeVar("MetricT", Counter, Gauge, Histogram)
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -21,6 +26,7 @@ class PlatformMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self._service_metrics: dict[str, Counter | Gauge | Histogram] = {}
         self.requests = Counter(
             "xynergy_http_requests",
             "HTTP requests served, by route template and status.",
@@ -73,6 +79,30 @@ class PlatformMetrics:
             buckets=_LATENCY_BUCKETS,
             registry=self.registry,
         )
+
+    def service_metric(
+        self,
+        kind: type[MetricT],
+        name: str,
+        documentation: str,
+        labelnames: Sequence[str] = (),
+        **options: Any,
+    ) -> MetricT:
+        """A service's own metric on this registry, created once.
+
+        A service app started again on the same Platform (tests, reloads) gets the
+        metric it registered before rather than a duplicate-name error. Names come
+        from code, so the map is bounded by it.
+        """
+        existing = self._service_metrics.get(name)
+        if existing is None:
+            existing = kind(name, documentation, labelnames, registry=self.registry, **options)
+            self._service_metrics[name] = existing
+        if not isinstance(existing, kind):
+            raise TypeError(
+                f"metric {name!r} is a {type(existing).__name__}, not a {kind.__name__}"
+            )
+        return existing
 
     def render(self) -> bytes:
         """The exposition text of every metric in this registry."""

@@ -15,7 +15,7 @@ import contextlib
 from collections import deque
 from datetime import UTC
 from itertools import islice
-from typing import Any, cast
+from typing import Any
 
 from prometheus_client import Counter
 from sqlalchemy.exc import DataError, IntegrityError
@@ -47,19 +47,9 @@ _REFUSED_ROWS = (IntegrityError, DataError)
 
 
 def _dropped_counter(metrics: PlatformMetrics) -> Counter:
-    try:
-        return Counter(
-            DROPPED_METRIC,
-            "Usage events not written to the ledger, by reason.",
-            ["reason"],
-            registry=metrics.registry,
-        )
-    except ValueError:
-        # A second ledger on the same registry (a restarted app sharing one
-        # Platform) reuses the first one's counter; prometheus-client offers no
-        # public lookup.
-        existing = metrics.registry._names_to_collectors[DROPPED_METRIC]
-        return cast(Counter, existing)
+    return metrics.service_metric(
+        Counter, DROPPED_METRIC, "Usage events not written to the ledger, by reason.", ["reason"]
+    )
 
 
 def _row(event: UsageEvent) -> dict[str, Any]:

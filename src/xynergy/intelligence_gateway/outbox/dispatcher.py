@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import random
 from datetime import datetime, timedelta
-from typing import cast
 
 from prometheus_client import Counter, Gauge
 
@@ -50,25 +49,12 @@ class _OutboxMetrics:
     """Deliveries by outcome and the backlog, on the platform's registry."""
 
     def __init__(self, metrics: PlatformMetrics) -> None:
-        registry = metrics.registry
-        try:
-            self.deliveries = Counter(
-                DELIVERIES_METRIC,
-                "Webhook delivery attempts by outcome.",
-                ["outcome"],
-                registry=registry,
-            )
-            self.backlog = Gauge(
-                BACKLOG_METRIC,
-                "Webhook notifications neither delivered nor given up on.",
-                registry=registry,
-            )
-        except ValueError:
-            # A second dispatcher on one Platform (an app restarted in process)
-            # shares the first one's metrics; prometheus-client has no public lookup.
-            collectors = registry._names_to_collectors
-            self.deliveries = cast(Counter, collectors[DELIVERIES_METRIC])
-            self.backlog = cast(Gauge, collectors[BACKLOG_METRIC])
+        self.deliveries = metrics.service_metric(
+            Counter, DELIVERIES_METRIC, "Webhook delivery attempts by outcome.", ["outcome"]
+        )
+        self.backlog = metrics.service_metric(
+            Gauge, BACKLOG_METRIC, "Webhook notifications neither delivered nor given up on."
+        )
 
 
 class OutboxDispatcher:
