@@ -44,11 +44,14 @@ guards: $(DEV_STAMP)
 
 ## Benchmarks (not part of `make test`): print tables with ratios to a baseline.
 ## BENCH_POSTGRES=postgresql+asyncpg://... adds PostgreSQL rows where supported.
+## BENCH_BEFORE_REF=<git ref> adds before/after rows where supported (SQLite contention).
 bench: $(DEV_STAMP)
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/bulk_import.py $(if $(BENCH_POSTGRES),--postgres $(BENCH_POSTGRES))
 	$(BIN)/python bench/pagination.py $(if $(BENCH_POSTGRES),--postgres $(BENCH_POSTGRES))
 	$(BIN)/python bench/ai_gateway.py
+	$(BIN)/python bench/sqlite_contention.py $(if $(BENCH_BEFORE_REF),--compare-ref $(BENCH_BEFORE_REF))
+	$(BIN)/python bench/intake_timing.py $(if $(BENCH_POSTGRES),--postgres $(BENCH_POSTGRES))
 
 clean:
 	rm -rf $(VENV) .xynergy .pytest_cache .mypy_cache .ruff_cache

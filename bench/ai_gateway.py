@@ -235,8 +235,9 @@ def _create_key(data_dir: Path) -> str:
         try:
             async with unit_of_work(async_sessionmaker(engine, expire_on_commit=False)) as session:
                 tenant = await create_tenant(session, name="bench-ai")
+                # metrics:read: the checks read the gateway's /metrics with this key.
                 issued = await create_key(
-                    session, tenant_id=tenant.id, name="bench-ai", scopes=[SCOPE]
+                    session, tenant_id=tenant.id, name="bench-ai", scopes=[SCOPE, "metrics:read"]
                 )
                 return issued.secret
         finally:
@@ -304,8 +305,8 @@ def _metric(text: str, name: str, **labels: str) -> float:
     return total
 
 
-def _metrics(base: str) -> str:
-    return _request("GET", base + "/metrics", {})[1].decode()
+def _metrics(base: str, headers: dict[str, str]) -> str:
+    return _request("GET", base + "/metrics", headers)[1].decode()
 
 
 def _upstream_calls(upstream: str) -> int:
@@ -410,7 +411,9 @@ def _measure_gateway(bench: Bench, connections: int) -> LoadResult:
             raise RuntimeError(f"gateway: provider {answer.get('provider')!r}, not {PROVIDER!r}")
         result, sent = _load(bench, gateway + PATH, headers, None, connections)
         calls = _upstream_calls(upstream)
-        deduplicated = _metric(_metrics(gateway), "xynergy_ai_deduplicated_requests_total")
+        deduplicated = _metric(
+            _metrics(gateway, bench.auth), "xynergy_ai_deduplicated_requests_total"
+        )
     # Every request went upstream on its own, and the ledger wrote one row for each.
     if calls < sent + 1 or deduplicated:
         raise RuntimeError(
@@ -436,7 +439,7 @@ def _measure_cache_hit(bench: Bench, reference: bytes) -> LoadResult:
         if len(raw) != len(reference):
             raise RuntimeError(f"cache hit: {len(raw)} bytes, reference {len(reference)}")
         result, sent = _load(bench, gateway + PATH, bench.auth, FIXED_BODY, bench.args.connections)
-        text = _metrics(gateway)
+        text = _metrics(gateway, bench.auth)
         calls = _upstream_calls(upstream)
     hits = _metric(text, "xynergy_cache_requests_total", namespace="ai", result="hit")
     misses = _metric(text, "xynergy_cache_requests_total", namespace="ai", result="miss")

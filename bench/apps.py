@@ -10,11 +10,16 @@ limit, API key authentication, the scope check and the rate limiter.
 and against ``bare_trending_app``: plain FastAPI serving the same path with the
 same five query parameters and the same JSON body, read once at start-up from the
 file named by ``BENCH_TRENDING_BODY`` (the runner writes the real app's body there).
+
+``python bench/apps.py FACTORY HOST PORT`` serves ``FACTORY()`` on the server
+``xynergy serve`` runs (``xynergy.platform.serving.run`` with ``Settings()`` from
+``XYNERGY_*``): the platform rows measure the server that ships.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -33,6 +38,7 @@ from xynergy.platform.auth.dependencies import require_scopes
 from xynergy.platform.config import Settings, get_settings
 from xynergy.platform.logging import configure_logging
 from xynergy.platform.routing import api_router
+from xynergy.platform.serving import run
 
 __all__ = [
     "BENCH_SCOPE",
@@ -110,3 +116,15 @@ def aso_app() -> FastAPI:
     settings = Settings()
     configure_logging(settings.log_level)
     return create_aso_engine_app(settings)
+
+
+def main(argv: list[str]) -> None:
+    """Serve ``argv[0]()`` on ``argv[1]:argv[2]`` as ``xynergy serve`` would."""
+    factory, host, port = argv
+    # configure_logging runs in the factories, as in `xynergy serve` before run().
+    app = globals()[factory]()
+    run(app, Settings(), host=host, port=int(port))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

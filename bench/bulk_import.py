@@ -66,6 +66,7 @@ async def measure(settings: Settings, path: Path) -> tuple[int, float]:
         async with unit_of_work(sessionmaker) as session:
             outcome = await service.import_keywords(
                 session,
+                sessions=sessionmaker,
                 tenant_id=tenant.id,
                 chunks=_chunks(path),
                 file_format="csv",

@@ -90,8 +90,12 @@ async def _prepare(settings: Settings) -> BenchKeys:
             ping = await create_key(
                 session, tenant_id=tenant.id, name="bench", scopes=[BENCH_SCOPE]
             )
+            # metrics:read: after the load the runner reads /metrics with this key.
             trending = await create_key(
-                session, tenant_id=tenant.id, name="bench-trending", scopes=[TRENDING_SCOPE]
+                session,
+                tenant_id=tenant.id,
+                name="bench-trending",
+                scopes=[TRENDING_SCOPE, "metrics:read"],
             )
             await _seed_rankings(session, tenant.id)
             return BenchKeys(ping=ping.secret, trending=trending.secret)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import statistics
 import sys
 import tempfile
 import urllib.parse
@@ -31,10 +32,14 @@ from apps import TRENDING_BODY_ENV
 from load import LoadGenerator, LoadResult, pick_generator
 from prepare import BenchKeys, create_bench_keys, platform_env, scrubbed_env
 from report import GOAL_RATIO, Row, format_table, machine, summarize, to_json
-from servers import UVICORN_FLAGS, serve, status
+from servers import PLAIN, SERVERS, XYNERGY, serve, status
 
 BARE = "bare FastAPI"
 PLATFORM = "platform (SQLite keys, memory limiter, access log on)"
+# The same app on plain uvicorn: what xynergy serve's limits cost (issue 10), same run.
+PLATFORM_PLAIN = "platform (same, on plain uvicorn: no server limits)"
+# The server limits may cost at most this share of PLATFORM_PLAIN's req/s.
+SERVER_LIMITS_BUDGET = 0.05
 TRENDING = "ASO trending (cached, memory cache, access log on)"
 # The like-for-like baseline of TRENDING: FastAPI alone, same request, same body.
 BARE_TRENDING = "bare FastAPI, same trending JSON"
@@ -62,6 +67,8 @@ class Variant:
     cache_namespace: str | None = None
     # Whether ``path``'s body must equal the real trending body, byte for byte.
     trending_body: bool = False
+    # servers.PLAIN (uvicorn with UVICORN_FLAGS) or servers.XYNERGY (what ships).
+    server: str = XYNERGY
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +89,7 @@ def _variants(
     ping = {"Authorization": f"Bearer {keys.ping}"}
     trending = {"Authorization": f"Bearer {keys.trending}"}
     variants = [
-        Variant(BARE, "bare_app", ping, anonymous_status=200),
+        Variant(BARE, "bare_app", ping, anonymous_status=200, server=PLAIN),
         # Sent the trending key too, which it ignores, like bare_app the ping key.
         Variant(
             BARE_TRENDING,
@@ -92,8 +99,10 @@ def _variants(
             path=TRENDING_PATH,
             anonymous_status=200,
             trending_body=True,
+            server=PLAIN,
         ),
         Variant(PLATFORM, "platform_app", ping, env(access_log=True)),
+        Variant(PLATFORM_PLAIN, "platform_app", ping, env(access_log=True), server=PLAIN),
         Variant(
             "platform (SQLite keys, memory limiter, access log off)",
             "platform_app",
@@ -124,8 +133,9 @@ def _reference(data_dir: Path, keys: BenchKeys, workdir: Path) -> Reference:
     """Start the real ASO Engine once, as its row does, and keep its trending body."""
     headers = {"Authorization": f"Bearer {keys.trending}"}
     env = {**scrubbed_env(), **platform_env(data_dir, access_log=True, redis_url=None)}
-    with serve("aso_app", env, workdir / "reference.log", headers, TRENDING_PATH) as url:
-        code, content_type, body = _fetch(url, headers)
+    log = workdir / "reference.log"
+    with serve("aso_app", env, log, headers, TRENDING_PATH, XYNERGY) as served:
+        code, content_type, body = _fetch(served.url, headers)
     if code != 200 or not body:
         raise RuntimeError(f"reference GET {TRENDING_PATH} answered {code} ({len(body)} bytes)")
     file = workdir / "trending.json"
@@ -149,11 +159,14 @@ def _measure(
     args: argparse.Namespace,
     workdir: Path,
     reference: Reference,
-) -> LoadResult:
+) -> tuple[LoadResult, float]:
+    """The load result, and the server's CPU time per request during it (µs): a
+    figure that CPU contention from other processes barely moves, unlike req/s."""
     env = {**scrubbed_env(), **variant.env}
     log = workdir / f"{variant.factory}.log"
     headers = variant.headers
-    with serve(variant.factory, env, log, headers, variant.path) as url:
+    with serve(variant.factory, env, log, headers, variant.path, variant.server) as served:
+        url = served.url
         anonymous = status(url, {})
         if anonymous != variant.anonymous_status:
             raise RuntimeError(f"{variant.name}: anonymous GET answered {anonymous}")
@@ -162,12 +175,15 @@ def _measure(
             _check_body(variant, url, reference)
         if args.warmup > 0:
             generator.run(url, headers, args.warmup)
+        cpu_before = served.cpu_seconds()
         result = generator.run(url, headers, args.duration)
+        cpu = served.cpu_seconds() - cpu_before
         if variant.cache_namespace:
             misses = _cache_misses(url, headers, variant.cache_namespace)
             if misses != 1:
                 raise RuntimeError(f"{variant.name}: {misses} cache misses, expected 1")
-        return result
+        requests = result.requests_per_second * args.duration
+        return result, (cpu / requests * 1e6 if requests else 0.0)
 
 
 def _fetch(url: str, headers: dict[str, str]) -> tuple[int, str, bytes]:
@@ -227,11 +243,17 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def _run_rounds(
-    args: argparse.Namespace, generator: LoadGenerator
-) -> tuple[dict[str, list[LoadResult]], int]:
-    """Every variant once per round, in order; the temp data dir lives only this long.
-    Also returns the size of the trending body both trending rows served."""
+@dataclass
+class Samples:
+    """Per variant, one entry per round: the load results and server CPU µs/request."""
+
+    results: dict[str, list[LoadResult]] = field(default_factory=dict)
+    cpu_us: dict[str, list[float]] = field(default_factory=dict)
+    body_bytes: int = 0  # the size of the trending body both trending rows served
+
+
+def _run_rounds(args: argparse.Namespace, generator: LoadGenerator) -> Samples:
+    """Every variant once per round, in order; the temp data dir lives only this long."""
     with tempfile.TemporaryDirectory(prefix="xynergy-bench-") as tmp:
         workdir = Path(tmp)
         data_dir = workdir / "data"
@@ -240,7 +262,11 @@ def _run_rounds(
         reference = _reference(data_dir, keys, workdir)
         print(f"    {len(reference.body):,} bytes", file=sys.stderr)
         variants = _variants(data_dir, args.redis, keys, reference.file)
-        samples: dict[str, list[LoadResult]] = {v.name: [] for v in variants}
+        samples = Samples(
+            results={v.name: [] for v in variants},
+            cpu_us={v.name: [] for v in variants},
+            body_bytes=len(reference.body),
+        )
         try:
             for round_number in range(1, args.rounds + 1):
                 for variant in variants:
@@ -248,13 +274,14 @@ def _run_rounds(
                     print(
                         f"[round {round_number}/{args.rounds}] {variant.name} ...", file=sys.stderr
                     )
-                    result = _measure(variant, generator, args, workdir, reference)
-                    print(f"    {result}", file=sys.stderr)
-                    samples[variant.name].append(result)
+                    result, cpu_us = _measure(variant, generator, args, workdir, reference)
+                    print(f"    {result}, server CPU {cpu_us:.1f} µs/request", file=sys.stderr)
+                    samples.results[variant.name].append(result)
+                    samples.cpu_us[variant.name].append(cpu_us)
         finally:
             if args.redis:
                 _forget_redis_counters(args.redis, variants)
-    return samples, len(reference.body)
+    return samples
 
 
 def _like_for_like(rows: list[Row], body_bytes: int) -> dict[str, float | int | bool | str]:
@@ -292,17 +319,64 @@ def _like_for_like_lines(result: dict[str, float | int | bool | str]) -> list[st
     ]
 
 
+def _server_limits(rows: list[Row], cpu_us: dict[str, list[float]]) -> dict[str, float | bool]:
+    """What xynergy serve's server costs: PLATFORM against PLATFORM_PLAIN, same app.
+
+    Also the median of per-round ratios (the two rows run back to back in every
+    round, so pairing them cancels most drift of a shared machine), and the
+    server's CPU time per request of each, which other processes barely move."""
+    by_name = {row.variant: row for row in rows}
+    limited, plain = by_name[PLATFORM], by_name[PLATFORM_PLAIN]
+    paired = [
+        a.requests_per_second / b.requests_per_second
+        for a, b in zip(limited.rounds, plain.rounds, strict=True)
+        if b.requests_per_second
+    ]
+    ratio = (
+        limited.requests_per_second / plain.requests_per_second
+        if plain.requests_per_second
+        else 0.0
+    )
+    paired_ratio = statistics.median(paired) if paired else 0.0
+    limited_cpu = statistics.median(cpu_us[PLATFORM])
+    plain_cpu = statistics.median(cpu_us[PLATFORM_PLAIN])
+    return {
+        "ratio": ratio,
+        "paired_ratio": paired_ratio,
+        "cpu_us_per_request": limited_cpu,
+        "plain_cpu_us_per_request": plain_cpu,
+        "within_budget": min(ratio, paired_ratio) >= 1 - SERVER_LIMITS_BUDGET,
+    }
+
+
+def _server_limits_line(result: dict[str, float | bool]) -> str:
+    verdict = "met" if result["within_budget"] else "NOT met"
+    limited_cpu = float(result["cpu_us_per_request"])
+    plain_cpu = float(result["plain_cpu_us_per_request"])
+    return (
+        f"limits: {PLATFORM!r} / {PLATFORM_PLAIN!r} req/s = {float(result['ratio']):.3f} "
+        f"(median of per-round ratios {float(result['paired_ratio']):.3f}); budget >= "
+        f"{1 - SERVER_LIMITS_BUDGET:.2f} ({verdict}; informational, never an assertion)\n"
+        f"        server CPU per request (median): {limited_cpu:.1f} µs with the limits, "
+        f"{plain_cpu:.1f} µs on plain uvicorn ({limited_cpu / plain_cpu - 1:+.1%})"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
     load_before = machine()["loadavg_1m"]
     generator = pick_generator(args.generator, args.connections)
     if args.redis:
         _check_redis(args.redis)
-    samples, body_bytes = _run_rounds(args, generator)
-    rows = summarize(samples, BARE)
-    trending = _like_for_like(rows, body_bytes)
+    samples = _run_rounds(args, generator)
+    rows = summarize(samples.results, BARE)
+    trending = _like_for_like(rows, samples.body_bytes)
+    limits = _server_limits(rows, samples.cpu_us)
     box = {**machine(), "loadavg_1m_before": load_before}
-    server = "uvicorn " + " ".join(UVICORN_FLAGS)
+    server = {
+        "bare rows and " + repr(PLATFORM_PLAIN): SERVERS[PLAIN],
+        "other rows": SERVERS[XYNERGY],
+    }
     if args.json:
         meta = {
             "machine": box,
@@ -312,6 +386,7 @@ def main(argv: list[str] | None = None) -> int:
             "warmup_seconds": args.warmup,
             "rounds": args.rounds,
             "trending_goal": trending,
+            "server_limits": limits,
         }
         print(json.dumps(to_json(rows, meta), indent=2))
         return 0
@@ -320,11 +395,12 @@ def main(argv: list[str] | None = None) -> int:
         f"rounds x {args.duration}s (after {args.warmup}s warm-up each)",
         f"machine: nproc={box['nproc']}, Python {box['python']}, {box['platform']}, "
         f"load avg (1 min) {load_before} before / {box['loadavg_1m']} after",
-        f"server:  {server} (the same for every row)",
+        *(f"server:  {rows_}: {description}" for rows_, description in server.items()),
         f"load:    {generator.description}",
     ]
     print(format_table(rows, header, [PLATFORM]))
     print("\n".join(_like_for_like_lines(trending)))
+    print(_server_limits_line(limits))
     return 0
 
 

@@ -1,8 +1,15 @@
-"""One uvicorn subprocess per measurement, started and stopped by its PID."""
+"""One server subprocess per measurement, started and stopped by its PID.
+
+Two servers: plain ``uvicorn`` with ``UVICORN_FLAGS`` (the bare baselines), and
+``xynergy``, the server ``xynergy serve`` runs (``xynergy.platform.serving``:
+uvicorn with the limited httptools protocol and the ``server_*`` settings), started
+through ``apps.py``'s ``__main__`` so the platform rows measure what ships.
+"""
 
 from __future__ import annotations
 
 import http.client
+import os
 import socket
 import subprocess
 import sys
@@ -10,9 +17,10 @@ import time
 import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["UVICORN_FLAGS", "serve", "status"]
+__all__ = ["PLAIN", "SERVERS", "UVICORN_FLAGS", "XYNERGY", "Served", "serve", "status"]
 
 BENCH_DIR = Path(__file__).resolve().parent
 HOST = "127.0.0.1"
@@ -30,6 +38,13 @@ UVICORN_FLAGS = (
     "--workers",
     "1",
 )
+PLAIN = "uvicorn"
+XYNERGY = "xynergy"
+SERVERS = {
+    PLAIN: "uvicorn " + " ".join(UVICORN_FLAGS),
+    XYNERGY: "xynergy serve's server (platform/serving.py: uvicorn, uvloop, "
+    "httptools with head/connection limits, no access log, no proxy headers)",
+}
 _READY_TIMEOUT_SECONDS = 30.0
 _STOP_TIMEOUT_SECONDS = 10.0
 
@@ -87,15 +102,26 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
-@contextmanager
-def serve(
-    factory: str, env: dict[str, str], log: Path, headers: dict[str, str], path: str = "/ping"
-) -> Iterator[str]:
-    """Run ``apps:<factory>`` until the block ends; yields the URL of ``path`` (which
-    may carry a query) once it answers 200 with ``headers``. Server output (the
-    access log) goes to ``log``."""
-    port = _free_port()
-    command = [
+@dataclass(frozen=True, slots=True)
+class Served:
+    """A running server: the URL to load and its process id."""
+
+    url: str
+    pid: int
+
+    def cpu_seconds(self) -> float:
+        """User plus system CPU time the server process has used so far."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        # utime and stime are fields 14 and 15 of stat(5); fields[0] here is field 3.
+        ticks = int(fields[11]) + int(fields[12])
+        return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _command(server: str, factory: str, port: int) -> list[str]:
+    if server == XYNERGY:
+        apps = str(BENCH_DIR / "apps.py")
+        return [sys.executable, apps, factory, HOST, str(port)]
+    return [
         sys.executable,
         "-m",
         "uvicorn",
@@ -109,11 +135,28 @@ def serve(
         str(port),
         *UVICORN_FLAGS,
     ]
+
+
+@contextmanager
+def serve(
+    factory: str,
+    env: dict[str, str],
+    log: Path,
+    headers: dict[str, str],
+    path: str = "/ping",
+    server: str = PLAIN,
+) -> Iterator[Served]:
+    """Run ``apps:<factory>`` on ``server`` (``PLAIN`` or ``XYNERGY``) until the block
+    ends; yields the URL of ``path`` (which may carry a query) and the server's PID
+    once it answers 200 with ``headers``. Server output (the access log) goes to
+    ``log``."""
+    port = _free_port()
+    command = _command(server, factory, port)
     url = f"http://{HOST}:{port}{path}"
     with log.open("wb") as output:
         process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
         try:
             _wait_ready(process, url, headers, log)
-            yield url
+            yield Served(url, process.pid)
         finally:
             _stop(process)

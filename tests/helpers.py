@@ -63,6 +63,15 @@ def auth(secret: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {secret}"}
 
 
+def scrape(platform: Platform) -> str:
+    """What a ``metrics:read`` scrape of ``/metrics`` shows: the platform's exposition.
+
+    Read straight from the registry, so reading metrics neither needs a key nor
+    counts against the ``metrics`` rate class of the test's traffic.
+    """
+    return platform.metrics.render().decode()
+
+
 def metric_value(text: str, name: str, **labels: str) -> float:
     """The value of one sample in Prometheus exposition ``text`` (0 if absent)."""
     for line in text.splitlines():

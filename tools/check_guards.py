@@ -1,6 +1,6 @@
 """Static guard checks for the Xynergy code base (stdlib ``ast`` only).
 
-The review of an earlier version of the platform found four kinds of defect
+The review of an earlier version of the platform found five kinds of defect
 that ordinary linters do not catch.  Each rule keeps one of them out:
 
 XG001  SQL built from strings.  f-strings, ``%``, ``+`` and ``str.format`` put
@@ -14,7 +14,27 @@ XG004  Module-level state that grows.  A module dict/list/set that runtime code
        keeps adding to, or an unbounded ``lru_cache``/``cache``, lives as long
        as the process and leaked memory per request/tenant.  Bound it (maxlen,
        maxsize, TTL) or hang it off an object with a lifecycle.
+XG005  Instance state that grows.  A dict/list/set/deque (without maxlen)/
+       defaultdict/OrderedDict/Counter created in ``__init__`` as ``self.x``
+       and grown by another method of the class (``self.x[k] = v``,
+       ``self.x.append/add/update/setdefault/...``, ``self.x |= ...``; for a
+       defaultdict, also reading ``self.x[k]``, which inserts) lives as long as
+       the object: a platform-wide object lives as long as the process.  The
+       rule: the method that grows it, or a method of the class it calls,
+       must compare ``len(self.x)`` with something, directly or through a
+       local computed from it (``free = cap - len(self.x)``): the visible
+       size bound.
+       Draining it elsewhere (a periodic ``clear()``, a swap for a new dict)
+       bounds it in time only, so it does not count.  Otherwise use a bounded
+       container (``TTLCache``, ``deque(maxlen=N)``) or explain the bound with
+       an allow comment on the growing line, the ``__init__`` line or the
+       ``class`` line.
 XG000  Guard hygiene: an allow comment without a reason, or an unreadable file.
+
+XG003 also refuses CORS with credentials: ``allow_credentials`` other than the
+literal ``False``, and the ``Access-Control-Allow-Credentials`` header spelled
+out.  Keys travel in headers the page sets, never in cookies; with credentials
+any allowed origin's page could use the browser's ambient credentials.
 
 Escape hatch: end a line with ``# guard: allow XG00N <reason>``.  The reason is
 mandatory so that every exception is explained where a reviewer sees it.
@@ -53,6 +73,8 @@ _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
 _ALLOW_RE = re.compile(r"#\s*guard:\s*allow\b(?P<rest>.*)")
 _ALLOW_BODY_RE = re.compile(r"\s*(?P<codes>XG\d{3}(?:\s*,\s*XG\d{3})*)(?P<reason>.*)")
 _SKIP_DIRS = frozenset({"__pycache__", "node_modules", "venv"})
+
+_CREDENTIALS_HEADER = "access-control-allow-credentials"
 
 _Hit = tuple[int, int, str, str]  # line, 1-based col, code, message
 
@@ -301,8 +323,16 @@ class _Visitor(ast.NodeVisitor):
         if is_keys:
             self.hit(call, "XG002", "Redis KEYS blocks the server; use scan_iter")
 
+    def visit_Constant(self, node: ast.Constant) -> None:
+        if isinstance(node.value, str) and node.value.strip().lower() == _CREDENTIALS_HEADER:
+            self.hit(node, "XG003", "CORS must not allow credentials")
+
     def _check_cors(self, call: ast.Call) -> None:
         for kw in call.keywords:
+            if kw.arg == "allow_credentials" and not (
+                isinstance(kw.value, ast.Constant) and kw.value.value is False
+            ):
+                self.hit(kw, "XG003", "CORS must not allow credentials (allow_credentials=False)")
             value = kw.value
             elts = [value]
             if isinstance(value, ast.List | ast.Tuple | ast.Set):
@@ -323,6 +353,195 @@ class _Visitor(ast.NodeVisitor):
         maxsize = next((k.value for k in call.keywords if k.arg == "maxsize"), maxsize)
         if isinstance(maxsize, ast.Constant) and maxsize.value is None:
             self.hit(call, "XG004", "lru_cache(maxsize=None) is unbounded")
+
+
+# --- XG005: instance state -------------------------------------------------------
+
+
+def _container_kind(value: ast.expr) -> str | None:
+    """``"defaultdict"``/``"other"`` for a growable container, else None."""
+    if not _is_growable(value):
+        return None
+    func = value.func if isinstance(value, ast.Call) else None
+    name = getattr(func, "id", None) or getattr(func, "attr", None)
+    return "defaultdict" if name == "defaultdict" else "other"
+
+
+def _self_name(method: ast.FunctionDef | ast.AsyncFunctionDef) -> str | None:
+    decorators = {getattr(d, "id", None) for d in method.decorator_list}
+    if decorators & {"staticmethod", "classmethod"}:
+        return None
+    positional = [*method.args.posonlyargs, *method.args.args]
+    return positional[0].arg if positional else None
+
+
+def _self_attr(node: ast.expr, self_name: str) -> str | None:
+    """``x`` for ``self.x``; None for anything else."""
+    if (
+        isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Name)
+        and node.value.id == self_name
+    ):
+        return node.attr
+    return None
+
+
+def _container_of(node: ast.expr, self_name: str) -> str | None:
+    """``x`` for ``self.x``, ``self.x[k]``, ``self.x[k][j]``: the container it writes into."""
+    while isinstance(node, ast.Subscript):
+        node = node.value
+    return _self_attr(node, self_name)
+
+
+def _method_nodes(method: ast.AST) -> Iterator[ast.AST]:
+    """Nodes of a method, closures included (they share ``self``); nested classes not."""
+    stack = list(ast.iter_child_nodes(method))
+    while stack:
+        node = stack.pop()
+        yield node
+        if not isinstance(node, ast.ClassDef):
+            stack.extend(ast.iter_child_nodes(node))
+
+
+@dataclass
+class _MethodFacts:
+    grows: list[tuple[str, ast.AST]]  # (attribute, node that grows it)
+    sized: set[str]  # attributes whose len() this method compares
+    calls: set[str]  # methods of the same class it calls through self
+
+
+def _method_facts(
+    method: ast.FunctionDef | ast.AsyncFunctionDef, kinds: dict[str, str]
+) -> _MethodFacts:
+    facts = _MethodFacts([], set(), set())
+    self_name = _self_name(method)
+    if self_name is None:
+        return facts
+
+    def grown(target: ast.expr, node: ast.AST, *, direct: bool = False) -> None:
+        name = _container_of(target, self_name)
+        if name in kinds and (direct or isinstance(target, ast.Subscript)):
+            facts.grows.append((name, node))
+
+    # Sizes compared directly, and locals computed from a size (``free = cap - len(...)``).
+    compared: set[str] = set()
+    size_locals: dict[str, set[str]] = {}
+    for node in _method_nodes(method):
+        if isinstance(node, ast.Assign | ast.AnnAssign):
+            for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
+                grown(target, node)
+                if isinstance(target, ast.Name) and node.value is not None:
+                    sizes = _sizes_read(node.value, self_name)
+                    size_locals.setdefault(target.id, set()).update(sizes)
+        elif isinstance(node, ast.AugAssign):
+            grown(node.target, node, direct=True)
+        elif isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load):
+            name = _self_attr(node.value, self_name)
+            if name is not None and kinds.get(name) == "defaultdict":
+                facts.grows.append((name, node))  # a missing key is inserted on read
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            if node.func.attr in _MUTATORS:
+                grown(node.func.value, node, direct=True)
+            elif _self_attr(node.func, self_name) is not None:
+                facts.calls.add(node.func.attr)
+        elif isinstance(node, ast.Compare):
+            for side in [node.left, *node.comparators]:
+                facts.sized.update(_sizes_read(side, self_name))
+                compared.update(n.id for n in ast.walk(side) if isinstance(n, ast.Name))
+    for name in compared:
+        facts.sized.update(size_locals.get(name, ()))
+    return facts
+
+
+def _sizes_read(expr: ast.expr, self_name: str) -> set[str]:
+    """Attributes ``x`` whose ``len(self.x)`` appears in ``expr``."""
+    found: set[str] = set()
+    for node in ast.walk(expr):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == "len"
+            and len(node.args) == 1
+        ):
+            name = _self_attr(node.args[0], self_name)
+            if name is not None:
+                found.add(name)
+    return found
+
+
+def _init_containers(
+    init: ast.FunctionDef | ast.AsyncFunctionDef,
+) -> dict[str, tuple[str, ast.stmt]]:
+    """Attributes ``__init__`` binds to growable containers -> (kind, statement)."""
+    self_name = _self_name(init)
+    found: dict[str, tuple[str, ast.stmt]] = {}
+    if self_name is None:
+        return found
+    for node in _method_nodes(init):
+        if isinstance(node, ast.Assign):
+            targets, value = node.targets, node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            targets, value = [node.target], node.value
+        else:
+            continue
+        kind = _container_kind(value)
+        for target in targets:
+            name = _self_attr(target, self_name)
+            if kind is not None and name is not None:
+                found.setdefault(name, (kind, node))
+    return found
+
+
+def _instance_state_hits(tree: ast.Module) -> Iterator[tuple[_Hit, tuple[int, ...]]]:
+    """XG005 hits, each with the other lines whose allow comment also covers it."""
+    for cls in ast.walk(tree):
+        if not isinstance(cls, ast.ClassDef):
+            continue
+        methods = {
+            node.name: node
+            for node in cls.body
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        }
+        init = methods.get("__init__")
+        if init is None:
+            continue
+        containers = _init_containers(init)
+        if not containers:
+            continue
+        kinds = {name: kind for name, (kind, _) in containers.items()}
+        facts = {name: _method_facts(m, kinds) for name, m in methods.items() if name != "__init__"}
+        reported: set[tuple[str, int]] = set()
+        for name, method_facts in facts.items():
+            for attr, node in method_facts.grows:
+                line = getattr(node, "lineno", 1)
+                if (attr, line) in reported or _sizes(attr, name, facts):
+                    continue
+                reported.add((attr, line))
+                defined = containers[attr][1]
+                message = (
+                    f"`self.{attr}` (created in __init__, line {defined.lineno}) grows in "
+                    f"{name}() with no len(self.{attr}) check there or in a method it "
+                    "calls; bound it or explain the bound"
+                )
+                col = getattr(node, "col_offset", 0) + 1
+                # The definition may be wrapped over several lines by the formatter.
+                last = defined.end_lineno or defined.lineno
+                yield (line, col, "XG005", message), (*range(defined.lineno, last + 1), cls.lineno)
+
+
+def _sizes(attr: str, method: str, facts: dict[str, _MethodFacts]) -> bool:
+    """Whether ``method``, or a method it calls (transitively), compares len(self.attr)."""
+    seen: set[str] = set()
+    stack = [method]
+    while stack:
+        name = stack.pop()
+        if name in seen or name not in facts:
+            continue
+        seen.add(name)
+        if attr in facts[name].sized:
+            return True
+        stack.extend(facts[name].calls)
+    return False
 
 
 def _allow_comments(source: str) -> tuple[dict[int, set[str]], list[_Hit]]:
@@ -378,11 +597,15 @@ def check_source(source: str, path: str = "<fixture>") -> list[Finding]:
                     f"{visitor.mutated[name]}); bound it or give it an owner",
                 )
             )
-    return sorted(
+    findings = [
         Finding(path, line, col, code, message)
         for line, col, code, message in hits
         if code not in allowed.get(line, set())
-    )
+    ]
+    for (line, col, code, message), also in _instance_state_hits(tree):
+        if not any(code in allowed.get(n, set()) for n in (line, *also)):
+            findings.append(Finding(path, line, col, code, message))
+    return sorted(findings)
 
 
 def iter_python_files(paths: Iterable[str | Path]) -> list[Path]:

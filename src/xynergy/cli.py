@@ -17,10 +17,12 @@ import typer
 from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from xynergy.platform.auth.verifier import publish_invalidation
 from xynergy.platform.config import Settings, get_settings
+from xynergy.platform.db.busy import database_busy
 from xynergy.platform.db.engine import create_engine_from_settings
 from xynergy.platform.db.migrate import upgrade_to_head
 from xynergy.platform.db.session import unit_of_work
@@ -60,9 +62,17 @@ def _with_session(work: Callable[[AsyncSession, Settings], Awaitable[ResultT]]) 
 
     try:
         return asyncio.run(run())
-    except XynergyError as exc:
+    except (XynergyError, DBAPIError) as exc:
         # The same messages the API gives, without a traceback.
-        Console(stderr=True).print(f"error: {exc.code}: {exc.detail}", style="red")
+        error = exc
+        if isinstance(exc, DBAPIError):
+            busy = database_busy(
+                exc, retry_after_seconds=settings.database_busy_retry_after_seconds
+            )
+            if busy is None:
+                raise
+            error = busy
+        Console(stderr=True).print(f"error: {error.code}: {error.detail}", style="red")
         raise typer.Exit(code=1) from None
 
 
@@ -152,23 +162,14 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port (default from settings).")] = None,
 ) -> None:
     """Serve every service (all-in-one) or one with --service."""
-    import uvicorn
-
+    from xynergy.platform import serving
     from xynergy.server import build_all_in_one, build_standalone
 
     settings = get_settings()
     configure_logging(settings.log_level)
     asgi = build_standalone(settings, service_slug) if service_slug else build_all_in_one(settings)
-    uvicorn.run(
-        asgi,
-        host=host or settings.host,
-        port=port or settings.port,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        log_config=None,
-        proxy_headers=False,  # client addresses are resolved by our trusted-proxy rule
-    )
+    # Head size and time limits, connection caps: see platform/serving.py.
+    serving.run(asgi, settings, host=host or settings.host, port=port or settings.port)
 
 
 @tenants_app.command("create")
@@ -348,6 +349,7 @@ def aso_import_keywords(
             raise NotFound("No such tenant.")
         outcome = await keywords.import_keywords(
             session,
+            sessions=async_sessionmaker(session.bind, expire_on_commit=False),
             tenant_id=tenant,
             chunks=chunks(),
             file_format="csv" if chosen == "csv" else "ndjson",

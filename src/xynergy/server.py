@@ -24,6 +24,7 @@ from xynergy.marketing_engine.app import create_marketing_engine_app
 from xynergy.platform.admin_app import PLATFORM_SLUG, create_admin_app
 from xynergy.platform.config import Settings
 from xynergy.platform.runtime import Platform
+from xynergy.platform.slash_redirect import install_relative_slash_redirects
 
 __all__ = ["SERVICES", "build_all_in_one", "build_standalone"]
 
@@ -78,4 +79,6 @@ def build_all_in_one(
     routes = [Mount(f"/{slug}", app=app) for slug, app in apps.items()]
     # The admin app last and at the root: it owns /admin, the probes and the JSON 404.
     routes.append(Mount("", app=admin))
-    return Starlette(routes=routes, lifespan=lifespan)
+    root = Starlette(routes=routes, lifespan=lifespan)
+    install_relative_slash_redirects(root.router)
+    return root

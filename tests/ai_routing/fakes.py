@@ -160,7 +160,7 @@ class FakeUpstream:
         """Send an error event after ``n_chunks`` deltas of every stream (None: stop)."""
         self._error_after = None if n_chunks is None else (n_chunks, message)
 
-    async def wait_for_calls(self, n: int, timeout: float = 5.0) -> None:
+    async def wait_for_calls(self, n: int, timeout: float = 30.0) -> None:
         """Return once ``n`` requests have been received in total."""
         async with asyncio.timeout(timeout), self._called:
             await self._called.wait_for(lambda: self.calls >= n)

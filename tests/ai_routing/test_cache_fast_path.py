@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 
 from tests.ai_routing.gateway import Gateway, gateway
-from tests.helpers import auth, issue_key, metric_value
+from tests.helpers import auth, issue_key, metric_value, scrape
 from xynergy.ai_routing.config import AiSettings
 from xynergy.ai_routing.providers.base import ChatMessage
 from xynergy.ai_routing.routing.request_memo import ParsedBody, RequestMemo
@@ -25,7 +25,7 @@ BODY = {
 
 async def cache_counts(gw: Gateway) -> tuple[float, float]:
     """(hits, misses) of the AI cache namespace on /metrics."""
-    text = (await gw.client.get("/metrics")).text
+    text = scrape(gw.platform)
     return (
         metric_value(text, "xynergy_cache_requests_total", namespace="ai", result="hit"),
         metric_value(text, "xynergy_cache_requests_total", namespace="ai", result="miss"),

@@ -24,6 +24,8 @@ pytestmark = pytest.mark.asyncio
 
 PROMPT = "one shared question"
 CONCURRENT = 1_000
+# A bound on a wait for an event, not a timing assertion: generous for a busy machine.
+ARRIVAL_TIMEOUT_SECONDS = 60.0
 
 
 def one_model_ai(tmp_path: Path, upstream: FakeOpenAI) -> AiSettings:
@@ -40,7 +42,9 @@ def joined(gw: Gateway) -> float:
     return float(gw.engine.router.metrics.deduplicated._value.get())
 
 
-async def wait_until(predicate: Callable[[], object], timeout: float = 20.0) -> None:
+async def wait_until(
+    predicate: Callable[[], object], timeout: float = ARRIVAL_TIMEOUT_SECONDS
+) -> None:
     async with asyncio.timeout(timeout):
         while not predicate():
             await asyncio.sleep(0.01)
@@ -63,12 +67,20 @@ class TestDedup:
             upstream.gate = asyncio.Event()
             settings = make_settings(rate_limits=generous_limits())
             async with gateway(settings, one_model_ai(tmp_path, upstream)) as gw:
+                # The key is verified (and cached) before the flood: this test is about
+                # AI calls, and a thousand first uses of an uncached key would each
+                # read it from the database and compete for the connection pool.
+                warm = await gw.client.get("/v1/models", headers=gw.headers)
+                assert warm.status_code == 200, warm.text
                 tasks = [
                     asyncio.create_task(
                         gw.client.post("/v1/chat/completions", json=body(), headers=gw.headers)
                     )
                     for _ in range(CONCURRENT)
                 ]
+                # The leader's call reaches the upstream on its own schedule, possibly
+                # after every follower has joined: wait for its arrival, not for time.
+                await upstream.wait_for_calls(1, timeout=ARRIVAL_TIMEOUT_SECONDS)
                 await wait_until(lambda: joined(gw) >= CONCURRENT - 1)
                 assert upstream.calls == 1
                 upstream.gate.set()

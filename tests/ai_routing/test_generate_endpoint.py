@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 
 from tests.ai_routing.gateway import gateway
-from tests.helpers import metric_value
+from tests.helpers import metric_value, scrape
 from xynergy.ai_routing.config import AiSettings
 from xynergy.platform.config import Settings
 
@@ -42,7 +42,7 @@ class TestGenerate:
             first = await gw.generate(prompt="ideas for a running blog")
             # Spelling differences that cannot change the answer share the entry.
             second = await gw.generate(prompt="  ideas for a   running blog ", task="content")
-            metrics = (await gw.client.get("/metrics")).text
+            metrics = scrape(gw.platform)
         assert first.json()["cached"] is False
         assert second.json()["cached"] is True
         assert second.json()["text"] == first.json()["text"]
@@ -107,7 +107,7 @@ class TestGenerateValidation:
         ai = AiSettings(prompt_max_chars=2_000)
         async with gateway(make_settings(), ai) as gw:
             response = await gw.generate(**body)
-            metrics = (await gw.client.get("/metrics")).text
+            metrics = scrape(gw.platform)
         assert response.status_code == status, response.text
         assert set(response.json()) == {"error", "detail", "request_id"}
         assert "xynergy_ai_upstream_calls_total{" not in metrics

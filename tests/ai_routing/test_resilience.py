@@ -17,7 +17,7 @@ from tests.ai_routing.gateway import (
     two_provider_catalogue,
     write_catalogue,
 )
-from tests.helpers import metric_value
+from tests.helpers import metric_value, scrape
 from xynergy.ai_routing.config import AiSettings
 from xynergy.ai_routing.providers.base import ChatMessage
 from xynergy.ai_routing.routing.requests import ChatRequest
@@ -75,7 +75,7 @@ class TestBreaker:
                     with pytest.raises(CircuitOpen):
                         await router.complete(caller, request)
                     timings.append(time.perf_counter() - started)
-                metrics = (await gw.client.get("/metrics")).text
+                metrics = scrape(gw.platform)
         assert refused.status_code == 503
         assert refused.json()["error"] == "circuit_open"
         assert refused.headers["Retry-After"] == "60"
@@ -114,7 +114,7 @@ class TestBreaker:
                 after = await gw.client.post(
                     "/v1/chat/completions", json=chat("after"), headers=gw.headers
                 )
-                metrics = (await gw.client.get("/metrics")).text
+                metrics = scrape(gw.platform)
         assert statuses == [200, 503, 503, 503, 503]
         assert after.status_code == 200
         assert metric_value(metrics, "xynergy_circuit_breaker_state", circuit="ai:alpha:m") == 0

@@ -17,7 +17,7 @@ from tests.helpers import ensure_tenant, running
 from xynergy.intelligence_gateway.app import create_intelligence_gateway_app
 from xynergy.intelligence_gateway.config import IntakeSettings
 from xynergy.intelligence_gateway.form_tokens import FormTokens
-from xynergy.intelligence_gateway.models import IntakeForm, Submission
+from xynergy.intelligence_gateway.models import IntakeForm, OutboxMessage, Submission
 from xynergy.platform.config import Settings
 from xynergy.platform.db.session import unit_of_work
 from xynergy.platform.runtime import Platform
@@ -47,6 +47,7 @@ class IntakeApi:
         tenant: str = "acme",
         allowed_origins: Sequence[str] = (ORIGIN,),
         active: bool = True,
+        webhook_url: str | None = None,
     ) -> IntakeForm:
         tenant_id = await ensure_tenant(self.platform, tenant)
         form = IntakeForm(
@@ -55,7 +56,8 @@ class IntakeApi:
             kind=kind,
             name=f"{kind} form",
             allowed_origins=list(allowed_origins),
-            webhook_url=None,
+            webhook_url=webhook_url,
+            webhook_secret="whsec_test" if webhook_url else None,
             active=active,
         )
         async with unit_of_work(self.platform.sessionmaker) as session:
@@ -106,13 +108,20 @@ class IntakeApi:
         async with self.platform.sessionmaker() as session:
             return int(await session.scalar(query) or 0)
 
-    async def rows(self, form: IntakeForm) -> list[Submission]:
+    async def rows(self, form: IntakeForm, **where: Any) -> list[Submission]:
         query = (
             select(Submission)
             .where(Submission.form_id == form.id)
+            .filter_by(**where)
             .order_by(Submission.created_at, Submission.id)
             .limit(_MAX_ROWS)
         )
+        async with self.platform.sessionmaker() as session:
+            return list((await session.scalars(query)).all())
+
+    async def outbox(self) -> list[OutboxMessage]:
+        """Every webhook notification, oldest first."""
+        query = select(OutboxMessage).order_by(OutboxMessage.created_at).limit(_MAX_ROWS)
         async with self.platform.sessionmaker() as session:
             return list((await session.scalars(query)).all())
 

@@ -20,7 +20,7 @@ import structlog
 from fastapi import APIRouter, Depends, FastAPI, Path, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from tests.helpers import auth, issue_key, metric_value, running
+from tests.helpers import auth, issue_key, metric_value, running, scrape
 from xynergy.platform.admin_app import create_admin_app
 from xynergy.platform.app import create_service_app
 from xynergy.platform.auth.context import AuthContext
@@ -348,7 +348,7 @@ class TestBodyLimit:
         )
         async with running(app) as client:
             platform = app.state.platform
-            _, issued = await issue_key(platform, tenant="operator", scopes=["admin"])
+            _, issued = await issue_key(platform, tenant="platform", scopes=["admin"])
             client.headers.update({**auth(issued.secret), "Content-Type": "application/json"})
             yield client, platform
 
@@ -461,7 +461,9 @@ class TestProbes:
         response = await client.get("/readyz", headers={"Authorization": ""})
 
         assert response.status_code == 200
-        assert response.json() == {"status": "ok", "checks": {"database": "ok"}}
+        body = response.json()
+        assert set(body) == {"status", "checks", "age_seconds"}
+        assert (body["status"], body["checks"]) == ("ok", {"database": "ok"})
 
     async def test_readyz_checks_redis_when_configured(
         self, make_settings: MakeSettings, redis_url: str, redis_prefix: str
@@ -471,7 +473,9 @@ class TestProbes:
             response = await client.get("/readyz")
 
         assert response.status_code == 200
-        assert response.json() == {"status": "ok", "checks": {"database": "ok", "redis": "ok"}}
+        body = response.json()
+        assert body["checks"] == {"database": "ok", "redis": "ok"}
+        assert body["status"] == "ok"
 
     async def test_readyz_is_503_when_redis_is_unreachable(
         self, make_settings: MakeSettings
@@ -497,13 +501,16 @@ class TestProbes:
 
 class TestMetrics:
     async def test_requests_are_counted_by_route_template_and_status(
-        self, client: httpx.AsyncClient
+        self, settings: Settings
     ) -> None:
-        await client.get("/items/abc123")
-        await client.get("/items/def456")
-        await client.get("/items/missing")
-        await client.get("/nowhere/at/all")
-        text = (await client.get("/metrics")).text
+        app = service_app(settings)
+        async with running(app) as client:
+            client.headers.update(auth(await items_key(app.state.platform)))
+            await client.get("/items/abc123")
+            await client.get("/items/def456")
+            await client.get("/items/missing")
+            await client.get("/nowhere/at/all")
+            text = scrape(app.state.platform)
 
         def requests(route: str, status: str) -> float:
             return metric_value(
@@ -523,7 +530,7 @@ class TestMetrics:
             client.headers.update(auth(await items_key(app.state.platform)))
             statuses = [(await client.get("/items/1")).status_code for _ in range(2)]
             limited = await client.get("/items/1")
-            text = (await client.get("/metrics")).text
+            text = scrape(app.state.platform)
 
         assert statuses == [200, 200]
         assert_error(limited, 429, "rate_limited")

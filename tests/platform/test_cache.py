@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import metric_value, running
+from tests.helpers import metric_value, running, scrape
 from xynergy.platform.app import create_service_app
 from xynergy.platform.cache import PlatformCache
 from xynergy.platform.config import Settings
@@ -228,10 +228,10 @@ class TestInTheApp:
         app = create_service_app(
             slug="svc", title="svc", settings=make_settings(), on_startup=[register]
         )
-        async with running(app) as client:
+        async with running(app):
             cache: PlatformCache = app.state.platform.cache
             await cache.get_or_compute("templates", "t1", ["default"], Counter("unused"))
-            metrics = (await client.get("/metrics")).text
+            metrics = scrape(app.state.platform)
         assert warmed == ["templates"]
         requests = "xynergy_cache_requests_total"
         assert metric_value(metrics, requests, namespace="templates", result="miss") == 1

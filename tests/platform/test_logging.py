@@ -9,7 +9,12 @@ import pytest
 import structlog
 
 from xynergy.platform.auth.keys import generate_key
-from xynergy.platform.logging import AccessLog, configure_logging, get_logger
+from xynergy.platform.logging import (
+    AccessLog,
+    configure_logging,
+    configure_safe_defaults,
+    get_logger,
+)
 from xynergy.platform.tracing import reset_request_id, set_request_id
 
 
@@ -34,6 +39,7 @@ class TestStructuredLogs:
     def _restore_logging(self) -> object:
         yield None
         structlog.reset_defaults()
+        configure_safe_defaults()
         logging.getLogger().handlers.clear()
 
     @staticmethod
@@ -60,3 +66,33 @@ class TestStructuredLogs:
         assert line["api_key"] == "[REDACTED]"
         assert "xyn_[REDACTED]" in line["event"]
         assert "xyn_[REDACTED]" in line["note"]
+
+
+class TestUnconfiguredLogging:
+    """Before ``configure_logging`` (tests, an app run by another server)."""
+
+    @pytest.fixture(autouse=True)
+    def _safe_defaults(self) -> object:
+        structlog.reset_defaults()
+        configure_safe_defaults()
+        yield None
+        structlog.reset_defaults()
+        configure_safe_defaults()
+
+    def test_an_exception_is_logged_without_local_variables_or_keys(
+        self, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        key = generate_key().plaintext
+
+        def fail(presented: str) -> None:
+            raise ValueError("refused " + presented)
+
+        try:
+            fail(key)
+        except ValueError:
+            get_logger("test").exception("request.failed")
+        out = capsys.readouterr().out
+        assert "request.failed" in out
+        assert "Traceback" in out
+        assert key not in out
+        assert "locals" not in out

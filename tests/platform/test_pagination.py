@@ -7,9 +7,11 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import BigInteger, Integer, SmallInteger, String, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from tests.corpus import FORGED_CURSORS
 from xynergy.platform.config import Settings
 from xynergy.platform.db.base import new_id
 from xynergy.platform.db.engine import create_engine_from_settings
@@ -17,8 +19,11 @@ from xynergy.platform.exceptions import BadRequest
 from xynergy.platform.pagination import (
     PageParams,
     decode_cursor,
+    decode_keyset_cursor,
     encode_cursor,
+    encode_keyset_cursor,
     keyset_page,
+    keyset_page_by,
     split_page,
 )
 from xynergy.platform.tenancy.models import Tenant
@@ -91,6 +96,63 @@ class TestCursor:
     def test_garbage_is_a_bad_request(self, cursor: str) -> None:
         with pytest.raises(BadRequest):
             decode_cursor(cursor)
+
+
+class _Base(DeclarativeBase):
+    pass
+
+
+class _Ranked(_Base):
+    __tablename__ = "ranked"
+
+    small: Mapped[int] = mapped_column(SmallInteger)
+    normal: Mapped[int] = mapped_column(Integer)
+    big: Mapped[int] = mapped_column(BigInteger)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+
+
+_KEYSET = (int, datetime, str)
+# 2**31 is a valid 64-bit position: only its column can refuse it (see below).
+_FORGED_FOR_ANY_COLUMN = {k: v for k, v in FORGED_CURSORS.items() if k != "int32_overflow"}
+
+
+class TestForgedCursors:
+    @pytest.mark.parametrize("cursor", FORGED_CURSORS.values(), ids=FORGED_CURSORS.keys())
+    def test_the_created_keyset_refuses_every_forged_cursor(self, cursor: str) -> None:
+        with pytest.raises(BadRequest):
+            decode_cursor(cursor)
+
+    @pytest.mark.parametrize(
+        "cursor", _FORGED_FOR_ANY_COLUMN.values(), ids=_FORGED_FOR_ANY_COLUMN.keys()
+    )
+    def test_a_generic_keyset_refuses_every_forged_cursor(self, cursor: str) -> None:
+        with pytest.raises(BadRequest):
+            decode_keyset_cursor(cursor, _KEYSET)
+
+    @pytest.mark.parametrize("value", [2**63 - 1, -(2**63)])
+    def test_the_widest_integers_still_decode(self, value: int) -> None:
+        moment = datetime(2026, 1, 1, tzinfo=UTC)
+        cursor = encode_keyset_cursor([value, moment, "id"])
+
+        assert decode_keyset_cursor(cursor, _KEYSET) == (value, moment, "id")
+
+    @pytest.mark.parametrize(
+        ("column", "fits", "overflows"),
+        [
+            (_Ranked.small, 2**15 - 1, 2**15),
+            (_Ranked.normal, -(2**31), -(2**31) - 1),
+            (_Ranked.big, 2**63 - 1, 2**63),
+        ],
+        ids=["smallint", "integer", "bigint"],
+    )
+    def test_a_position_outside_its_columns_range_is_refused(
+        self, column: object, fits: int, overflows: int
+    ) -> None:
+        columns = [column, _Ranked.id]
+        keyset_page_by(select(_Ranked), columns=columns, after=(fits, "id"), limit=2)  # type: ignore[list-item]
+
+        with pytest.raises(BadRequest):
+            keyset_page_by(select(_Ranked), columns=columns, after=(overflows, "id"), limit=2)  # type: ignore[list-item]
 
 
 class TestSplitPage:

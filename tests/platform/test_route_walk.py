@@ -29,7 +29,7 @@ from xynergy.platform.tenancy import service
 from xynergy.server import build_all_in_one
 
 # Public on purpose; anything else public is a finding.
-EXPECTED_PUBLIC = {"/healthz", "/readyz", "/metrics"}
+EXPECTED_PUBLIC = {"/healthz", "/readyz"}
 # The public intake: web forms post here without a key (spam-resistant, rate limited).
 EXPECTED_PUBLIC_BY_MOUNT = {
     "/intelligence-gateway": {

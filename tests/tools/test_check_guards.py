@@ -112,10 +112,20 @@ class TestWildcardCors:
             (13, "XG003"),  # allow_methods="*"
             (14, "XG003"),  # expose_headers={"X-Request-Id", "*"}
             (15, "XG003"),  # allow_origin_regex with ".*"
+            (20, "XG003"),  # allow_credentials=True
+            (25, "XG003"),  # allow_credentials from a setting: only the literal False passes
+            (27, "XG003"),  # the Access-Control-Allow-Credentials header spelled out
         ]
 
     def test_good_fixture_is_clean(self) -> None:
         assert found("good_cors.py") == []
+
+    def test_the_platform_cors_allowing_credentials_is_a_finding(self) -> None:
+        path = "src/xynergy/platform/middleware.py"
+        source = (ROOT / path).read_text(encoding="utf-8")
+        assert source.count("allow_credentials=False") == 1
+        flipped = source.replace("allow_credentials=False", "allow_credentials=True")
+        assert [f.code for f in cg.check_source(flipped, path)] == ["XG003"]
 
 
 class TestModuleState:
@@ -141,6 +151,96 @@ class TestModuleState:
 
     def test_good_fixture_is_clean(self) -> None:
         assert found("good_module_state.py") == []
+
+
+class TestInstanceState:
+    def test_bad_fixture(self) -> None:
+        assert found("bad_instance_state.py") == [
+            (13, "XG005"),  # self.last_used[key] = now; a drain elsewhere is no bound
+            (29, "XG005"),  # setdefault; a clear() on change is no bound
+            (41, "XG005"),  # set().add
+            (44, "XG005"),  # deque() without maxlen, appendleft
+            (47, "XG005"),  # defaultdict(list)[k].append, reported once
+            (50, "XG005"),  # reading a missing defaultdict key inserts it
+            (53, "XG005"),  # OrderedDict()[k] = v
+            (56, "XG005"),  # list += more
+            (60, "XG005"),  # append inside a closure of a method
+        ]
+
+    def test_good_fixture_is_clean(self) -> None:
+        # A len() check in the growing method, or in a method it calls, or through
+        # a local computed from len(); bounded containers; allow comments.
+        assert found("good_instance_state.py") == []
+
+    def test_finding_names_the_attribute_the_method_and_the_definition(self) -> None:
+        source = (
+            "class C:\n"
+            "    def __init__(self):\n"
+            "        self.seen = {}\n"
+            "    def note(self, k):\n"
+            "        self.seen[k] = 1\n"
+        )
+        (finding,) = cg.check_source(source, "mod.py")
+        assert (finding.line, finding.code) == (5, "XG005")
+        assert "`self.seen`" in finding.message
+        assert "line 3" in finding.message
+        assert "note()" in finding.message
+
+    def test_removing_the_size_check_is_a_finding(self) -> None:
+        bounded = (
+            "class C:\n"
+            "    def __init__(self, bound):\n"
+            "        self.bound = bound\n"
+            "        self.seen = {}\n"
+            "    def note(self, k):\n"
+            "        if len(self.seen) < self.bound:\n"
+            "            self.seen[k] = 1\n"
+        )
+        unbounded = bounded.replace("        if len(self.seen) < self.bound:\n    ", "")
+        assert cg.check_source(bounded) == []
+        assert [f.code for f in cg.check_source(unbounded)] == ["XG005"]
+
+    def test_an_allow_on_a_wrapped_definition_covers_it(self) -> None:
+        source = (
+            "class C:\n"
+            "    def __init__(self):\n"
+            "        self.seen: dict[\n"
+            "            str, int\n"
+            "        ] = {}  # guard: allow XG005 keys come from code\n"
+            "    def note(self, k):\n"
+            "        self.seen[k] = 1\n"
+        )
+        assert cg.check_source(source) == []
+
+    @pytest.mark.parametrize(
+        ("path", "grows", "attribute"),
+        [
+            (
+                "src/xynergy/platform/auth/verifier.py",
+                "self._last_used[key_id] = now",
+                "_last_used",
+            ),
+            (
+                "src/xynergy/platform/middleware.py",
+                "self._series[key] = children",
+                "_series",
+            ),
+        ],
+    )
+    def test_the_platform_caps_are_what_keeps_the_source_clean(
+        self, path: str, grows: str, attribute: str
+    ) -> None:
+        # The two caps an audit removed without any check noticing: taking each
+        # condition away (keeping the write) must be a finding.
+        source = (ROOT / path).read_text(encoding="utf-8")
+        lines = source.splitlines(keepends=True)
+        (index,) = [i for i, line in enumerate(lines) if line.strip() == grows]
+        assert "len(self." + attribute + ")" in lines[index - 1]
+        guard_indent = len(lines[index - 1]) - len(lines[index - 1].lstrip())
+        uncapped = lines[: index - 1] + [" " * guard_indent + grows + "\n"] + lines[index + 1 :]
+        assert not [f for f in cg.check_source(source, path) if f.code == "XG005"]
+        findings = cg.check_source("".join(uncapped), path)
+        assert [f.code for f in findings if attribute in f.message] == ["XG005"]
 
 
 class TestAllowComments:
@@ -183,8 +283,16 @@ class TestApi:
             "bad_cors.py",
             "bad_module_state.py",
             "bad_allow_comment.py",
+            "bad_instance_state.py",
         }
-        assert {f.code for f in findings} == {"XG000", "XG001", "XG002", "XG003", "XG004"}
+        assert {f.code for f in findings} == {
+            "XG000",
+            "XG001",
+            "XG002",
+            "XG003",
+            "XG004",
+            "XG005",
+        }
 
 
 class TestCli:

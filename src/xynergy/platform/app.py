@@ -26,6 +26,7 @@ from xynergy.platform.middleware import (
 from xynergy.platform.probes import probes_router
 from xynergy.platform.routing import SecureRoute
 from xynergy.platform.runtime import Platform
+from xynergy.platform.slash_redirect import install_relative_slash_redirects
 
 __all__ = ["DOCS_PATHS", "Hook", "create_service_app", "walk_routes"]
 
@@ -128,6 +129,7 @@ def create_service_app(
 
     app = FastAPI(title=title, lifespan=lifespan, redoc_url=None)
     app.router.route_class = SecureRoute
+    install_relative_slash_redirects(app.router)
     app.state.service_slug = slug
     app.state.platform = platform
     # The routes themselves, not include_router(): FastAPI now keeps an included
@@ -138,7 +140,7 @@ def create_service_app(
     own_routes = [route for router in (*routers, probes_router) for route in router.routes]
     app.router.routes[0:0] = own_routes
     _refuse_insecure_routes(app.routes, slug, settings)
-    install_error_handlers(app)
+    install_error_handlers(app, settings)
 
     # Added innermost first: the request context wraps everything, so even a 413
     # or a CORS preflight carries the request id and security headers.

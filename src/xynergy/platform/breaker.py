@@ -12,6 +12,15 @@ TTL on every key), so every replica sees an upstream that one replica found
 down. purgatory ships a Redis repository too, but it opens its own connection
 pool that nothing closes and writes keys that never expire.
 
+Breakers per destination: a call to a URL a tenant chose (a webhook) is guarded
+per (upstream, destination), the destination naming the tenant and the
+scheme, host and port, so one tenant's dead receiver never stops another
+tenant's deliveries, nor its own to another port. Those names come from users,
+so they are held apart from the configured ones: in process in a map bounded by
+``breaker_max_destinations`` whose idle entries expire after
+``breaker_idle_seconds`` (in Redis, keys expiring after that idle time), and
+they never become metric labels: their state changes are counted per upstream.
+
 What counts as a failure is the caller's choice: raise :class:`UpstreamFailure`
 (or any exception) inside the guarded block for an answer that means the
 upstream is unwell (a 5xx), and let client errors (4xx) pass as successes. A
@@ -22,11 +31,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from cachetools import TTLCache
 from purgatory import AsyncCircuitBreakerFactory
 from purgatory.domain.model import Context, OpenedState
 from purgatory.service._async.repository import AsyncAbstractRepository
@@ -41,6 +52,9 @@ __all__ = ["Breakers", "UpstreamFailure"]
 
 _STATE_VALUES = {"closed": 0, "opened": 1, "half-opened": 2}
 _CLOSED, _OPENED, _HALF_OPENED = "closed", "opened", "half-opened"
+# Joins an upstream and a destination into one breaker name; upstream names
+# (from code) never contain it, so the upstream is what precedes the first one.
+_DESTINATION_SEPARATOR = "|"
 
 
 class UpstreamFailure(Exception):
@@ -111,39 +125,91 @@ class _RedisBreakerRepository(AsyncAbstractRepository):
         await self.redis.set(self._failures_key(name), 0, ex=self.ttl)
 
 
-class _RedisUnitOfWork(AsyncAbstractUnitOfWork):
-    def __init__(self, repository: _RedisBreakerRepository) -> None:
+class _DirectUnitOfWork(AsyncAbstractUnitOfWork):
+    """Each repository call writes at once (Redis command or live object): no transaction."""
+
+    def __init__(self, repository: AsyncAbstractRepository) -> None:
         self.contexts = repository
 
     async def commit(self) -> None:
-        """Each repository call is its own Redis command; nothing to commit."""
+        """Each repository call has written already; nothing to commit."""
 
     async def rollback(self) -> None:
         """Nothing is buffered; nothing to roll back."""
 
 
+class _BoundedMemoryRepository(AsyncAbstractRepository):
+    """Breaker contexts in process, at most ``max_entries``, each dropped once idle.
+
+    purgatory's own in-memory repository is a dict that keeps every name forever.
+    Contexts are the live objects (as in purgatory's), so state changes need no
+    write; a lookup refreshes the entry, so idle time counts from the last call.
+    """
+
+    def __init__(self, max_entries: int, idle_seconds: float) -> None:
+        self._contexts: TTLCache[str, Context] = TTLCache(max_entries, idle_seconds)
+        self.messages = []
+
+    def __len__(self) -> int:
+        self._contexts.expire()
+        return len(self._contexts)
+
+    async def get(self, name: str) -> Context | None:
+        context = self._contexts.get(name)
+        if context is not None:
+            self._contexts[name] = context
+        return context
+
+    async def register(self, context: Context) -> None:
+        self._contexts[context.name] = context
+
+    async def update_state(self, name: str, state: str, opened_at: float | None) -> None:
+        """The stored context is the live one; nothing to write."""
+
+    async def inc_failures(self, name: str, failure_count: int) -> None:
+        """The stored context is the live one; nothing to write."""
+
+    async def reset_failure(self, name: str) -> None:
+        """The stored context is the live one; nothing to write."""
+
+
 class Breakers:
-    """One breaker per upstream name; state exported as a gauge."""
+    """Breakers by upstream name (state exported as a gauge) and by destination."""
 
     def __init__(
         self, settings: Settings, metrics: PlatformMetrics, redis: Redis | None = None
     ) -> None:
         uow = None
+        # An idle destination breaker is forgotten, but never before it could close.
+        idle = max(settings.breaker_idle_seconds, settings.breaker_reset_seconds)
+        self._destinations = _BoundedMemoryRepository(settings.breaker_max_destinations, idle)
+        destination_uow: AsyncAbstractUnitOfWork = _DirectUnitOfWork(self._destinations)
         if redis is not None:
+            prefix = settings.redis_key_prefix + "cbr:"
             # Long enough to outlive many open/close cycles; refreshed on every write.
             ttl = max(3600, int(settings.breaker_reset_seconds * 10))
-            repository = _RedisBreakerRepository(redis, settings.redis_key_prefix + "cbr:", ttl)
-            uow = _RedisUnitOfWork(repository)
+            uow = _DirectUnitOfWork(_RedisBreakerRepository(redis, prefix, ttl))
+            destination_uow = _DirectUnitOfWork(
+                _RedisBreakerRepository(redis, prefix, max(1, math.ceil(idle)))
+            )
         self._factory = AsyncCircuitBreakerFactory(
             default_threshold=settings.breaker_failure_threshold,
             default_ttl=settings.breaker_reset_seconds,
             exclude=[asyncio.CancelledError],
             uow=uow,
         )
+        self._per_destination = AsyncCircuitBreakerFactory(
+            default_threshold=settings.breaker_failure_threshold,
+            default_ttl=settings.breaker_reset_seconds,
+            exclude=[asyncio.CancelledError],
+            uow=destination_uow,
+        )
         self._state = metrics.breaker_state
+        self._transitions = metrics.breaker_transitions
         self._factory.add_listener(self._on_event)
-        # Names come from configuration, so this set is bounded by it.
-        self._probing: set[str] = set()
+        self._per_destination.add_listener(self._on_destination_event)
+        # A name is here only while its probe call runs: bounded by calls in flight.
+        self._probing: set[str] = set()  # guard: allow XG005 emptied as each probe ends
 
     def _on_event(self, name: str, event_type: str, event: Any) -> None:
         if event_type == "state_changed":
@@ -151,15 +217,38 @@ class Breakers:
         elif event_type == "circuit_breaker_created":
             self._state.labels(circuit=name).set(_STATE_VALUES["closed"])
 
-    async def state(self, upstream: str) -> str:
+    def _on_destination_event(self, name: str, event_type: str, event: Any) -> None:
+        if event_type == "state_changed":
+            upstream = name.split(_DESTINATION_SEPARATOR, 1)[0]
+            self._transitions.labels(circuit=upstream, state=event.state).inc()
+
+    @property
+    def destinations_held(self) -> int:
+        """How many per-destination breakers this process holds (none with Redis)."""
+        return len(self._destinations)
+
+    def _factory_and_name(
+        self, upstream: str, destination: str | None
+    ) -> tuple[AsyncCircuitBreakerFactory, str]:
+        if destination is None:
+            return self._factory, upstream
+        if _DESTINATION_SEPARATOR in upstream:
+            raise ValueError(f"an upstream name never contains {_DESTINATION_SEPARATOR!r}")
+        return self._per_destination, f"{upstream}{_DESTINATION_SEPARATOR}{destination}"
+
+    async def state(self, upstream: str, destination: str | None = None) -> str:
         """``closed``, ``opened`` or ``half-opened`` as stored now."""
-        breaker = await self._factory.get_breaker(upstream)
+        factory, name = self._factory_and_name(upstream, destination)
+        breaker = await factory.get_breaker(name)
         return breaker.context.state
 
     @asynccontextmanager
-    async def guard(self, upstream: str) -> AsyncIterator[None]:
-        """Run the block under ``upstream``'s breaker; CircuitOpen while it is open."""
-        breaker = await self._factory.get_breaker(upstream)
+    async def guard(self, upstream: str, destination: str | None = None) -> AsyncIterator[None]:
+        """Run the block under the breaker of ``upstream`` (a name from code or
+        configuration), or of ``destination`` under it (a name users chose, e.g. a
+        tenant's webhook host); CircuitOpen while that breaker is open."""
+        factory, name = self._factory_and_name(upstream, destination)
+        breaker = await factory.get_breaker(name)
         context = breaker.context
         probe = context.state == _HALF_OPENED or (
             context.state == _OPENED
@@ -167,14 +256,14 @@ class Breakers:
             and time.time() > context.opened_at + context.ttl
         )
         if probe:
-            if upstream in self._probing:
-                raise CircuitOpen(f"{upstream} is failing; a probe call is in flight.")
-            self._probing.add(upstream)
+            if name in self._probing:
+                raise CircuitOpen(f"{name} is failing; a probe call is in flight.")
+            self._probing.add(name)
         try:
             async with breaker:
                 yield
         except OpenedState as exc:
-            raise CircuitOpen(f"{upstream} is failing; not calling it for now.") from exc
+            raise CircuitOpen(f"{name} is failing; not calling it for now.") from exc
         finally:
             if probe:
-                self._probing.discard(upstream)
+                self._probing.discard(name)

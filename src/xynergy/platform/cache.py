@@ -33,6 +33,7 @@ from xynergy.platform.config import Settings
 from xynergy.platform.local_cache import LocalEntries
 from xynergy.platform.logging import get_logger
 from xynergy.platform.monitoring import PlatformMetrics
+from xynergy.platform.shared_calls import SharedCalls
 
 __all__ = ["PlatformCache", "Warmer"]
 
@@ -68,9 +69,10 @@ class PlatformCache:
         # coherent by Redis tracking messages, or cleared on every invalidation
         # when the shared store is in-process too.
         self._local = LocalEntries(settings.cache_memory_max_entries)
-        self._inflight: dict[str, asyncio.Future[str]] = {}
-        self._warmers: list[Warmer] = []
-        self._service_ttls: dict[str, float] = {}
+        self._inflight: SharedCalls[str, str] = SharedCalls(settings.cache_max_inflight)
+        # Both filled by services while they are built (names and hooks come from code).
+        self._warmers: list[Warmer] = []  # guard: allow XG005 registered by code at start-up
+        self._service_ttls: dict[str, float] = {}  # guard: allow XG005 one per namespace in code
         # Bumped on every invalidation message: a value read from Redis is put in
         # L1 only if no invalidation arrived while it was being read.
         self._generation = 0
@@ -181,15 +183,8 @@ class PlatformCache:
             requests.labels(namespace=namespace, result="hit").inc()
             return cached
         requests.labels(namespace=namespace, result="miss").inc()
-        pending = self._inflight.get(key)
-        if pending is not None:
-            return await asyncio.shield(pending)
-        if len(self._inflight) >= self._settings.cache_max_inflight:
-            # Past the bound, compute without sharing rather than grow the map.
-            return json.dumps(await compute(), separators=(",", ":"), default=str)
-        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        self._inflight[key] = future
-        try:
+
+        async def compute_and_store() -> str:
             versions = await self._tag_versions(tags)
             with self._metrics.cache_compute_seconds.labels(namespace=namespace).time():
                 value = await compute()
@@ -198,14 +193,9 @@ class PlatformCache:
             # our value: serve it to this request, but do not store it.
             if await self._tag_versions(tags) == versions:
                 await self._shared.set(key, text, expire=expire, tags=tags)
-            future.set_result(text)
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # retrieved: waiters re-raise it; no "never retrieved" noise
-            raise
-        finally:
-            self._inflight.pop(key, None)
-        return text
+            return text
+
+        return await self._inflight.run(key, compute_and_store)
 
     async def lookup_json(
         self,

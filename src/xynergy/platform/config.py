@@ -30,9 +30,12 @@ DEFAULT_RATE_LIMITS: dict[str, str] = {
     "workflow_start": "50/hour",
     "public": "300/hour",
     "admin": "1000/hour",
-    # Per client IP: failed authentications before further unknown keys are
-    # refused without a database read (a flood of well-formed fake keys).
+    # Per client IP: failed authentications before further failures answer 429
+    # (with Retry-After) instead of 401. Valid keys from the address still pass.
     "auth_failures": "100/minute",
+    # Per key: a scrape renders every series (hundreds of KiB); Prometheus needs
+    # one every few seconds at most.
+    "metrics": "60/minute",
 }
 
 _MIN_SECRET_LENGTH = 32
@@ -64,7 +67,27 @@ class Settings(BaseSettings):
     database_pool_size: int = Field(default=10, ge=1, le=200)
     database_max_overflow: int = Field(default=10, ge=0, le=200)
     database_pool_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
-    sqlite_busy_timeout_ms: int = Field(default=5000, ge=0, le=60_000)
+    # --- lock contention (issue 10: a locked database is a 503, not a 500) -------
+    sqlite_busy_timeout_ms: int = Field(
+        default=5000,
+        ge=0,
+        le=60_000,
+        description="How long a SQLite write waits for other writers before it is "
+        "answered 503 database_busy.",
+    )
+    postgres_lock_timeout_ms: int = Field(
+        default=5000,
+        ge=0,
+        le=600_000,
+        description="PostgreSQL lock_timeout of the app's connections: how long a "
+        "statement waits for a row or table lock before 503 database_busy (0: forever).",
+    )
+    database_busy_retry_after_seconds: int = Field(
+        default=1,
+        ge=1,
+        le=3600,
+        description="Retry-After of a 503 database_busy answer.",
+    )
     redis_url: str | None = None
     redis_key_prefix: str = Field(default="xyn:", min_length=1, max_length=64)
     redis_max_connections: int = Field(default=50, ge=1, le=10_000)
@@ -107,6 +130,55 @@ class Settings(BaseSettings):
     page_size_default: int = Field(default=50, ge=1, le=1000)
     page_size_max: int = Field(default=200, ge=1, le=1000)
 
+    # --- HTTP server limits (xynergy serve; platform/serving.py) --------------
+    server_max_head_bytes: int = Field(
+        default=32_768,
+        ge=1024,
+        le=1_048_576,
+        description="Request line plus headers; a longer head is answered 431 and closed.",
+    )
+    server_head_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="Total time to receive a request head, from the connection's start or "
+        "the request's first byte (not per line); then 408 and close.",
+    )
+    server_keep_alive_timeout_seconds: int = Field(
+        default=5, ge=1, le=300, description="Idle time before a keep-alive connection closes."
+    )
+    server_max_connections: int = Field(
+        default=10_000,
+        ge=16,
+        le=1_000_000,
+        description="Open connections per process; lowered at start to fit the file "
+        "descriptor limit minus server_reserved_fds.",
+    )
+    server_max_connections_per_client: int = Field(
+        default=256,
+        ge=1,
+        le=1_000_000,
+        description="Open connections per peer address (IPv6: per prefix below); "
+        "trusted_proxies are exempt.",
+    )
+    server_ipv6_client_prefix: int = Field(default=64, ge=16, le=128)
+    server_reserved_fds: int = Field(
+        default=1024,
+        ge=64,
+        le=1_000_000,
+        description="File descriptors kept for everything but client connections "
+        "(database, Redis and HTTP pools, log files).",
+    )
+
+    # --- request metrics (issue 10: bounded instance state) ---------------------
+    request_metrics_series_cache_max_entries: int = Field(
+        default=10_000,
+        ge=1,
+        le=1_000_000,
+        description="Metric children remembered per service for (method, route, status); "
+        "label values are bounded already, this is a second line of defence.",
+    )
+
     # --- cache -----------------------------------------------------------------
     cache_schema_version: int = Field(
         default=1, ge=1, description="Part of every cache key; bump to orphan old entries."
@@ -124,6 +196,15 @@ class Settings(BaseSettings):
     key_cache_max_entries: int = Field(default=10_000, ge=1, le=1_000_000)
     key_last_used_flush_seconds: float = Field(default=30.0, gt=0, le=3600)
     key_rotation_grace_seconds: int = Field(default=86_400, ge=0, le=30 * 86_400)
+    # --- key revocation without Redis (revocation epoch) ---------------------
+    key_revocation_poll_seconds: float = Field(
+        default=0.5,
+        gt=0,
+        le=60,
+        description="How often each replica reads the revocation epoch from the database; "
+        "a revocation made anywhere (API, CLI, another replica) is enforced within this "
+        "interval, with or without Redis.",
+    )
     internal_token_secret: SecretStr | None = None
     internal_token_previous_secret: SecretStr | None = None
     internal_token_ttl_seconds: int = Field(default=60, ge=5, le=600)
@@ -132,6 +213,27 @@ class Settings(BaseSettings):
     # --- rate limits ----------------------------------------------------------
     rate_limits: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_RATE_LIMITS))
     rate_limit_memory_max_keys: int = Field(default=50_000, ge=100, le=10_000_000)
+
+    # --- probes and metrics (issue 10: /readyz and /metrics under hostile clients) ---
+    readiness_cache_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        le=60,
+        description="/readyz answers from a backend check at most this old; concurrent "
+        "callers share one check in flight.",
+    )
+    readiness_check_timeout_seconds: float = Field(
+        default=2.0, gt=0, le=60, description="Longest a backend check may take before it fails."
+    )
+    metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Also serve /metrics without a key on this port, bound to 127.0.0.1 "
+        "only (for a local Prometheus); the main port always requires metrics:read.",
+    )
+    metrics_port_max_connections: int = Field(default=16, ge=1, le=1024)
+    metrics_port_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
 
     # --- inter-service calls ---------------------------------------------------
     service_urls: dict[str, str] = Field(
@@ -144,6 +246,21 @@ class Settings(BaseSettings):
     http_pool_limit: int = Field(default=100, ge=1, le=10_000)
     breaker_failure_threshold: int = Field(default=5, ge=1, le=1000)
     breaker_reset_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # --- per-destination breakers (webhooks: tenant-chosen hosts) -----------------
+    breaker_max_destinations: int = Field(
+        default=10_000,
+        ge=1,
+        le=1_000_000,
+        description="Breakers per (tenant, scheme, host, port) held in process; the least "
+        "recently used is dropped beyond this.",
+    )
+    breaker_idle_seconds: float = Field(
+        default=900.0,
+        gt=0,
+        le=86_400,
+        description="A destination's breaker unused this long is forgotten (never before "
+        "breaker_reset_seconds).",
+    )
     http_max_response_bytes: int = Field(default=16 * 1_048_576, ge=1024, le=1_073_741_824)
     http_pool_limit_per_host: int = Field(default=50, ge=1, le=10_000)
     internal_base_url: str = Field(

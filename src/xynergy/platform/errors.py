@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from xynergy.platform.config import Settings
+from xynergy.platform.db.busy import database_busy
 from xynergy.platform.exceptions import XynergyError
+from xynergy.platform.logging import get_logger
 from xynergy.platform.tracing import current_request_id
 
 __all__ = [
@@ -33,6 +38,8 @@ _HTTP_CODES = {
     429: "rate_limited",
 }
 _MAX_REPORTED_FIELD_ERRORS = 10
+
+log = get_logger("xynergy.errors")
 
 
 def error_body(code: str, detail: str) -> bytes:
@@ -91,8 +98,29 @@ async def _on_http_error(_request: Request, exc: Exception) -> Response:
     return error_response(exc.status_code, code, str(exc.detail), dict(exc.headers or {}))
 
 
-def install_error_handlers(app: FastAPI) -> None:
+def _database_error_handler(
+    retry_after_seconds: int,
+) -> Callable[[Request, Exception], Awaitable[Response]]:
+    async def on_database_error(request: Request, exc: Exception) -> Response:
+        busy = database_busy(exc, retry_after_seconds=retry_after_seconds)
+        if busy is None:
+            # Any other database error is a bug: the last-resort 500 logs it.
+            raise exc
+        # The driver message only: the statement and its parameters stay out of logs.
+        driver_error = getattr(exc, "orig", exc)
+        log.warning("request.database_busy", path=request.url.path, error=str(driver_error))
+        return error_response(busy.status_code, busy.code, busy.detail, busy.headers)
+
+    return on_database_error
+
+
+def install_error_handlers(app: FastAPI, settings: Settings) -> None:
     """Register the platform's handlers on ``app``."""
     app.add_exception_handler(XynergyError, _on_platform_error)
+    # Lock contention, wherever it surfaces (a statement, or the commit the session
+    # dependency runs after the endpoint), is a 503 the client may retry.
+    on_database_error = _database_error_handler(settings.database_busy_retry_after_seconds)
+    app.add_exception_handler(DBAPIError, on_database_error)
+    app.add_exception_handler(PoolTimeout, on_database_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)

@@ -14,7 +14,8 @@
     ├── RateLimited (429 rate_limited)
     ├── BudgetExceeded (402 budget_exceeded)
     ├── UpstreamUnavailable (503 upstream_unavailable)
-    │   └── CircuitOpen (503 circuit_open)
+    │   ├── CircuitOpen (503 circuit_open)
+    │   └── DatabaseBusy (503 database_busy)
     └── UpstreamTimeout (504 upstream_timeout)
 
 Services raise these, never ``HTTPException``; one handler renders them as
@@ -30,6 +31,7 @@ __all__ = [
     "BudgetExceeded",
     "CircuitOpen",
     "Conflict",
+    "DatabaseBusy",
     "Forbidden",
     "NotFound",
     "PayloadTooLarge",
@@ -128,6 +130,16 @@ class UpstreamUnavailable(XynergyError):
 class CircuitOpen(UpstreamUnavailable):
     code = "circuit_open"
     default_detail = "A service this request depends on is failing; not calling it for now."
+
+
+class DatabaseBusy(UpstreamUnavailable):
+    """Other writers held the database longer than the configured wait; nothing was written."""
+
+    code = "database_busy"
+    default_detail = (
+        "The database is busy with other writes; nothing was written. "
+        "Retry after the time given in Retry-After."
+    )
 
 
 class UpstreamTimeout(XynergyError):

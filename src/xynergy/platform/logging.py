@@ -15,7 +15,13 @@ import structlog
 
 from xynergy.platform.tracing import current_request_id
 
-__all__ = ["AccessLog", "configure_logging", "flush_stdout_forever", "get_logger"]
+__all__ = [
+    "AccessLog",
+    "configure_logging",
+    "configure_safe_defaults",
+    "flush_stdout_forever",
+    "get_logger",
+]
 
 # A safety net: keys are never passed to a logger on purpose, but if one slips into
 # a message or an exception text it must not reach the log file.
@@ -81,6 +87,27 @@ def configure_logging(level: str = "INFO") -> None:
     root.setLevel(level)
     # uvicorn's own access log would duplicate ours without the request id.
     logging.getLogger("uvicorn.access").disabled = True
+
+
+def configure_safe_defaults() -> None:
+    """Until ``configure_logging`` runs (tests, an app embedded by another server),
+    structlog's own default renders exceptions with rich, local variables included,
+    which prints any key or secret a frame holds. Plain tracebacks and redaction
+    instead; ``configure_logging`` replaces this."""
+    if structlog.is_configured():
+        return
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            _redact_secrets,
+            structlog.dev.ConsoleRenderer(colors=False),
+        ]
+    )
+
+
+configure_safe_defaults()
 
 
 def get_logger(name: str) -> Any:

@@ -8,7 +8,7 @@ request's time.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from re import Pattern
 from typing import Any
 
@@ -18,6 +18,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from xynergy.platform.config import Settings
+from xynergy.platform.db.busy import database_busy
 from xynergy.platform.errors import error_body
 from xynergy.platform.logging import AccessLog, get_logger
 from xynergy.platform.monitoring import PlatformMetrics
@@ -36,7 +37,6 @@ API_CONTENT_SECURITY_POLICY = "default-src 'none'; frame-ancestors 'none'"
 _UNMATCHED_ROUTE = "<unmatched>"
 _REQUEST_ID_HEADER_BYTES = REQUEST_ID_HEADER.lower().encode()
 _NO_STORE = (b"cache-control", b"no-store")
-_MAX_CACHED_SERIES = 10_000
 _BODYLESS_METHODS = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})
 
 
@@ -54,7 +54,13 @@ def _security_headers(settings: Settings, csp: str) -> list[tuple[bytes, bytes]]
     return headers
 
 
-async def _send_error(send: Send, status: int, code: str, detail: str) -> None:
+async def _send_error(
+    send: Send,
+    status: int,
+    code: str,
+    detail: str,
+    headers: Mapping[str, str] | None = None,
+) -> None:
     body = error_body(code, detail)
     await send(
         {
@@ -63,6 +69,10 @@ async def _send_error(send: Send, status: int, code: str, detail: str) -> None:
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
+                *(
+                    (name.lower().encode(), value.encode())
+                    for name, value in (headers or {}).items()
+                ),
             ],
         }
     )
@@ -95,7 +105,9 @@ class RequestContextMiddleware:
         self.access_log = AccessLog() if settings.access_log else None
         self.extra_headers = _security_headers(settings, csp)
         self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._series_max = settings.request_metrics_series_cache_max_entries
         self._series_metrics: PlatformMetrics | None = None
+        self.database_retry_after = settings.database_busy_retry_after_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -124,15 +136,26 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_context)
-        except Exception:
-            log.exception("request.unhandled_error", path=scope.get("path"))
+        except Exception as exc:
+            # Lock contention outside the app's handlers (a middleware's or a
+            # dependency's own unit of work) is still a 503 to retry, not a bug.
+            busy = database_busy(exc, retry_after_seconds=self.database_retry_after)
+            if busy is None:
+                log.exception("request.unhandled_error", path=scope.get("path"))
+            else:
+                log.warning("request.database_busy", path=scope.get("path"))
             if scope["type"] == "http" and not response_started:
-                await _send_error(
-                    send_with_context,
-                    500,
-                    "internal_error",
-                    "The server could not complete the request.",
-                )
+                if busy is not None:
+                    await _send_error(
+                        send_with_context, busy.status_code, busy.code, busy.detail, busy.headers
+                    )
+                else:
+                    await _send_error(
+                        send_with_context,
+                        500,
+                        "internal_error",
+                        "The server could not complete the request.",
+                    )
         finally:
             self._record(scope, status, time.perf_counter() - started, request_id)
             reset_request_id(token)
@@ -151,7 +174,7 @@ class RequestContextMiddleware:
             )
             # Label values are bounded (route templates, methods, statuses); the
             # cap is a second line of defence, not the bound itself.
-            if len(self._series) < _MAX_CACHED_SERIES:
+            if len(self._series) < self._series_max:
                 self._series[key] = children
         return children
 

@@ -58,11 +58,24 @@ class PlatformMetrics:
             ["service", "status"],
             registry=self.registry,
         )
+        self.readiness_checks = Counter(
+            "xynergy_readiness_checks",
+            "Backend checks run for /readyz (answers in between come from the last one).",
+            registry=self.registry,
+        )
 
         self.breaker_state = Gauge(
             "xynergy_circuit_breaker_state",
             "Circuit state per upstream: 0 closed, 1 open, 2 half-open.",
             ["circuit"],
+            registry=self.registry,
+        )
+        # Breakers per destination (a tenant's webhook host) never become labels:
+        # their state changes are counted per upstream only.
+        self.breaker_transitions = Counter(
+            "xynergy_circuit_breaker_destination_transitions",
+            "State changes of per-destination breakers, by upstream and new state.",
+            ["circuit", "state"],
             registry=self.registry,
         )
 
@@ -97,7 +110,7 @@ class PlatformMetrics:
         existing = self._service_metrics.get(name)
         if existing is None:
             existing = kind(name, documentation, labelnames, registry=self.registry, **options)
-            self._service_metrics[name] = existing
+            self._service_metrics[name] = existing  # guard: allow XG005 names from code
         if not isinstance(existing, kind):
             raise TypeError(
                 f"metric {name!r} is a {type(existing).__name__}, not a {kind.__name__}"

@@ -20,10 +20,11 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar, cast
 
 from fastapi import Depends, Query, Request
-from sqlalchemy import Select, literal, tuple_
+from sqlalchemy import BigInteger, Integer, Select, SmallInteger, literal, tuple_
 from sqlalchemy.orm import InstrumentedAttribute
 
 from xynergy.platform.exceptions import BadRequest, ValidationFailed
+from xynergy.platform.input_text import is_storable_text
 
 __all__ = [
     "KeysetValue",
@@ -46,6 +47,11 @@ RowT = TypeVar("RowT")
 KeysetValue = int | str | datetime
 
 _CURSOR_MAX_LENGTH = 200
+_FORGED = "The cursor is not one this API issued."
+# Signed integer widths of SQL integer columns: a position outside its column's
+# range is refused before a driver fails to encode it.
+_INT_BITS = ((BigInteger, 64), (SmallInteger, 16), (Integer, 32))
+_WIDEST_INT_BITS = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,14 +78,17 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         created, row_id = decoded
         if not isinstance(row_id, str) or not isinstance(created, str):
             raise ValueError("cursor fields have the wrong types")
+        # fromisoformat stops at a NUL (C string rules) and would accept the rest.
+        if not is_storable_text(row_id) or not is_storable_text(created):
+            raise ValueError("a cursor field holds NUL or a lone surrogate")
         moment = datetime.fromisoformat(created)
         if moment.tzinfo is None:
             raise ValueError("cursor time has no time zone")
         # Normalising here turns an out-of-range forged offset into a 400, not a
         # database error, and makes every comparison an instant in UTC.
         return moment.astimezone(UTC), row_id
-    except (ValueError, TypeError, OverflowError, binascii.Error) as exc:
-        raise BadRequest("The cursor is not one this API issued.") from exc
+    except (ValueError, TypeError, OverflowError, RecursionError, binascii.Error) as exc:
+        raise BadRequest(_FORGED) from exc
 
 
 def _page_size(request: Request, limit: int | None) -> int:
@@ -178,8 +187,8 @@ def encode_keyset_cursor(values: Sequence[KeysetValue]) -> str:
 
 def _decode_value(value: Any, kind: type[KeysetValue]) -> KeysetValue:
     if kind is datetime:
-        if not isinstance(value, str):
-            raise ValueError("a cursor time is a string")
+        if not isinstance(value, str) or not is_storable_text(value):
+            raise ValueError("a cursor time is a string without NUL")
         moment = datetime.fromisoformat(value)
         if moment.tzinfo is None:
             raise ValueError("cursor time has no time zone")
@@ -187,8 +196,10 @@ def _decode_value(value: Any, kind: type[KeysetValue]) -> KeysetValue:
     # bool is an int to Python, never to a cursor.
     if kind is int and (not isinstance(value, int) or isinstance(value, bool)):
         raise ValueError("a cursor field should be an integer")
-    if kind is str and not isinstance(value, str):
-        raise ValueError("a cursor field should be a string")
+    if kind is int and not _fits_bits(value, _WIDEST_INT_BITS):
+        raise ValueError("a cursor integer is out of range")
+    if kind is str and (not isinstance(value, str) or not is_storable_text(value)):
+        raise ValueError("a cursor field should be a string the database can hold")
     if kind not in (int, str):
         raise TypeError(f"unsupported keyset type {kind!r}")
     return cast(KeysetValue, value)
@@ -208,8 +219,23 @@ def decode_keyset_cursor(
         if not isinstance(decoded, list) or len(decoded) != len(kinds):
             raise ValueError("the cursor has the wrong number of fields")
         return tuple(_decode_value(value, kind) for value, kind in zip(decoded, kinds, strict=True))
-    except (ValueError, TypeError, OverflowError, binascii.Error) as exc:
-        raise BadRequest("The cursor is not one this API issued.") from exc
+    except (ValueError, TypeError, OverflowError, RecursionError, binascii.Error) as exc:
+        raise BadRequest(_FORGED) from exc
+
+
+def _fits_bits(value: int, bits: int) -> bool:
+    bound = 1 << (bits - 1)
+    return -bound <= value < bound
+
+
+def _fits_column(value: KeysetValue, column: InstrumentedAttribute[Any]) -> bool:
+    if not isinstance(value, int):
+        return True
+    column_type = column.type
+    for sql_type, bits in _INT_BITS:
+        if isinstance(column_type, sql_type):
+            return _fits_bits(value, bits)
+    return True
 
 
 def keyset_page_by(
@@ -224,10 +250,17 @@ def keyset_page_by(
     The last column must be unique (an id) so the order is total. Fetches one
     extra row so the caller can tell whether a next page exists. An index on
     ``(..., *columns)`` makes each page a bounded range scan.
+
+    Raises:
+        BadRequest: an integer of ``after`` does not fit its column (a forged cursor).
     """
     if after is not None:
         if len(after) != len(columns):
             raise ValueError("a keyset position needs one value per column")
+        if not all(
+            _fits_column(value, column) for value, column in zip(after, columns, strict=True)
+        ):
+            raise BadRequest(_FORGED)
         position = tuple_(
             *(literal(value, column.type) for value, column in zip(after, columns, strict=True))
         )

@@ -1,16 +1,34 @@
-"""Health, readiness and metrics endpoints mounted on every service app."""
+"""Health, readiness and metrics endpoints mounted on every service app.
+
+``/healthz`` and ``/readyz`` are public and never rate limited (load balancers
+poll them), so they must be cheap: liveness touches nothing, readiness answers
+from a backend check shared by every caller for ``readiness_cache_seconds``.
+``/metrics`` shows every tenant's traffic and costs a render of every series,
+so it needs a ``metrics:read`` key and has its own rate-limit class; a local
+Prometheus may scrape the loopback ``metrics_port`` instead.
+"""
 
 from __future__ import annotations
 
-from fastapi import Request, Response
+from typing import Annotated
+
+from fastapi import Depends, Request, Response
 from fastapi.responses import JSONResponse
 
+from xynergy.platform.auth.context import AuthContext
+from xynergy.platform.auth.dependencies import require_scopes
 from xynergy.platform.monitoring import CONTENT_TYPE_LATEST
-from xynergy.platform.routing import api_router, exempt_from_rate_limit, public
+from xynergy.platform.routing import api_router, exempt_from_rate_limit, public, rate_limit
 
-__all__ = ["probes_router"]
+__all__ = ["METRICS_RATE_CLASS", "METRICS_SCOPE", "probes_router"]
+
+METRICS_SCOPE = "metrics:read"
+METRICS_RATE_CLASS = "metrics"
+# Probe answers are about this instant: no cache between the prober and us may keep one.
+_NO_STORE = {"Cache-Control": "no-store"}
 
 probes_router = api_router(tags=["probes"])
+MetricsReader = Annotated[AuthContext, Depends(require_scopes(METRICS_SCOPE))]
 
 
 @probes_router.get("/healthz")
@@ -25,18 +43,25 @@ async def healthz(request: Request) -> dict[str, str]:
 @public
 @exempt_from_rate_limit
 async def readyz(request: Request) -> Response:
-    """Readiness: every configured backend answers."""
-    checks = await request.app.state.platform.readiness()
-    ready = all(value == "ok" for value in checks.values())
+    """Readiness: every configured backend answered its last check."""
+    readiness = await request.app.state.platform.readiness()
     return JSONResponse(
-        {"status": "ok" if ready else "unavailable", "checks": checks},
-        status_code=200 if ready else 503,
+        {
+            "status": "ok" if readiness.ready else "unavailable",
+            "checks": readiness.checks,
+            "age_seconds": round(readiness.age(), 3),
+        },
+        status_code=200 if readiness.ready else 503,
+        headers=_NO_STORE,
     )
 
 
 @probes_router.get("/metrics", include_in_schema=False)
-@public
-@exempt_from_rate_limit
-async def metrics(request: Request) -> Response:
+@rate_limit(METRICS_RATE_CLASS)
+async def metrics(request: Request, _reader: MetricsReader) -> Response:
     """Prometheus exposition of request, rate-limit and auth metrics."""
-    return Response(request.app.state.platform.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+    return Response(
+        request.app.state.platform.metrics.render(),
+        media_type=CONTENT_TYPE_LATEST,
+        headers=_NO_STORE,
+    )

@@ -4,8 +4,10 @@ Every service router is an :func:`api_router`, whose routes are
 :class:`SecureRoute`. Before FastAPI reads the body or validates anything, a
 SecureRoute authenticates the caller (API key or internal token) unless the
 endpoint is marked :func:`public` — the one marker for public routes — and then
-counts the request against its route class's rate limit. ``create_service_app``
-refuses to build an app containing any other kind of route.
+counts the request against its route class's rate limit. It then refuses text
+no endpoint can handle (NUL or non-UTF-8 in the URL, lone surrogates in a JSON
+body: ``xynergy.platform.input_text``). ``create_service_app`` refuses to build
+an app containing any other kind of route.
 
 Scopes are declared by :class:`RequireScopes` dependencies (see
 ``xynergy.platform.auth.dependencies``); a SecureRoute takes the ones declared
@@ -28,8 +30,16 @@ from starlette.types import Scope
 from xynergy.platform.auth.context import AuthContext
 from xynergy.platform.auth.dependencies import RequireScopes
 from xynergy.platform.auth.internal_tokens import INTERNAL_TOKEN_HEADER
+from xynergy.platform.auth.scopes import PLATFORM_WIDE_SCOPES
 from xynergy.platform.client_ip import client_ip
-from xynergy.platform.exceptions import Forbidden, NotFound, RateLimited, Unauthorized
+from xynergy.platform.exceptions import (
+    BadRequest,
+    Forbidden,
+    NotFound,
+    RateLimited,
+    Unauthorized,
+)
+from xynergy.platform.input_text import check_request_text
 from xynergy.platform.scope_hoisting import hoist_scope_checks
 
 __all__ = [
@@ -111,7 +121,7 @@ def handles_own_cors(endpoint: EndpointT) -> EndpointT:
 
 
 def exempt_from_rate_limit(endpoint: EndpointT) -> EndpointT:
-    """For probes only (health, readiness, metrics): never rate limited."""
+    """For the health and readiness probes only: never rate limited."""
     setattr(endpoint, _RATE_CLASS_ATTR, _EXEMPT)
     return endpoint
 
@@ -173,6 +183,8 @@ class SecureRoute(APIRoute):
         is_public, rate_class = self.is_public, self.rate_class
         scope_check = RequireScopes(*self.required_scopes).check if self.required_scopes else None
         fast = self.fast_path
+        # Uploads stream their own body; reading it here would hold it in memory.
+        json_body = self.body_field is not None and not self.accepts_uploads
 
         async def secured(request: Request) -> Response:
             platform = request.app.state.platform
@@ -188,6 +200,7 @@ class SecureRoute(APIRoute):
                 identity = "" if auth.via == "internal" else "key:" + auth.key_id
             if rate_class is not None and identity:
                 await platform.rate_limiter.hit(rate_class, identity, service=service)
+            await check_request_text(request, json_body=json_body)
             if fast is not None:
                 answered = await fast(request)
                 if answered is not None:
@@ -202,30 +215,30 @@ def _ip_identity(request: Request, platform: Any) -> str:
 
 
 async def _authenticate_or_count(request: Request, platform: Any, service: str) -> AuthContext:
-    # The client address is resolved only when needed: on a cache miss or a failure.
-    limiter = platform.rate_limiter
-
-    async def refuse_if_failing_too_often() -> None:
-        if await limiter.exhausted(_AUTH_FAILURES, _ip_identity(request, platform)):
-            platform.metrics.rate_limit_rejections.labels(
-                service=service, route_class=_AUTH_FAILURES
-            ).inc()
-            raise RateLimited("Too many failed authentications from this address.")
-
     try:
-        return await authenticate(request, platform, refuse_if_failing_too_often)
+        return await authenticate(request, platform)
     except (Unauthorized, Forbidden, NotFound) as exc:
         platform.metrics.auth_failures.labels(service=service, status=str(exc.status_code)).inc()
         if isinstance(exc, Unauthorized):
-            await limiter.hit(_AUTH_FAILURES, _ip_identity(request, platform), service=service)
+            await _count_failed_authentication(request, platform, service)
         raise
 
 
-async def authenticate(
-    request: Request,
-    platform: Any,
-    before_lookup: Callable[[], Awaitable[None]] | None = None,
-) -> AuthContext:
+async def _count_failed_authentication(request: Request, platform: Any, service: str) -> None:
+    # Only failures are counted, and only a failure is ever refused: a valid key
+    # is served whatever its address did, so an attacker behind a shared address
+    # (NAT, office proxy) cannot lock out the colleagues behind it. Past the
+    # budget a failure answers 429 with Retry-After instead of 401.
+    identity = _ip_identity(request, platform)
+    try:
+        await platform.rate_limiter.hit(_AUTH_FAILURES, identity, service=service)
+    except RateLimited as limited:
+        raise RateLimited(
+            "Too many failed authentications from this address.", headers=limited.headers
+        ) from None
+
+
+async def authenticate(request: Request, platform: Any) -> AuthContext:
     """The caller's context from an internal token or an API key."""
     presented = _credentials(request.scope)
     if presented.internal_token is not None:
@@ -233,7 +246,7 @@ async def authenticate(
             presented.internal_token, audience=request.app.state.service_slug
         )
     elif presented.api_key:
-        auth = await platform.key_verifier.verify(presented.api_key, before_lookup=before_lookup)
+        auth = await platform.key_verifier.verify(presented.api_key)
     else:
         raise Unauthorized()
     acting = presented.acting_tenant
@@ -243,7 +256,20 @@ async def authenticate(
         if not _TENANT_ID.fullmatch(acting) or not await platform.tenant_exists(acting):
             raise NotFound("No such tenant.")
         auth = auth.acting_for(acting)
+    elif not acting and auth.is_admin and auth.via == "key" and _acts_in_one_tenant(request):
+        # Without the header an admin key would silently act in the operator's
+        # own tenant (e.g. create a key there instead of the customer's).
+        raise BadRequest(
+            f"An admin key must name the tenant it acts for: send the {ACTING_TENANT_HEADER} "
+            "header with the tenant id (the operator tenant's own id to act there)."
+        )
     return auth
+
+
+def _acts_in_one_tenant(request: Request) -> bool:
+    """Whether the matched route works on one tenant's data (not platform-wide)."""
+    required: frozenset[str] = getattr(request.scope.get("route"), "required_scopes", frozenset())
+    return bool(required) and not required & PLATFORM_WIDE_SCOPES
 
 
 def api_router(**kwargs: Any) -> APIRouter:

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import gc
 from dataclasses import dataclass, field
-from typing import Any
 
 from cachetools import TTLCache
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -28,8 +27,10 @@ from xynergy.platform.db.engine import create_engine_from_settings
 from xynergy.platform.db.session import unit_of_work
 from xynergy.platform.http import OutboundHTTP
 from xynergy.platform.logging import flush_stdout_forever, get_logger
+from xynergy.platform.metrics_port import MetricsPort
 from xynergy.platform.monitoring import PlatformMetrics
 from xynergy.platform.rate_limit import RateLimiter
+from xynergy.platform.readiness import Readiness, ReadinessProbe
 from xynergy.platform.services import ServiceClient
 from xynergy.platform.tenancy.repository import TenantRepository
 
@@ -77,10 +78,17 @@ class Platform:
     closed: bool = False
     _known_tenants: TTLCache[str, bool] = field(init=False)
     _log_flusher: asyncio.Task[None] | None = field(init=False, default=None)
+    _readiness: ReadinessProbe = field(init=False)
+    _metrics_port: MetricsPort | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self._known_tenants = TTLCache(
             self.settings.key_cache_max_entries, self.settings.key_cache_ttl_seconds
+        )
+        self._readiness = ReadinessProbe(
+            self._check_backends,
+            max_age=self.settings.readiness_cache_seconds,
+            on_check=self.metrics.readiness_checks.inc,
         )
 
     @classmethod
@@ -113,6 +121,8 @@ class Platform:
             platform._log_flusher = asyncio.create_task(
                 flush_stdout_forever(settings.log_flush_interval_seconds), name="log-flusher"
             )
+            if settings.metrics_port is not None:
+                platform._metrics_port = await MetricsPort.start(settings, metrics)
         except BaseException:
             await platform.close()
             raise
@@ -125,6 +135,9 @@ class Platform:
             return
         self.closed = True
         try:
+            if self._metrics_port is not None:
+                await self._metrics_port.stop()
+            await self._readiness.close()
             if self._log_flusher is not None:
                 self._log_flusher.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -157,18 +170,28 @@ class Platform:
             self._known_tenants[tenant_id] = True
         return found
 
-    async def readiness(self) -> dict[str, Any]:
-        """Check each backend; returns ``{name: "ok" | "error: ..."}``."""
-        checks: dict[str, Any] = {}
+    @property
+    def metrics_listener(self) -> MetricsPort | None:
+        """The loopback ``metrics_port`` listener, when one is configured."""
+        return self._metrics_port
+
+    async def readiness(self) -> Readiness:
+        """Each backend's state, from a check at most ``readiness_cache_seconds`` old."""
+        return await self._readiness.current()
+
+    async def _check_backends(self) -> dict[str, str]:
+        timeout = self.settings.readiness_check_timeout_seconds
+        checks: dict[str, str] = {}
         try:
-            async with self.engine.connect() as connection:
+            async with asyncio.timeout(timeout), self.engine.connect() as connection:
                 await connection.execute(text("SELECT 1"))
             checks["database"] = "ok"
         except Exception as exc:
             checks["database"] = f"error: {type(exc).__name__}"
         if self.redis is not None:
             try:
-                await self.redis.ping()
+                async with asyncio.timeout(timeout):
+                    await self.redis.ping()
                 checks["redis"] = "ok"
             except Exception as exc:
                 checks["redis"] = f"error: {type(exc).__name__}"

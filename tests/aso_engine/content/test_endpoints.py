@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.aso_engine.content.conftest import CONTENT, Api, moment
+from tests.corpus import SQL_INJECTIONS
 from tests.helpers import auth, issue_key
 from xynergy.aso_engine.config import AsoSettings
 
@@ -497,7 +498,7 @@ class TestListContent:
         assert response.status_code == 403, response.text
 
 
-INJECTIONS = ["' OR '1'='1", "1; DROP TABLE aso_content;--"]
+INJECTIONS = SQL_INJECTIONS
 FILTERS = ["status", "priority", "keyword", "updated_since", "sort", "cursor"]
 
 

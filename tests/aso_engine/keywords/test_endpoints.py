@@ -7,6 +7,7 @@ from datetime import date, timedelta
 import pytest
 
 from tests.aso_engine.keywords.conftest import KEYWORDS, Api
+from tests.corpus import SQL_INJECTIONS
 from tests.helpers import auth, issue_key
 from xynergy.aso_engine.config import AsoSettings
 
@@ -20,7 +21,7 @@ KEYWORD_FIELDS = {
     "created_at",
     "updated_at",
 }
-INJECTIONS = ["' OR '1'='1", "'; DROP TABLE aso_keywords; --", '" OR ""="', "%", "_"]
+INJECTIONS = SQL_INJECTIONS
 MISSING_ID = "0" * 32
 
 

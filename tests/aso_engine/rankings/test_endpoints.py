@@ -16,11 +16,12 @@ from tests.aso_engine.rankings.conftest import (
     observation,
     today,
 )
+from tests.corpus import SQL_TAUTOLOGY
 from tests.helpers import auth, issue_key
 from xynergy.aso_engine.config import AsoSettings
 from xynergy.platform.config import Settings
 
-INJECTION = "' OR '1'='1"
+INJECTION = SQL_TAUTOLOGY
 
 
 class TestRecordRankings:

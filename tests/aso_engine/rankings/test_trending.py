@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 
 from tests.aso_engine.rankings.conftest import TRENDING_TTL, Aso, aso_engine, days_ago, observation
-from tests.helpers import metric_value
+from tests.corpus import SQL_TAUTOLOGY
+from tests.helpers import metric_value, scrape
 from xynergy.platform.config import Settings
 
-INJECTION = "' OR '1'='1"
+INJECTION = SQL_TAUTOLOGY
 PROPAGATION_BOUND_SECONDS = 1.0
 HITS = "xynergy_cache_requests_total"
 
@@ -163,10 +164,10 @@ class TestTrendingCache:
         ids = await _seed(engine)
         first = await _trending(engine, window=7)
         hits_before = metric_value(
-            (await engine.client.get("/metrics")).text, HITS, namespace="trending", result="hit"
+            scrape(engine.platform), HITS, namespace="trending", result="hit"
         )
         assert await _trending(engine, window=7) == first
-        metrics = (await engine.client.get("/metrics")).text
+        metrics = scrape(engine.platform)
         assert metric_value(metrics, HITS, namespace="trending", result="hit") == hits_before + 1
 
         recorded = await engine.record(engine.acme, observation(ids["unchanged"], 1))
@@ -193,7 +194,7 @@ class TestTrendingCache:
             assert (reader.acme.id, reader.globex.id) == (writer.acme.id, writer.globex.id)
             before = await _trending(reader, window=7)
             assert await _trending(reader, window=7) == before
-            metrics = (await reader.client.get("/metrics")).text
+            metrics = scrape(reader.platform)
             assert metric_value(metrics, HITS, namespace="trending", result="hit") >= 1
 
             recorded = await writer.record(writer.acme, observation(ids["unchanged"], 1))

@@ -15,6 +15,7 @@ from tests.intelligence_gateway.submissions.test_admin_support import (
     admin_api,
     assert_error,
 )
+from tests.platform.special_addresses import PUBLIC, refused_cases
 from xynergy.intelligence_gateway.config import IntakeSettings
 from xynergy.intelligence_gateway.models import IntakeForm, Submission
 from xynergy.platform.config import Settings
@@ -378,3 +379,39 @@ class TestDeleteForm:
         )
         assert_error(response, 403, "forbidden")
         assert await api.stored(IntakeForm, made["id"]) is not None
+
+
+def webhook_at(address: str) -> str:
+    host = f"[{address}]" if ":" in address else address
+    return f"https://{host}/hooks/intake"
+
+
+SPECIAL_CASES = refused_cases()
+
+
+class TestWebhookSpecialPurposeAddresses:
+    @pytest.mark.parametrize(
+        ("block", "addresses"), SPECIAL_CASES, ids=[label for label, _ in SPECIAL_CASES]
+    )
+    async def test_create_and_update_refuse_every_special_purpose_range(
+        self, api: AdminApi, block: str, addresses: list[str]
+    ) -> None:
+        made = await api.create(webhook_url="https://hooks.acme.example/intake")
+        for address in addresses:
+            body = {**api.defaults, "webhook_url": webhook_at(address)}
+            created = await api.client.post(FORMS, json=body, headers=api.headers)
+            assert_error(created, 422, "validation_failed", "webhook_url")
+            patched = await api.client.patch(
+                f"{FORMS}/{made['id']}",
+                json={"webhook_url": webhook_at(address)},
+                headers=api.headers,
+            )
+            assert_error(patched, 422, "validation_failed", "webhook_url")
+        assert await api.count(IntakeForm) == 1
+        stored = await api.stored(IntakeForm, made["id"])
+        assert stored.webhook_url == "https://hooks.acme.example/intake"
+
+    async def test_public_addresses_are_accepted(self, api: AdminApi) -> None:
+        for address in PUBLIC:
+            made = await api.create(webhook_url=webhook_at(address))
+            assert made["webhook_url"] == webhook_at(address)

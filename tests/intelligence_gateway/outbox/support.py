@@ -18,10 +18,12 @@ from typing import Any, Self
 
 from aiohttp import web
 from sqlalchemy import select
+from yarl import URL
 
 from tests.helpers import ensure_tenant
 from xynergy.intelligence_gateway.config import IntakeSettings
 from xynergy.intelligence_gateway.models import IntakeForm, OutboxMessage, Submission
+from xynergy.intelligence_gateway.outbox.delivery import BREAKER, breaker_destination
 from xynergy.intelligence_gateway.outbox.enqueue import enqueue_webhook
 from xynergy.intelligence_gateway.outbox.signing import (
     DELIVERY_HEADER,
@@ -59,6 +61,7 @@ class WebhookReceiver:
         self.delay_seconds = 0.0
         self.gate: asyncio.Event | None = None  # when set to one, hold requests until set
         self.requests = 0
+        self.broken_requests = 0
         self.bad_signatures = 0
         self.duplicates = 0
         self.concurrent_duplicates = 0
@@ -74,6 +77,11 @@ class WebhookReceiver:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self._port}/hooks/xynergy"
+
+    @property
+    def broken_url(self) -> str:
+        """A path of this receiver that always answers 503 (a misconfigured hook)."""
+        return f"http://127.0.0.1:{self._port}/hooks/broken"
 
     @property
     def port(self) -> int:
@@ -118,6 +126,7 @@ class WebhookReceiver:
     async def _listen(self) -> None:
         app = web.Application()
         app.router.add_post("/hooks/xynergy", self._handle)
+        app.router.add_post("/hooks/broken", self._broken)
         self._runner = web.AppRunner(
             app, access_log=None, handle_signals=False, shutdown_timeout=0.1
         )
@@ -128,6 +137,11 @@ class WebhookReceiver:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+    async def _broken(self, request: web.Request) -> web.Response:
+        await request.read()
+        self.broken_requests += 1
+        return web.Response(status=503, text="this hook is broken")
 
     async def _handle(self, request: web.Request) -> web.Response:
         body = await request.read()
@@ -164,8 +178,8 @@ class WebhookReceiver:
         return [payload["submission"]["id"] for payload in self.delivered.values()]
 
 
-async def create_form(platform: Platform, *, webhook_url: str | None) -> str:
-    tenant_id = await ensure_tenant(platform, "acme")
+async def create_form(platform: Platform, *, webhook_url: str | None, tenant: str = "acme") -> str:
+    tenant_id = await ensure_tenant(platform, tenant)
     async with unit_of_work(platform.sessionmaker) as session:
         form = IntakeForm(
             tenant_id=tenant_id,
@@ -212,9 +226,19 @@ async def submit(platform: Platform, form_id: str, count: int) -> list[str]:
             assert form is not None
             submission = new_submission(form, number)
             session.add(submission)
-            enqueue_webhook(session, form=form, submission=submission)
+            await enqueue_webhook(session, form=form, submission=submission)
             ids.append(submission.id)
     return ids
+
+
+async def breaker_state(platform: Platform, form_id: str) -> str:
+    """The state of the breaker guarding ``form_id``'s webhook destination."""
+    async with unit_of_work(platform.sessionmaker) as session:
+        form = await session.get(IntakeForm, form_id)
+        assert form is not None
+        assert form.webhook_url is not None
+        destination = breaker_destination(form.tenant_id, URL(form.webhook_url))
+    return await platform.breakers.state(BREAKER, destination)
 
 
 async def outbox_rows(platform: Platform) -> list[OutboxMessage]:

@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import asyncio
 
+import aiohttp
 import pytest
 
+from tests.helpers import ensure_tenant, metric_value, scrape
 from tests.intelligence_gateway.outbox.conftest import OpenPlatform
 from tests.intelligence_gateway.outbox.support import (
     WebhookReceiver,
+    breaker_state,
     create_form,
     fast_intake,
     outbox_rows,
     submit,
 )
-from xynergy.intelligence_gateway.outbox import delivery
-from xynergy.intelligence_gateway.outbox.delivery import is_public_address
+from tests.platform.special_addresses import refused_cases
+from tests.platform.test_services_client import reserved_port
+from xynergy.intelligence_gateway.outbox.delivery import BREAKER
 from xynergy.intelligence_gateway.outbox.dispatcher import OutboxDispatcher
+from xynergy.platform import net_policy
 from xynergy.platform.runtime import Platform
 
 THRESHOLD = 3
@@ -26,32 +31,6 @@ def dispatcher_for(platform: Platform, **intake: object) -> OutboxDispatcher:
     return OutboxDispatcher(
         settings=platform.settings, intake=fast_intake(**intake), platform=platform
     )
-
-
-class TestIsPublicAddress:
-    @pytest.mark.parametrize(
-        "address",
-        [
-            "127.0.0.1",
-            "10.1.2.3",
-            "172.16.0.1",
-            "192.168.1.1",
-            "169.254.169.254",
-            "100.64.0.1",
-            "0.0.0.0",  # noqa: S104 - an address under test, nothing binds to it
-            "224.0.0.1",
-            "::1",
-            "fe80::1%eth0",
-            "fd00::1",
-            "::ffff:127.0.0.1",
-        ],
-    )
-    def test_refuses_non_public_addresses(self, address: str) -> None:
-        assert not is_public_address(address)
-
-    @pytest.mark.parametrize("address", ["8.8.8.8", "2001:4860:4860::8888"])
-    def test_accepts_public_addresses(self, address: str) -> None:
-        assert is_public_address(address)
 
 
 class TestDestinations:
@@ -71,14 +50,17 @@ class TestDestinations:
         assert row.delivered_at is None
         assert row.failed_at is None  # the form's URL may still be corrected
         assert row.last_error is not None
-        assert "non-public address" in row.last_error
+        assert ("non-public address" if host == "127.0.0.1" else "special-use name") in (
+            row.last_error
+        )
 
     async def test_a_vetted_host_is_connected_to_at_the_checked_address(
         self, platform: Platform, receiver: WebhookReceiver, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         # Pretend loopback is public to exercise the pinned connection: the
         # request goes to the resolved address and keeps the original Host.
-        monkeypatch.setattr(delivery, "is_public_address", lambda address: True)
+        monkeypatch.setattr(net_policy, "is_public_address", lambda address: True)
+        monkeypatch.setattr(net_policy, "is_special_use_name", lambda name: False)
         url = receiver.url.replace("127.0.0.1", "localhost")
         form_id = await create_form(platform, webhook_url=url)
         await submit(platform, form_id, 1)
@@ -121,7 +103,7 @@ class TestBreaker:
             await asyncio.sleep(0.06)
 
         assert receiver.requests == THRESHOLD
-        assert await platform.breakers.state("webhook:127.0.0.1") == "opened"
+        assert await breaker_state(platform, form_id) == "opened"
         rows = await outbox_rows(platform)
         assert all(row.delivered_at is None and row.failed_at is None for row in rows)
         # Later rounds find the breaker open and reschedule without calling.
@@ -140,6 +122,157 @@ class TestBreaker:
         await dispatcher_for(platform, outbox_concurrency=1).run_once()
 
         assert receiver.requests == THRESHOLD * 2
-        assert await platform.breakers.state("webhook:127.0.0.1") == "closed"
+        assert await breaker_state(platform, form_id) == "closed"
         rows = await outbox_rows(platform)
         assert all((row.last_error or "").startswith("HTTP 404") for row in rows)
+
+
+async def open_breaker(platform: Platform, dispatcher: OutboxDispatcher, form_id: str) -> None:
+    """Deliver until every message of ``form_id`` fails fast on an open breaker (bounded)."""
+    for _ in range(THRESHOLD * 20):
+        await dispatcher.run_once()
+        rows = [row for row in await outbox_rows(platform) if row.form_id == form_id]
+        if all("breaker" in (row.last_error or "") for row in rows):
+            return
+        await asyncio.sleep(0.06)  # past the retry backoff (at most 0.05 s)
+    raise AssertionError("the breaker never opened")
+
+
+class TestBreakerPerTenantAndDestination:
+    async def test_one_tenants_dead_port_does_not_hold_back_another_tenant(
+        self, open_platform: OpenPlatform, receiver: WebhookReceiver
+    ) -> None:
+        platform = await open_platform(
+            breaker_failure_threshold=THRESHOLD, breaker_reset_seconds=30.0
+        )
+        with reserved_port() as dead:
+            dead_url = f"http://127.0.0.1:{dead.getsockname()[1]}/hooks/xynergy"
+            alpha_dead = await create_form(platform, webhook_url=dead_url, tenant="alpha")
+            await submit(platform, alpha_dead, THRESHOLD)
+            dispatcher = dispatcher_for(platform, outbox_concurrency=1)
+            await open_breaker(platform, dispatcher, alpha_dead)
+
+            beta = await create_form(platform, webhook_url=receiver.url, tenant="beta")
+            alpha_live = await create_form(platform, webhook_url=receiver.url, tenant="alpha")
+            [beta_submission] = await submit(platform, beta, 1)
+            [alpha_submission] = await submit(platform, alpha_live, 1)
+            await dispatcher.run_once()
+
+        # Delivered in the first round after the other breaker opened: nothing waited.
+        assert set(receiver.delivered_submissions()) == {beta_submission, alpha_submission}
+        assert await breaker_state(platform, alpha_dead) == "opened"
+        assert await breaker_state(platform, beta) == "closed"
+        assert await breaker_state(platform, alpha_live) == "closed"
+
+    async def test_one_tenant_failing_at_a_shared_host_and_port_does_not_trip_another(
+        self, open_platform: OpenPlatform, receiver: WebhookReceiver
+    ) -> None:
+        platform = await open_platform(
+            breaker_failure_threshold=THRESHOLD, breaker_reset_seconds=30.0
+        )
+        alpha = await create_form(platform, webhook_url=receiver.broken_url, tenant="alpha")
+        await submit(platform, alpha, THRESHOLD)
+        dispatcher = dispatcher_for(platform, outbox_concurrency=1)
+        await open_breaker(platform, dispatcher, alpha)
+
+        beta = await create_form(platform, webhook_url=receiver.url, tenant="beta")
+        [beta_submission] = await submit(platform, beta, 1)
+        await dispatcher.run_once()
+
+        assert receiver.delivered_submissions() == [beta_submission]
+        assert receiver.broken_requests == THRESHOLD  # alpha's later rounds failed fast
+        assert await breaker_state(platform, beta) == "closed"
+
+    async def test_metrics_never_name_a_webhook_destination(
+        self, open_platform: OpenPlatform, receiver: WebhookReceiver
+    ) -> None:
+        platform = await open_platform(
+            breaker_failure_threshold=THRESHOLD, breaker_reset_seconds=30.0
+        )
+        alpha = await create_form(platform, webhook_url=receiver.broken_url, tenant="alpha")
+        beta = await create_form(platform, webhook_url=receiver.url, tenant="beta")
+        await submit(platform, alpha, THRESHOLD)
+        await submit(platform, beta, 2)
+        dispatcher = dispatcher_for(platform, outbox_concurrency=1)
+        await open_breaker(platform, dispatcher, alpha)
+        await dispatcher.run_once()
+        assert len(receiver.delivered) == 2
+
+        text = scrape(platform)
+        tenants = [await ensure_tenant(platform, name) for name in ("alpha", "beta")]
+        for tenant_chosen in ["127.0.0.1", str(receiver.port), "hooks/", *tenants]:
+            assert tenant_chosen not in text
+        # The state changes are there, counted under the upstream only.
+        transitions = "xynergy_circuit_breaker_destination_transitions_total"
+        assert metric_value(text, transitions, circuit=BREAKER, state="opened") == 1
+        deliveries = "xynergy_intake_webhook_deliveries_total"
+        assert metric_value(text, deliveries, outcome="delivered") == 2
+
+
+class _RefusingSession:
+    """Stands in for the webhook session: records any attempt, never connects anywhere."""
+
+    def __init__(self) -> None:
+        self.targets: list[str] = []
+
+    def post(self, url: object, **kwargs: object) -> object:
+        self.targets.append(str(url))
+        raise aiohttp.ClientConnectionError("this test never sends")
+
+
+@pytest.fixture
+def attempts(platform: Platform, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Targets delivery tried to reach; non-loopback ones are never actually connected to."""
+    session = _RefusingSession()
+    monkeypatch.setattr(platform.http, "session", lambda upstream: session)
+    return session.targets
+
+
+class TestSpecialPurposeDestinations:
+    async def test_names_resolving_into_any_special_purpose_range_are_refused(
+        self, platform: Platform, attempts: list[str]
+    ) -> None:
+        answers: dict[str, str] = {}
+        for _label, addresses in refused_cases():
+            for address in addresses:
+                answers[f"h{len(answers)}.tenant.example"] = address
+
+        async def resolver(host: str, port: int | None) -> list[str]:
+            return [answers[host]]
+
+        forms: dict[str, str] = {}
+        for host, address in answers.items():
+            form_id = await create_form(platform, webhook_url=f"https://{host}/hooks/xynergy")
+            forms[form_id] = address
+            await submit(platform, form_id, 1)
+        dispatcher = OutboxDispatcher(
+            settings=platform.settings,
+            intake=fast_intake(webhook_allow_private_addresses=False, outbox_batch=len(forms)),
+            platform=platform,
+            resolver=resolver,
+        )
+
+        assert await dispatcher.run_once() == len(forms)
+
+        assert attempts == []
+        rows = await outbox_rows(platform)
+        let_through = [
+            forms[row.form_id] for row in rows if "non-public" not in (row.last_error or "")
+        ]
+        assert let_through == []
+        assert all(row.delivered_at is None and row.failed_at is None for row in rows)
+
+    @pytest.mark.parametrize(
+        "literal", ["64:ff9b::7f00:1", "::ffff:7f00:1", "::127.0.0.1", "2002:7f00:1::1"]
+    )
+    async def test_ip_literals_embedding_loopback_are_refused(
+        self, platform: Platform, attempts: list[str], literal: str
+    ) -> None:
+        form_id = await create_form(platform, webhook_url=f"https://[{literal}]/hooks/xynergy")
+        await submit(platform, form_id, 1)
+
+        assert await dispatcher_for(platform, webhook_allow_private_addresses=False).run_once() == 1
+
+        assert attempts == []
+        [row] = await outbox_rows(platform)
+        assert "non-public address" in (row.last_error or "")

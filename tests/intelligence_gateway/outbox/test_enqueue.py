@@ -53,10 +53,19 @@ class TestEnqueueWebhook:
             submission = new_submission(form, 1)
             submission.id = None  # type: ignore[assignment]
             session.add(submission)
-            enqueue_webhook(session, form=form, submission=submission)
+            await enqueue_webhook(session, form=form, submission=submission)
         [row] = await outbox_rows(platform)
         assert row.submission_id == submission.id
         assert json.loads(row.payload)["submission"]["id"] == submission.id
+
+    async def test_a_submission_that_was_not_stored_adds_nothing(self, platform: Platform) -> None:
+        form_id = await create_form(platform, webhook_url=HOOK)
+        async with unit_of_work(platform.sessionmaker) as session:
+            form = await session.get(IntakeForm, form_id)
+            assert form is not None
+            # Described but never inserted, as for a duplicate submission.
+            await enqueue_webhook(session, form=form, submission=new_submission(form, 1))
+        assert await outbox_rows(platform) == []
 
     async def test_a_form_without_webhook_adds_nothing(self, platform: Platform) -> None:
         form_id = await create_form(platform, webhook_url=None)
@@ -72,7 +81,7 @@ class TestEnqueueWebhook:
                 assert form is not None
                 submission = new_submission(form, 1)
                 session.add(submission)
-                enqueue_webhook(session, form=form, submission=submission)
+                await enqueue_webhook(session, form=form, submission=submission)
                 await session.flush()
                 raise RuntimeError("boom")
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from tests.corpus import SQL_INJECTIONS
 from tests.intelligence_gateway.submissions.test_admin_support import (
     BETA_APPLICATIONS,
     MISSING_ID,
@@ -39,13 +40,7 @@ FIELDS = {
 }
 STATUSES = ["new", "reviewed", "accepted", "rejected", "spam"]
 DAY = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
-INJECTIONS = [
-    "' OR '1'='1",
-    "x'; DROP TABLE intake_submissions; --",
-    '" OR 1=1 --',
-    "%' OR source LIKE '%",
-    "\\'; SELECT 1; --",
-]
+INJECTIONS = SQL_INJECTIONS
 
 
 @pytest.fixture

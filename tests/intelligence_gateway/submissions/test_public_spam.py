@@ -105,6 +105,16 @@ class TestSpamSignals:
             ("spam", ["too_many_links"]),
         ]
 
+    async def test_links_count_as_sent_even_when_sanitising_drops_them(
+        self, api: IntakeApi
+    ) -> None:
+        form = await api.create_form(kind="contact")
+        anchors = " ".join(f'<a href="https://{n}.example">offer {n}</a>' for n in "abc")
+        assert_received(await api.post(CONTACT, form, api.contact(form, message=anchors)))
+        [row] = await api.rows(form)
+        assert (row.status, row.spam_reasons) == ("spam", ["too_many_links"])
+        assert row.body == "offer a offer b offer c"
+
     async def test_the_same_text_again_and_again_is_spam(self, api: IntakeApi) -> None:
         form = await api.create_form(kind="contact")
         other = await api.create_form(kind="contact")

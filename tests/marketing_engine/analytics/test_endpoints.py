@@ -14,7 +14,7 @@ import pytest
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from tests.helpers import auth, issue_key, metric_value, running
+from tests.helpers import auth, issue_key, metric_value, running, scrape
 from xynergy.ai_routing.app import SLUG as AI_ENGINE
 from xynergy.marketing_engine.models import Campaign
 from xynergy.platform.config import Settings
@@ -142,7 +142,7 @@ class Platformed:
         raise LookupError(slug)
 
     async def metric(self, **labels: str) -> float:
-        text = (await self.client.get("/metrics")).text
+        text = scrape(self.root.state.platform)
         return metric_value(text, "xynergy_cache_requests_total", **labels)
 
 

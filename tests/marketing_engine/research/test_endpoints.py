@@ -11,7 +11,7 @@ import pytest
 
 from tests.ai_routing.fakes import FakeOpenAI
 from tests.ai_routing.gateway import http_model, write_catalogue
-from tests.helpers import metric_value
+from tests.helpers import metric_value, scrape
 from tests.marketing_engine.research.conftest import CONTENT, KEYWORDS
 
 pytestmark = pytest.mark.asyncio
@@ -149,7 +149,7 @@ class TestAddToTracked:
             assert set(tracked) == {"yoga", "yoga mat", "yoga retreat"}
             assert tracked["yoga retreat"]["tags"] == ["marketing-research"]
             # One bulk import for all of them (the setup's own keyword was one POST).
-            metrics = (await p.client.get("/metrics")).text
+            metrics = scrape(p.platform)
             assert (
                 metric_value(
                     metrics,

@@ -1,4 +1,7 @@
-"""Templates: built-ins, versioned tenant templates, cache invalidation, AI drafts, isolation."""
+"""Templates: built-ins, versioned tenant templates, cache invalidation, AI drafts, isolation.
+
+A GET never drafts or writes; an AI draft is a POST in the ``ai_generate`` rate class.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import auth, issue_key
+from tests.helpers import auth, issue_key, scrape
 from tests.marketing_engine.campaigns.harness import (
     TEMPLATES,
     MarketingApi,
@@ -15,9 +18,26 @@ from tests.marketing_engine.campaigns.harness import (
     template_body,
 )
 from xynergy.marketing_engine.templates.builtin import BUILTIN_TEMPLATES
-from xynergy.platform.config import Settings
+from xynergy.platform.config import DEFAULT_RATE_LIMITS, Settings
 
 SMALL_BODY_MAX = 2_000
+AI_ENGINE = "ai-routing-engine"
+DRAFTS_PER_MINUTE = 2
+
+
+def ai_engine_requests(api: MarketingApi) -> float:
+    """Requests the AI Routing Engine has served (every route and status), from its metrics."""
+    total = 0.0
+    for line in scrape(api.platform).splitlines():
+        if line.startswith("xynergy_http_requests_total{") and f'service="{AI_ENGINE}"' in line:
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+async def _draft(
+    api: MarketingApi, key: str = "bakery/food", headers: dict[str, str] | None = None
+) -> Any:
+    return await api.client.post(f"{TEMPLATES}/{key}/draft", headers=headers or api.headers)
 
 
 async def _create(api: MarketingApi, headers: dict[str, str] | None = None, **fields: Any) -> Any:
@@ -35,7 +55,7 @@ async def _resolve(
     return response.json()
 
 
-class TestResolveTemplate:
+class TestFindTemplate:
     async def test_builtin_serves_every_industry(self, api: MarketingApi) -> None:
         resolved = await _resolve(api, "ecommerce/fashion")
         assert (resolved["source"], resolved["industry"], resolved["version"]) == (
@@ -45,14 +65,36 @@ class TestResolveTemplate:
         )
         assert resolved["body"] == dict(BUILTIN_TEMPLATES["ecommerce"])
 
-    async def test_unknown_business_type_is_ai_drafted_once_and_stored(
+    async def test_an_unknown_pair_is_404_with_no_ai_call_and_nothing_written(
         self, api: MarketingApi
     ) -> None:
-        first = await _resolve(api, "bakery/food")
-        assert (first["source"], first["version"]) == ("ai", 1)
-        assert first["body"]["key_messages"]
-        again = await _resolve(api, "bakery/food")
-        assert again == first
+        before = ai_engine_requests(api)
+        for _ in range(3):
+            response = await api.client.get(f"{TEMPLATES}/bakery/food", headers=api.headers)
+            assert response.status_code == 404, response.text
+            body = response.json()
+            assert set(body) == {"error", "detail", "request_id"}
+            assert body["error"] == "not_found"
+            assert "/draft" in body["detail"]
+        assert ai_engine_requests(api) == before
+        assert await api.template_rows() == 0
+
+    async def test_a_read_only_key_gets_404_for_an_unknown_pair(self, api: MarketingApi) -> None:
+        _, reader = await issue_key(api.platform, tenant="acme", scopes=("campaigns:read",))
+        before = ai_engine_requests(api)
+        response = await api.client.get(f"{TEMPLATES}/bakery/food", headers=auth(reader.secret))
+        assert response.status_code == 404, response.text
+        assert ai_engine_requests(api) == before
+        assert await api.template_rows() == 0
+
+    async def test_a_template_drafted_by_a_campaign_is_then_found(self, api: MarketingApi) -> None:
+        assert (
+            await api.client.get(f"{TEMPLATES}/bakery/food", headers=api.headers)
+        ).status_code == 404
+        generated = await api.generated(business_type="bakery", industry="food")
+        assert generated["plan"]["template"]["source"] == "ai"
+        found = await _resolve(api, "bakery/food")
+        assert (found["source"], found["version"]) == ("ai", 1)
         assert await api.template_rows(source="ai") == 1
 
     async def test_a_generic_tenant_template_serves_other_industries(
@@ -65,6 +107,72 @@ class TestResolveTemplate:
     async def test_a_malformed_key_is_refused(self, api: MarketingApi) -> None:
         response = await api.client.get(f"{TEMPLATES}/SaaS!/x", headers=api.headers)
         assert response.status_code == 422
+
+
+class TestDraftTemplate:
+    async def test_drafts_stores_and_is_then_found(self, api: MarketingApi) -> None:
+        before = ai_engine_requests(api)
+        response = await _draft(api)
+        assert response.status_code == 201, response.text
+        drafted = response.json()
+        assert (drafted["source"], drafted["version"], drafted["industry"]) == ("ai", 1, "food")
+        assert drafted["body"]["key_messages"]
+        assert ai_engine_requests(api) == before + 1
+        assert await _resolve(api, "bakery/food") == drafted
+        assert await api.template_rows(source="ai") == 1
+
+    async def test_a_draft_is_the_next_version_and_replaces_the_cached_one(
+        self, api: MarketingApi
+    ) -> None:
+        assert (await _resolve(api))["source"] == "builtin"  # now cached
+        response = await _draft(api, "saas/fintech")
+        assert response.status_code == 201, response.text
+        assert (await _resolve(api))["source"] == "ai"
+        again = await _draft(api, "saas/fintech")
+        assert again.json()["version"] == 2
+        assert (await _resolve(api))["version"] == 2
+
+    @pytest.mark.parametrize(
+        "scopes",
+        [("campaigns:read", "ai:generate"), ("templates:write",)],
+        ids=["no-templates-write", "no-ai-generate"],
+    )
+    async def test_needs_templates_write_and_ai_generate(
+        self, api: MarketingApi, scopes: tuple[str, ...]
+    ) -> None:
+        _, issued = await issue_key(api.platform, tenant="acme", scopes=scopes)
+        before = ai_engine_requests(api)
+        response = await _draft(api, headers=auth(issued.secret))
+        assert response.status_code == 403, response.text
+        assert ai_engine_requests(api) == before
+        assert await api.template_rows() == 0
+
+    async def test_is_limited_by_the_ai_generate_class(
+        self, make_settings: Callable[..., Settings], database_url: str
+    ) -> None:
+        limits = {**DEFAULT_RATE_LIMITS, "ai_generate": f"{DRAFTS_PER_MINUTE}/minute"}
+        settings = make_settings(database_url=database_url, rate_limits=limits)
+        async with marketing_api(settings) as api:
+            for number in range(DRAFTS_PER_MINUTE):
+                response = await _draft(api, f"bakery/food-{number}")
+                assert response.status_code == 201, response.text
+            calls = ai_engine_requests(api)
+            refused = await _draft(api, "bakery/food-late")
+            assert refused.status_code == 429, refused.text
+            assert refused.json()["error"] == "rate_limited"
+            assert int(refused.headers["Retry-After"]) > 0
+            assert ai_engine_requests(api) == calls
+            assert await api.template_rows() == DRAFTS_PER_MINUTE
+            # Reads are another class: still answered.
+            assert (
+                await api.client.get(f"{TEMPLATES}/saas/x", headers=api.headers)
+            ).status_code == 200
+
+    async def test_a_malformed_key_is_refused_before_any_ai_call(self, api: MarketingApi) -> None:
+        before = ai_engine_requests(api)
+        response = await api.client.post(f"{TEMPLATES}/SaaS!/x/draft", headers=api.headers)
+        assert response.status_code == 422
+        assert ai_engine_requests(api) == before
 
 
 class TestVersioning:

@@ -24,7 +24,7 @@ class TestCredentialBounds:
     ) -> None:
         app = create_admin_app(make_settings())
         async with running(app) as client:
-            _, admin = await issue_key(app.state.platform, tenant="ops", scopes=["admin"])
+            _, admin = await issue_key(app.state.platform, tenant="platform", scopes=["admin"])
             headers = {**auth(admin.secret), "X-Xynergy-Tenant": "x" * 5000}
             response = await client.get("/admin/keys", headers=headers)
         assert response.status_code == 404
@@ -35,13 +35,16 @@ class TestCredentialBounds:
     ) -> None:
         app = create_admin_app(make_settings())
         async with running(app) as client:
-            _, admin = await issue_key(app.state.platform, tenant="ops", scopes=["admin"])
+            operator, admin = await issue_key(
+                app.state.platform, tenant="platform", scopes=["admin"]
+            )
+            headers = {**auth(admin.secret), "X-Xynergy-Tenant": operator}
             response = await client.post(
                 "/admin/keys",
-                headers=auth(admin.secret),
+                headers=headers,
                 json={"name": "long", "scopes": ["content:" + "r" * 100]},
             )
-            listed = await client.get("/admin/keys", headers=auth(admin.secret))
+            listed = await client.get("/admin/keys", headers=headers)
         assert response.status_code == 422
         assert "scopes.0" in response.json()["detail"]
         assert [key["name"] for key in listed.json()["items"]] == ["test"]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import time
 from collections.abc import Callable
@@ -201,6 +203,72 @@ class TestVerification:
             tokens(CURRENT).verify(mint(tokens(b"x" * 48)), audience="svc-b")
 
 
+def signed(payload: bytes, secret: bytes = CURRENT) -> str:
+    """A token whose payload is ``payload`` exactly, correctly signed with ``secret``."""
+    encoded = base64.urlsafe_b64encode(payload).decode().rstrip("=")
+    digest = hmac.new(secret, f"v1.{encoded}".encode(), hashlib.sha256).digest()
+    return f"v1.{encoded}.{base64.urlsafe_b64encode(digest).decode().rstrip('=')}"
+
+
+def valid_claims(**changes: Any) -> dict[str, Any]:
+    claims: dict[str, Any] = {
+        "ten": "tenant-1",
+        "kid": "key-1",
+        "ktn": "tenant-1",
+        "scp": ["content:read"],
+        "rid": "req-1",
+        "aud": "svc-b",
+        "iat": int(NOW),
+        "exp": int(NOW) + TTL,
+    }
+    claims.update(changes)
+    return {name: value for name, value in claims.items() if value is not _MISSING}
+
+
+_MISSING = object()
+# Validly signed (a peer sharing the secret minted them) yet malformed: each must be
+# a 401, never a 500.
+MALFORMED_CLAIMS = {
+    "payload_is_a_list": json.dumps([1, 2]).encode(),
+    "payload_is_a_string": json.dumps("claims").encode(),
+    "payload_is_null": b"null",
+    "payload_is_a_number": b"5",
+    "payload_is_not_utf8": b'{"ten":"\xff\xfe"}',
+    "payload_is_deeply_nested": b"[" * 100_000 + b"]" * 100_000,
+    "scopes_a_number": json.dumps(valid_claims(scp=5)).encode(),
+    "scopes_a_string": json.dumps(valid_claims(scp="content:read")).encode(),
+    "scopes_hold_a_number": json.dumps(valid_claims(scp=[1])).encode(),
+    "scopes_hold_null": json.dumps(valid_claims(scp=[None])).encode(),
+    "scopes_missing": json.dumps(valid_claims(scp=_MISSING)).encode(),
+    "tenant_null": json.dumps(valid_claims(ten=None)).encode(),
+    "tenant_a_number": json.dumps(valid_claims(ten=5)).encode(),
+    "tenant_empty": json.dumps(valid_claims(ten="")).encode(),
+    "tenant_holds_nul": json.dumps(valid_claims(ten="tenant\x00")).encode(),
+    "tenant_holds_a_lone_surrogate": json.dumps(valid_claims(ten="\ud800")).encode(),
+    "tenant_missing": json.dumps(valid_claims(ten=_MISSING)).encode(),
+    "key_a_list": json.dumps(valid_claims(kid=[])).encode(),
+    "key_tenant_an_object": json.dumps(valid_claims(ktn={})).encode(),
+    "issued_a_bool": json.dumps(valid_claims(iat=True)).encode(),
+    "issued_a_float": json.dumps(valid_claims(iat=NOW)).encode(),
+    "expiry_a_string": json.dumps(valid_claims(exp="soon")).encode(),
+    "expiry_huge": json.dumps(valid_claims(exp=10**400)).encode(),
+}
+
+
+class TestMalformedClaims:
+    def test_a_well_formed_token_built_here_is_accepted(self, clock: Clock) -> None:
+        context = tokens().verify(signed(json.dumps(valid_claims()).encode()), audience="svc-b")
+
+        assert (context.tenant_id, context.scopes) == ("tenant-1", frozenset({"content:read"}))
+
+    @pytest.mark.parametrize("payload", MALFORMED_CLAIMS.values(), ids=MALFORMED_CLAIMS.keys())
+    def test_a_signed_token_with_malformed_claims_is_refused(
+        self, clock: Clock, payload: bytes
+    ) -> None:
+        with pytest.raises(Unauthorized):
+            tokens().verify(signed(payload), audience="svc-b")
+
+
 class TestSecretRotation:
     def test_the_previous_secret_is_accepted_when_configured(
         self, clock: Clock, make_settings: MakeSettings
@@ -291,6 +359,28 @@ class TestPresentedToAnApp:
 
         assert response.status_code == 401, response.text
         assert response.json()["error"] == "unauthorized"
+
+    @pytest.mark.parametrize(
+        "claims", ["payload_is_a_list", "scopes_a_number", "tenant_null", "tenant_holds_nul"]
+    )
+    async def test_a_signed_token_with_malformed_claims_is_401(
+        self, make_settings: MakeSettings, claims: str
+    ) -> None:
+        settings = make_settings(internal_token_secret=CURRENT.decode())
+        app = create_service_app(
+            slug="svc-b", title="svc-b", settings=settings, routers=[whoami_router()]
+        )
+        now = time.time()
+        payload = (
+            MALFORMED_CLAIMS[claims]
+            .replace(str(int(NOW)).encode(), str(int(now)).encode())
+            .replace(str(int(NOW) + TTL).encode(), str(int(now) + TTL).encode())
+        )
+        async with running(app) as client:
+            response = await client.get("/whoami", headers={INTERNAL_TOKEN_HEADER: signed(payload)})
+
+        assert response.status_code == 401, response.text
+        assert set(response.json()) == {"error", "detail", "request_id"}
 
     async def test_a_token_without_the_route_scope_is_403(
         self, make_settings: MakeSettings

@@ -1,9 +1,10 @@
 """Rotation, grace expiry and revocation, end to end, across replicas.
 
 Two app instances share the database and Redis but nothing in memory: each has
-its own verified-key cache, like two replicas. The key cache TTL is set far
-longer than the 1 s bound so only the Redis broadcast can explain a replica
-dropping a key in time.
+its own verified-key cache, like two replicas. The key cache TTL and the
+revocation-epoch poll are set far longer than the 1 s bound so only the Redis
+broadcast can explain a replica dropping a key in time (the epoch poll, which
+works without Redis, is tested in test_revocation_epoch.py).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from xynergy.platform.admin_app import create_admin_app
 from xynergy.platform.config import Settings
 
 LONG_CACHE_TTL = 300.0
+SLOW_EPOCH_POLL = 60.0
 PROPAGATION_BOUND_SECONDS = 1.0
 
 
@@ -47,6 +49,7 @@ def replica_settings(
         redis_url=redis_url,
         redis_key_prefix=redis_prefix,
         key_cache_ttl_seconds=LONG_CACHE_TTL,
+        key_revocation_poll_seconds=SLOW_EPOCH_POLL,
     )
 
 
@@ -57,7 +60,9 @@ class TestRevocationAcrossReplicas:
         replica_a: FastAPI = create_admin_app(replica_settings)
         replica_b: FastAPI = create_admin_app(replica_settings)
         async with running(replica_a) as client_a, running(replica_b) as client_b:
-            _, admin = await issue_key(replica_a.state.platform, tenant="ops", scopes=["admin"])
+            _, admin = await issue_key(
+                replica_a.state.platform, tenant="platform", scopes=["admin"]
+            )
             _, victim = await issue_key(
                 replica_a.state.platform, tenant="acme", scopes=["keys:admin"]
             )
@@ -77,12 +82,17 @@ class TestRevocationAcrossReplicas:
             )
             assert elapsed < PROPAGATION_BOUND_SECONDS
 
-    async def test_without_the_broadcast_the_other_replica_would_still_serve_it(
+    async def test_without_the_broadcast_or_the_epoch_poll_the_other_replica_would_serve_it(
         self, make_settings: Callable[..., Settings], database_url: str
     ) -> None:
-        # The control: no Redis, long TTL -> replica B keeps its cached key. This is
-        # what the broadcast above fixes, and why the TTL alone is not enough.
-        settings = make_settings(database_url=database_url, key_cache_ttl_seconds=LONG_CACHE_TTL)
+        # The control: no Redis, long TTL, a poll slower than the test -> replica B
+        # keeps its cached key. This is what the broadcast above (and the epoch
+        # poll without Redis) fixes, and why the TTL alone is not enough.
+        settings = make_settings(
+            database_url=database_url,
+            key_cache_ttl_seconds=LONG_CACHE_TTL,
+            key_revocation_poll_seconds=SLOW_EPOCH_POLL,
+        )
         replica_a, replica_b = create_admin_app(settings), create_admin_app(settings)
         async with running(replica_a), running(replica_b) as client_b:
             _, victim = await issue_key(

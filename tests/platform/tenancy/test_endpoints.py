@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from tests.helpers import auth, issue_key, running
 from xynergy.platform.admin_app import create_admin_app
 from xynergy.platform.auth.keys import hash_key
+from xynergy.platform.auth.scopes import OPERATOR_TENANT_NAME
 from xynergy.platform.config import Settings
 from xynergy.platform.runtime import Platform
 from xynergy.platform.tenancy.models import ApiKey, Tenant
@@ -84,7 +85,7 @@ async def admin(settings: Settings) -> AsyncIterator[Admin]:
     app = create_admin_app(settings)
     async with running(app) as client:
         platform: Platform = app.state.platform
-        tenant_id, issued = await issue_key(platform, tenant="operator", scopes=["admin"])
+        tenant_id, issued = await issue_key(platform, tenant=OPERATOR_TENANT_NAME, scopes=["admin"])
         yield Admin(client, platform, settings, tenant_id, issued.secret)
 
 
@@ -383,9 +384,11 @@ class TestTenantIsolation:
         )
         assert single.status_code == 200, single.text
 
-    async def test_admin_without_the_header_sees_only_its_own_tenant(self, admin: Admin) -> None:
+    async def test_admin_naming_its_own_tenant_sees_only_its_own_keys(self, admin: Admin) -> None:
         await admin.key_for("tenant-a", "keys:admin")
-        items = await _list_all(admin.client, "/admin/keys", auth(admin.secret))
+        items = await _list_all(
+            admin.client, "/admin/keys", {**auth(admin.secret), ACT_AS: admin.operator_tenant}
+        )
         assert {item["tenant_id"] for item in items} == {admin.operator_tenant}
 
     async def test_non_admin_key_cannot_act_for_another_tenant(self, admin: Admin) -> None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from xynergy.ai_routing.catalogue import Preference
+from xynergy.platform.text import RawText
 
 __all__ = ["GenerateRequest", "GenerateResponse", "MessageIn", "UsageOut"]
 
@@ -15,13 +16,18 @@ Task = Literal[
 ]
 _MAX_MESSAGES = 10_000
 _MAX_TEXT = 10_000_000
+_MAX_MODEL_CHARS = 100
+# Prompt text goes to a model, never into a page or a column: kept as sent. NUL is
+# harmless there (JSON-escaped upstream); a lone surrogate cannot be encoded for
+# the provider or the cache key, so the type refuses it.
+Prompt = Annotated[str, RawText(max_length=_MAX_TEXT, allow_nul=True)]
 
 
 class MessageIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     role: Literal["system", "user", "assistant"]
-    content: str = Field(max_length=_MAX_TEXT)
+    content: Prompt
 
 
 class GenerateRequest(BaseModel):
@@ -30,13 +36,13 @@ class GenerateRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     task: Task = "other"
-    prompt: str | None = Field(default=None, max_length=_MAX_TEXT)
-    system: str | None = Field(default=None, max_length=_MAX_TEXT)
+    prompt: Prompt | None = None
+    system: Prompt | None = None
     messages: list[MessageIn] | None = Field(default=None, min_length=1, max_length=_MAX_MESSAGES)
     max_tokens: int | None = Field(default=None, ge=1)
     temperature: float | None = Field(default=None, ge=0, le=2)
     preference: Preference = "balanced"
-    model: str | None = Field(default=None, min_length=1, max_length=100)
+    model: Annotated[str, RawText(max_length=_MAX_MODEL_CHARS, min_length=1)] | None = None
 
     @model_validator(mode="after")
     def _prompt_or_messages(self) -> GenerateRequest:

@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from xynergy.platform.text import RawText
+
 __all__ = ["ChatCompletionRequest", "ChatMessageIn", "StreamOptions", "TextPart"]
 
 # Hard caps for parsing; the configured (smaller) bounds are applied afterwards.
@@ -19,24 +21,30 @@ _MAX_CONTENT_CHARS = 10_000_000
 _MAX_PARTS = 100
 _MAX_STOP = 16
 _MAX_STOP_CHARS = 1000
+_MAX_MODEL_CHARS = 100
+_MAX_NAME_CHARS = 64
+_MAX_USER_CHARS = 256
 _UNSUPPORTED = ("tools", "tool_choice", "functions", "function_call", "response_format", "logprobs")
+# Prompt text goes to a model, never into a page or a column: kept as sent. NUL is
+# harmless there (JSON-escaped upstream); a lone surrogate cannot be encoded for
+# the provider or the cache key, so the type refuses it.
+Prompt = Annotated[str, RawText(max_length=_MAX_CONTENT_CHARS, allow_nul=True)]
+StopText = Annotated[str, RawText(max_length=_MAX_STOP_CHARS, allow_nul=True)]
 
 
 class TextPart(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     type: Literal["text"]
-    text: str = Field(max_length=_MAX_CONTENT_CHARS)
+    text: Prompt
 
 
 class ChatMessageIn(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     role: Literal["system", "developer", "user", "assistant"]
-    content: str | Annotated[list[TextPart], Field(max_length=_MAX_PARTS)] = Field(
-        max_length=_MAX_CONTENT_CHARS
-    )
-    name: str | None = Field(default=None, max_length=64)
+    content: Prompt | Annotated[list[TextPart], Field(max_length=_MAX_PARTS)]
+    name: Annotated[str, RawText(max_length=_MAX_NAME_CHARS)] | None = None
 
     def text(self) -> str:
         if isinstance(self.content, str):
@@ -53,23 +61,17 @@ class StreamOptions(BaseModel):
 class ChatCompletionRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    model: str = Field(min_length=1, max_length=100)
+    model: Annotated[str, RawText(max_length=_MAX_MODEL_CHARS, min_length=1)]
     messages: list[ChatMessageIn] = Field(min_length=1, max_length=_MAX_MESSAGES)
     max_tokens: int | None = Field(default=None, ge=1)
     max_completion_tokens: int | None = Field(default=None, ge=1)
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, gt=0, le=1)
-    stop: (
-        str
-        | Annotated[
-            list[Annotated[str, Field(max_length=_MAX_STOP_CHARS)]], Field(max_length=_MAX_STOP)
-        ]
-        | None
-    ) = Field(default=None, max_length=_MAX_STOP_CHARS)
+    stop: StopText | Annotated[list[StopText], Field(max_length=_MAX_STOP)] | None = None
     stream: bool = False
     stream_options: StreamOptions | None = None
     n: int = Field(default=1, ge=1, le=1, description="Only one choice per request.")
-    user: str | None = Field(default=None, max_length=256)
+    user: Annotated[str, RawText(max_length=_MAX_USER_CHARS)] | None = None
 
     @model_validator(mode="after")
     def _refuse_unsupported(self) -> ChatCompletionRequest:

@@ -78,7 +78,8 @@ class SingleFlight(Generic[T]):
 
     def __init__(self, *, max_entries: int, max_items: int) -> None:
         self._flights: dict[str, Flight[T]] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        # One task per running flight, discarded when done: as many as requests in flight.
+        self._tasks: set[asyncio.Task[None]] = set()  # guard: allow XG005 one per flight
         self._max_entries = max_entries
         self._max_items = max_items
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from xynergy.platform.text import MAX_ESCAPE_EXPANSION, PlainText, RawText, RichText
 
 __all__ = [
     "Content",
@@ -33,19 +35,17 @@ KEYWORDS_HARD_MAX = 1000
 PHRASE_HARD_MAX = 1000
 AUTHOR_MAX = 200
 ID_LENGTH = 32
-# Output bounds: sanitising escapes "&" as "&amp;" (5 characters for 1), and NFKC
-# turns one character into at most 18 (U+FDFA).
-_ESCAPED_BODY_MAX = BODY_HARD_MAX * 5
+# Output bounds: sanitising may escape every character of the body (the column is
+# TEXT), and NFKC turns one character into at most 18 (U+FDFA).
+_ESCAPED_BODY_MAX = BODY_HARD_MAX * MAX_ESCAPE_EXPANSION
 _NFKC_MAX_EXPANSION = 18
 
-Title = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=TITLE_HARD_MAX)
-]
-Body = Annotated[str, StringConstraints(max_length=BODY_HARD_MAX)]
-Phrase = Annotated[str, StringConstraints(max_length=PHRASE_HARD_MAX)]
-Author = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=AUTHOR_MAX)
-]
+# Title and author are display text (no markup, escaped); the body keeps the
+# allowlisted markup. Keywords are terms the service normalises (NFKC, lower case).
+Title = Annotated[str, PlainText(max_length=TITLE_HARD_MAX, min_length=1)]
+Body = Annotated[str, RichText(max_length=BODY_HARD_MAX, stored_max_length=_ESCAPED_BODY_MAX)]
+Phrase = Annotated[str, RawText(max_length=PHRASE_HARD_MAX)]
+Author = Annotated[str, PlainText(max_length=AUTHOR_MAX, min_length=1)]
 Keywords = Annotated[list[Phrase], Field(max_length=KEYWORDS_HARD_MAX)]
 
 

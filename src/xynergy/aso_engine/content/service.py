@@ -1,4 +1,7 @@
-"""Content operations: bounds, normalisation, sanitising, cached lists.
+"""Content operations: bounds, normalisation, cached lists.
+
+Title, author and body arrive sanitised by their schema types
+(:mod:`xynergy.platform.text`); the configured bounds apply to what was sent.
 
 Functions only flush; the request's unit of work commits. Every write registers
 the invalidation of the tenant's cached lists and counts to run *after* that
@@ -12,7 +15,6 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-import nh3
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from xynergy.aso_engine.config import AsoSettings
@@ -34,6 +36,7 @@ from xynergy.platform.exceptions import NotFound, ValidationFailed
 from xynergy.platform.logging import get_logger
 from xynergy.platform.pagination import PageRequest, split_keyset_page, split_page
 from xynergy.platform.schemas import Page
+from xynergy.platform.text import sent_length
 
 __all__ = [
     "CACHE_NAMESPACE",
@@ -85,21 +88,21 @@ def _normalise_keywords(raw: Sequence[str], aso: AsoSettings) -> list[str]:
 
 
 def _check_title(title: str, aso: AsoSettings) -> str:
-    if len(title) > aso.content_title_max_chars:
+    if sent_length(title) > aso.content_title_max_chars:
         raise ValidationFailed(
             f"title: at most {aso.content_title_max_chars} characters are allowed."
         )
     return title
 
 
-def _sanitised_body(body: str, aso: AsoSettings) -> str:
-    # The bound applies to what the client sent; sanitising may then shorten it
-    # (dropped markup) or lengthen it slightly (escaped entities).
-    if len(body) > aso.content_body_max_chars:
+def _check_body(body: str, aso: AsoSettings) -> str:
+    # The bound applies to what the client sent; sanitising may have shortened it
+    # (dropped markup) or lengthened it slightly (escaped entities).
+    if sent_length(body) > aso.content_body_max_chars:
         raise ValidationFailed(
             f"body: at most {aso.content_body_max_chars} characters are allowed."
         )
-    return nh3.clean(body)
+    return body
 
 
 def _lists_tag(cache: PlatformCache, tenant_id: str) -> str:
@@ -135,7 +138,7 @@ async def create_content(
     piece = ContentPiece(
         tenant_id=tenant_id,
         title=_check_title(data.title, aso),
-        body=_sanitised_body(data.body, aso),
+        body=_check_body(data.body, aso),
         status=data.status,
         priority=data.priority,
         priority_rank=PRIORITY_RANKS[data.priority],
@@ -169,7 +172,7 @@ async def update_content(
     """Change the fields sent in ``changes``; the others keep their values."""
     # Everything is validated before the row is touched: a refusal writes nothing.
     title = _check_title(changes.title, aso) if changes.title is not None else None
-    body = _sanitised_body(changes.body, aso) if changes.body is not None else None
+    body = _check_body(changes.body, aso) if changes.body is not None else None
     keywords = (
         _normalise_keywords(changes.target_keywords, aso)
         if changes.target_keywords is not None

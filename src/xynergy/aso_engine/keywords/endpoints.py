@@ -142,6 +142,10 @@ async def delete_keyword(
         413: {"description": "More rows or bytes than allowed; nothing was written."},
         415: {"description": "Not text/csv or application/x-ndjson."},
         422: {"model": ImportRejectedBody, "description": "All-or-nothing with rejected rows."},
+        503: {
+            "description": "Other writers held the database longer than its busy timeout; "
+            "nothing was written. Retry after Retry-After."
+        },
     },
 )
 @accepts_uploads
@@ -152,7 +156,12 @@ async def bulk_import(
     mode: ImportMode = "all_or_nothing",
     locale: LocaleParam = None,
 ) -> ImportReport | Response:
-    """Import keywords from a streamed CSV or JSON-lines body; see the report for each row."""
+    """Import keywords from a streamed CSV or JSON-lines body; see the report for each row.
+
+    ``best_effort`` commits every batch as it goes (other writers are never held
+    back for the whole file); ``all_or_nothing`` writes every row in one final
+    transaction. A refused or failed import writes nothing in either mode.
+    """
     file_format = _file_format(request)
     bounds = _aso(request)
     declared = request.headers.get("content-length", "")
@@ -162,6 +171,7 @@ async def bulk_import(
         )
     outcome = await service.import_keywords(
         session,
+        sessions=request.app.state.platform.sessionmaker,
         tenant_id=auth.tenant_id,
         chunks=request.stream(),
         file_format=file_format,

@@ -8,24 +8,29 @@
   (phrase, locale). A fingerprint hit is still sent to the database: a true
   duplicate then conflicts with its first occurrence (inserted or existing), so
   a fingerprint collision can never drop a row.
-* The whole import runs inside a savepoint of the caller's unit of work. An
-  all-or-nothing import with a rejected row rolls the savepoint back and
-  reports; exceeding a bound (413) raises, and the caller's unit of work rolls
-  back — in both modes, so a refused file never leaves half its rows behind.
+* Where the rows go depends on the mode and the database (``import_sinks``):
+  best effort commits batch by batch, so a long import never holds the write
+  lock for its whole duration; all or nothing runs inside a savepoint of the
+  caller's unit of work (on SQLite staged first, so the lock is held only for
+  the final insert). An all-or-nothing import with a rejected row rolls the
+  savepoint back and reports; exceeding a bound (413) raises, the caller's unit
+  of work rolls back and a best-effort import deletes its committed batches —
+  in both modes, so a refused file never leaves half its rows behind.
 """
 
 from __future__ import annotations
 
+import asyncio
 from array import array
 from collections.abc import AsyncIterable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from xynergy.aso_engine.config import AsoSettings
+from xynergy.aso_engine.keywords.import_sinks import ImportSink, ImportTally, open_sink
 from xynergy.aso_engine.keywords.parsing import FileFormat, RawRow, read_rows
-from xynergy.aso_engine.keywords.repository import KeywordRepository
 from xynergy.aso_engine.keywords.rules import (
     INTENTS,
     LOCALE_MAX_CHARS,
@@ -33,8 +38,7 @@ from xynergy.aso_engine.keywords.rules import (
     KeywordInvalid,
     clean_keyword,
 )
-from xynergy.aso_engine.keywords.schemas import ImportMode, ImportRejection, ImportReport
-from xynergy.platform.db.base import new_id, utcnow
+from xynergy.aso_engine.keywords.schemas import ImportMode, ImportReport
 from xynergy.platform.exceptions import PayloadTooLarge
 
 __all__ = ["ImportOutcome", "import_keywords", "max_record_bytes"]
@@ -46,6 +50,9 @@ _FINGERPRINT_MAX_FILL = 0.8
 _ESCAPED_BYTES_PER_CHAR = 6
 # Room for keys, quotes, separators and whitespace around the values of one row.
 _ROW_SYNTAX_BYTES = 256
+# About 5-10 ms of validation on one core: the longest another request waits for
+# an import's turn on the event loop.
+_ROWS_PER_LOOP_TURN = 64
 
 
 def max_record_bytes(bounds: AsoSettings) -> int:
@@ -99,34 +106,6 @@ class _Fingerprints:
         return added
 
 
-@dataclass
-class _Tally:
-    bounds: AsoSettings
-    received: int = 0
-    inserted: int = 0
-    duplicates_in_file: int = 0
-    duplicates_existing: int = 0
-    rejected: int = 0
-    rejections: list[ImportRejection] = field(default_factory=list)
-
-    def reject(self, line: int, reason: str) -> None:
-        self.rejected += 1
-        if len(self.rejections) < self.bounds.import_max_reported_rejections:
-            self.rejections.append(ImportRejection(line=line, reason=reason))
-
-    def report(self, mode: ImportMode) -> ImportReport:
-        return ImportReport(
-            mode=mode,
-            received=self.received,
-            inserted=self.inserted,
-            duplicates_in_file=self.duplicates_in_file,
-            duplicates_existing=self.duplicates_existing,
-            rejected=self.rejected,
-            rejections=self.rejections,
-            rejections_truncated=self.rejected > len(self.rejections),
-        )
-
-
 @dataclass(frozen=True, slots=True)
 class ImportOutcome:
     """The report, and whether the rows it counts as inserted were kept."""
@@ -140,11 +119,10 @@ class _RolledBack(Exception):
 
 
 class _Batcher:
-    """Collects clean rows and writes them a batch at a time."""
+    """Collects clean rows and hands them to the sink a batch at a time."""
 
-    def __init__(self, session: AsyncSession, tenant_id: str, tally: _Tally) -> None:
-        self.repository = KeywordRepository(session)
-        self.tenant_id = tenant_id
+    def __init__(self, sink: ImportSink, tally: ImportTally) -> None:
+        self.sink = sink
         self.tally = tally
         self.rows: list[dict[str, Any]] = []
         self.seen: list[bool] = []
@@ -153,17 +131,7 @@ class _Batcher:
     async def flush(self) -> None:
         if not self.rows:
             return
-        inserted = await self.repository.insert_ignoring_existing(
-            self.rows, tenant_id=self.tenant_id, created_at=utcnow()
-        )
-        tally = self.tally
-        for row, seen in zip(self.rows, self.seen, strict=True):
-            if row["id"] in inserted:
-                tally.inserted += 1
-            elif seen:
-                tally.duplicates_in_file += 1
-            else:
-                tally.duplicates_existing += 1
+        await self.sink.write(self.rows, self.seen)
         self.rows.clear()
         self.seen.clear()
 
@@ -178,6 +146,7 @@ class _Batcher:
 async def import_keywords(
     session: AsyncSession,
     *,
+    sessions: async_sessionmaker[AsyncSession],
     tenant_id: str,
     chunks: AsyncIterable[bytes],
     file_format: FileFormat,
@@ -188,13 +157,17 @@ async def import_keywords(
 ) -> ImportOutcome:
     """Import keywords from a streamed CSV or JSON-lines file into ``tenant_id``.
 
+    ``session`` is the caller's unit of work (all-or-nothing imports write in it);
+    ``sessions`` opens the short units of work of best-effort batches.
+
     Raises:
         PayloadTooLarge: the file has more rows or bytes than ``bounds`` allow;
             nothing is written (the caller's unit of work rolls back).
         ValidationFailed: the CSV header row is missing or wrong.
     """
-    tally = _Tally(bounds)
-    batcher = _Batcher(session, tenant_id, tally)
+    tally = ImportTally(bounds)
+    sink = open_sink(session, sessions, tenant_id=tenant_id, tally=tally, mode=mode)
+    batcher = _Batcher(sink, tally)
     fingerprints = _Fingerprints()
     rows = read_rows(
         chunks,
@@ -203,24 +176,45 @@ async def import_keywords(
         max_record_bytes=max_record_bytes(bounds),
         on_progress=on_progress,
     )
+
+    async def take_all() -> None:
+        async for raw_rows in rows:
+            for raw in raw_rows:
+                await _take(raw, tally, batcher, fingerprints, mode, default_locale)
+                # Validating a row is pure CPU and a received chunk holds hundreds:
+                # without a turn for the loop now and then, every other request of
+                # the process would wait for whole chunks.
+                if tally.received % _ROWS_PER_LOOP_TURN == 0:
+                    await asyncio.sleep(0)
+        if batcher.writing:
+            await batcher.flush()
+            await sink.finish()
+
+    await sink.start()
     try:
-        async with session.begin_nested():
-            async for raw_rows in rows:
-                for raw in raw_rows:
-                    await _take(raw, tally, batcher, fingerprints, mode, default_locale)
-            if batcher.writing:
-                await batcher.flush()
-            if not batcher.writing:
-                raise _RolledBack
-    except _RolledBack:
-        tally.inserted = tally.duplicates_existing = 0
-        return ImportOutcome(tally.report(mode), written=False)
-    return ImportOutcome(tally.report(mode), written=True)
+        if not sink.atomic:
+            try:
+                await take_all()
+            except BaseException:
+                await sink.undo()
+                raise
+            return ImportOutcome(tally.report(mode), written=True)
+        try:
+            async with session.begin_nested():
+                await take_all()
+                if not batcher.writing:
+                    raise _RolledBack
+        except _RolledBack:
+            tally.inserted = tally.duplicates_existing = 0
+            return ImportOutcome(tally.report(mode), written=False)
+        return ImportOutcome(tally.report(mode), written=True)
+    finally:
+        await sink.close()
 
 
 async def _take(
     raw: RawRow,
-    tally: _Tally,
+    tally: ImportTally,
     batcher: _Batcher,
     fingerprints: _Fingerprints,
     mode: ImportMode,
@@ -258,7 +252,7 @@ async def _take(
                     return
                 batcher.rows.append(
                     {
-                        "id": new_id(),
+                        "id": batcher.sink.new_id(),
                         "phrase": clean.phrase,
                         "locale": clean.locale,
                         "tags": clean.tags,

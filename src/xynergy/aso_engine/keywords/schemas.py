@@ -10,9 +10,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field
 
 from xynergy.aso_engine.keywords.rules import LOCALE_MAX_CHARS, TAG_MAX_CHARS
+from xynergy.platform.text import RawText
 
 __all__ = [
     "ImportMode",
@@ -31,16 +32,20 @@ ImportMode = Literal["all_or_nothing", "best_effort"]
 PHRASE_MAX_CHARS = 1000
 URL_MAX_CHARS = 8192
 TAGS_MAX = 200
-Tag = Annotated[str, StringConstraints(max_length=TAG_MAX_CHARS)]
+# Terms and a URL, not display text: the rules (shared with the bulk import)
+# canonicalise them, so the API and an import store the same keyword.
+Tag = Annotated[str, RawText(max_length=TAG_MAX_CHARS)]
 
 
 class KeywordCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    phrase: str = Field(min_length=1, max_length=PHRASE_MAX_CHARS)
-    locale: str = Field(min_length=2, max_length=LOCALE_MAX_CHARS, examples=["en-US"])
+    phrase: Annotated[str, RawText(max_length=PHRASE_MAX_CHARS, min_length=1)]
+    locale: Annotated[str, RawText(max_length=LOCALE_MAX_CHARS, min_length=2)] = Field(
+        examples=["en-US"]
+    )
     tags: list[Tag] = Field(default_factory=list, max_length=TAGS_MAX)
-    target_url: str | None = Field(default=None, max_length=URL_MAX_CHARS)
+    target_url: Annotated[str, RawText(max_length=URL_MAX_CHARS)] | None = None
     intent: Intent | None = None
 
 

@@ -15,6 +15,8 @@ from pydantic import (
     TypeAdapter,
 )
 
+from xynergy.platform.text import RawText
+
 __all__ = [
     "NOT_RANKED_POSITION",
     "POSITION_MAX",
@@ -55,7 +57,8 @@ def _http_url(value: str) -> str:
 
 HttpUrlText = Annotated[
     str,
-    StringConstraints(min_length=8, max_length=URL_HARD_MAX_CHARS, pattern=r"^https?://"),
+    StringConstraints(pattern=r"^https?://"),
+    RawText(max_length=URL_HARD_MAX_CHARS, min_length=8),
     AfterValidator(_http_url),
 ]
 Direction = Literal["improved", "worsened"]

@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from xynergy.platform.text import MAX_ESCAPE_EXPANSION, PlainText, RawText
+
 __all__ = [
     "Form",
     "FormCreate",
@@ -31,16 +33,20 @@ ORIGIN_HARD_MAX = 300
 WEBHOOK_URL_HARD_MAX = 8192
 PUBLIC_ID_MAX = 40
 ID_LENGTH = 32
-# Sanitising escapes "&" as "&amp;" (5 characters for 1).
-_ESCAPED_NAME_MAX = NAME_HARD_MAX * 5
+# Names stored before sanitising was bounded by the column may be this long on SQLite.
+_ESCAPED_NAME_MAX = NAME_HARD_MAX * MAX_ESCAPE_EXPANSION
 
-Name = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=NAME_HARD_MAX)
+# A form's name is shown in dashboards: display text, no markup survives. Origins
+# and the webhook URL are checked by the service, which owns their syntax.
+Name = Annotated[str, PlainText(max_length=NAME_HARD_MAX, min_length=1)]
+Origin = Annotated[
+    str, StringConstraints(strip_whitespace=True), RawText(max_length=ORIGIN_HARD_MAX)
 ]
-Origin = Annotated[str, StringConstraints(strip_whitespace=True, max_length=ORIGIN_HARD_MAX)]
 Origins = Annotated[list[Origin], Field(min_length=1, max_length=ORIGINS_HARD_MAX)]
 WebhookUrl = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=WEBHOOK_URL_HARD_MAX)
+    str,
+    StringConstraints(strip_whitespace=True),
+    RawText(max_length=WEBHOOK_URL_HARD_MAX, min_length=1),
 ]
 
 

@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import SplitResult, urlsplit
 
-import nh3
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from xynergy.intelligence_gateway.config import IntakeSettings
@@ -30,8 +29,10 @@ from xynergy.intelligence_gateway.submissions.stats import invalidate_stats_afte
 from xynergy.platform.cache import PlatformCache
 from xynergy.platform.db.base import utcnow
 from xynergy.platform.exceptions import NotFound, ValidationFailed
+from xynergy.platform.net_policy import is_public_host
 from xynergy.platform.pagination import PageParams, split_page
 from xynergy.platform.schemas import Page
+from xynergy.platform.text import sent_length
 
 __all__ = [
     "FormRules",
@@ -53,10 +54,6 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 _LABEL = re.compile(r"[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?")
 _NUMERIC_LABEL = re.compile(r"(0x[0-9a-f]*|[0-9]+)")
 _MAX_HOST_CHARS = 253
-# Special-use names (RFC 6761, 6762, 8375) and common private suffixes: never a
-# public receiver. Single-label names (intranet hosts) are refused as well.
-_PRIVATE_NAMES = frozenset({"localhost", "localhost.localdomain"})
-_PRIVATE_SUFFIXES = (".localhost", ".local", ".localdomain", ".internal", ".home.arpa", ".lan")
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,14 +74,12 @@ def new_webhook_secret() -> str:
     return SECRET_PREFIX + secrets.token_urlsafe(_SECRET_BYTES)
 
 
-def _sanitised_name(name: str, intake: IntakeSettings) -> str:
-    if len(name) > intake.form_name_max_chars:
+def _checked_name(name: str, intake: IntakeSettings) -> str:
+    # Sanitised by its schema type (no markup survives: names are shown in
+    # dashboards); the configured bound applies to what was sent.
+    if sent_length(name) > intake.form_name_max_chars:
         raise ValidationFailed(f"name: at most {intake.form_name_max_chars} characters.")
-    # Names are shown in dashboards: no markup survives.
-    cleaned = nh3.clean(name, tags=set()).strip()
-    if not cleaned:
-        raise ValidationFailed("name: nothing is left once markup is removed.")
-    return cleaned
+    return name
 
 
 def _split(raw: str, field: str, rules: FormRules) -> tuple[SplitResult, str, int | None]:
@@ -137,20 +132,6 @@ def _host(raw_host: str | None, field: str) -> str | ipaddress.IPv4Address | ipa
     return ascii_host
 
 
-def _is_private(host: str | ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if isinstance(host, str):
-        return (
-            "." not in host
-            or host in _PRIVATE_NAMES
-            or any(host.endswith(suffix) for suffix in _PRIVATE_SUFFIXES)
-        )
-    if isinstance(host, ipaddress.IPv6Address):
-        embedded = host.ipv4_mapped or host.sixtofour or (host.teredo or (None, None))[1]
-        if embedded is not None and _is_private(embedded):
-            return True
-    return not host.is_global or host.is_multicast
-
-
 def normalise_origin(raw: str, rules: FormRules, field: str = "origin") -> str:
     """``raw`` as a browser sends it in ``Origin``: ``scheme://host[:port]``, lower case."""
     if "*" in raw:
@@ -184,9 +165,10 @@ def _webhook_url(raw: str, rules: FormRules) -> str:
     host = _host(parts.hostname, field)
     # Only what the URL says is checked here; what a name resolves to is checked
     # again when delivering (a name can point anywhere by then).
-    if not rules.intake.webhook_allow_private_addresses and _is_private(host):
+    if not rules.intake.webhook_allow_private_addresses and not is_public_host(host):
         raise ValidationFailed(
-            f"{field}: private, loopback and link-local addresses are not allowed."
+            f"{field}: private, loopback, link-local and other special-purpose addresses "
+            "and local names are not allowed."
         )
     return raw
 
@@ -200,7 +182,7 @@ async def create_form(
         tenant_id=tenant_id,
         public_id=new_public_id(),
         kind=data.kind,
-        name=_sanitised_name(data.name, rules.intake),
+        name=_checked_name(data.name, rules.intake),
         allowed_origins=_origins(data.allowed_origins, rules),
         webhook_url=_webhook_url(data.webhook_url, rules) if data.webhook_url else None,
         webhook_secret=new_webhook_secret(),
@@ -224,7 +206,7 @@ async def update_form(
 ) -> tuple[IntakeForm, str | None]:
     """Apply ``changes``; answers the form and its new webhook secret if one was made."""
     sent = changes.model_fields_set
-    name = _sanitised_name(changes.name, rules.intake) if changes.name is not None else None
+    name = _checked_name(changes.name, rules.intake) if changes.name is not None else None
     origins = _origins(changes.allowed_origins, rules) if changes.allowed_origins else None
     webhook_url = _webhook_url(changes.webhook_url, rules) if changes.webhook_url else None
     form = await get_form(session, tenant_id=tenant_id, form_id=form_id)

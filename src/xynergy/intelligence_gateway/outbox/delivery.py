@@ -7,29 +7,30 @@ Outcomes:
   connection errors (these count against the host's breaker), and other 4xx or
   3xx answers (the receiver is misconfigured and may be fixed; not a breaker
   failure, since the host answered fine). Bounded by the give-up time.
-* ``circuit_open``: the host's breaker is open; nothing was sent.
-* ``refused``: the destination is not allowed (a non-HTTP URL, or an address on
-  a loopback/private/link-local/reserved network); retried like ``retry``, since
-  the form's URL may be corrected, but never sent.
+* ``circuit_open``: the destination's breaker is open; nothing was sent.
+* ``refused``: the destination is not allowed (a non-HTTP URL, a local name, or
+  an address that is not public by :mod:`xynergy.platform.net_policy`);
+  retried like ``retry``, since the form's URL may be corrected, but never sent.
 * ``failed``: nothing can ever deliver it (the form's webhook was removed).
 
 Server-side request forgery: unless private addresses are allowed, the host is
-resolved with the loop's ``getaddrinfo``, every address must be global, and the
-request is then sent to the vetted address itself (``Host`` header and TLS
-server name keep the original host, so certificates are still checked against
-it). Connecting to what was checked leaves no window for DNS rebinding between
-the check and the connection. Redirects are never followed.
+resolved (the platform's resolver, or the one given), every address must be
+public by the platform's network policy (special-purpose ranges, and IPv6 forms
+embedding a private IPv4, are refused), and the request is then sent to the
+vetted address itself (``Host`` header and TLS server name keep the original
+host, so certificates are still checked against it). Connecting to what was
+checked leaves no window for DNS rebinding between the check and the
+connection. Redirects are never followed.
 
-One breaker per receiving host (``webhook:<host>``): one receiver's outage never
-stops deliveries to another. The breaker names (and the breaker-state gauge's
-labels) are therefore as many as the distinct webhook hosts tenants configure.
+One breaker per tenant and destination (scheme, host, port), under the
+``webhook`` upstream: one tenant's dead receiver never delays another tenant's
+deliveries, even to the same host, nor its own to another port. Those breakers
+are bounded in number and expire when idle (platform settings), and their names
+never reach a metric label.
 """
 
 from __future__ import annotations
 
-import asyncio
-import ipaddress
-import socket
 from dataclasses import dataclass
 from typing import Literal
 
@@ -41,11 +42,13 @@ from xynergy.intelligence_gateway.outbox.repository import ClaimedMessage
 from xynergy.intelligence_gateway.outbox.signing import webhook_headers
 from xynergy.platform.breaker import UpstreamFailure
 from xynergy.platform.exceptions import CircuitOpen
+from xynergy.platform.net_policy import Resolver, resolve_public
 from xynergy.platform.runtime import Platform
 
-__all__ = ["UPSTREAM", "DeliveryResult", "Outcome", "deliver", "is_public_address"]
+__all__ = ["BREAKER", "UPSTREAM", "DeliveryResult", "Outcome", "breaker_destination", "deliver"]
 
 UPSTREAM = "intake-webhooks"
+BREAKER = "webhook"
 Outcome = Literal["delivered", "retry", "circuit_open", "refused", "failed"]
 
 # Only the start of an error answer is kept (for last_error); the rest is never read.
@@ -63,32 +66,23 @@ class DeliveryResult:
     status: int | None = None
 
 
-def is_public_address(address: str) -> bool:
-    """Whether ``address`` is globally routable unicast (not loopback, private, ...)."""
-    ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone id
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
-
-
-async def _vetted_address(host: str, port: int | None) -> str:
-    """One resolved address of ``host``; ValueError unless every address is public."""
-    infos = await asyncio.get_running_loop().getaddrinfo(
-        host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
-    )
-    addresses = [str(info[4][0]) for info in infos]
-    if not addresses:
-        raise ValueError("the host has no address")
-    private = [address for address in addresses if not is_public_address(address)]
-    if private:
-        raise ValueError(f"the host resolves to a non-public address ({private[0]})")
-    return addresses[0]
+def breaker_destination(tenant_id: str, url: URL) -> str:
+    """The breaker key of a tenant's webhook: tenant, scheme, host and port."""
+    host = (url.raw_host or "").lower()
+    return f"{tenant_id}:{url.scheme}://[{host}]:{url.port}"
 
 
 async def deliver(
-    message: ClaimedMessage, *, platform: Platform, intake: IntakeSettings
+    message: ClaimedMessage,
+    *,
+    platform: Platform,
+    intake: IntakeSettings,
+    resolver: Resolver | None = None,
 ) -> DeliveryResult:
-    """POST ``message`` to its form's webhook once and classify the outcome."""
+    """POST ``message`` to its form's webhook once and classify the outcome.
+
+    ``resolver`` replaces the system resolver (tests, or a deployment's own).
+    """
     if not message.webhook_url:
         return DeliveryResult("failed", "the form no longer has a webhook")
     url = URL(message.webhook_url)
@@ -100,8 +94,8 @@ async def deliver(
     server_hostname: str | None = None
     if not intake.webhook_allow_private_addresses:
         try:
-            address = await _vetted_address(host, url.port)
-        except ValueError as exc:
+            address = await resolve_public(host, url.port, resolver=resolver)
+        except ValueError as exc:  # DestinationRefused, or a resolver's non-address
             return DeliveryResult("refused", str(exc))
         except OSError as exc:
             # Not a breaker failure: the receiving host was never reached.
@@ -120,7 +114,8 @@ async def deliver(
     session = platform.http.session(UPSTREAM)
     timeout = aiohttp.ClientTimeout(total=intake.webhook_timeout_seconds)
     try:
-        async with platform.breakers.guard(f"webhook:{host}"):
+        destination = breaker_destination(message.tenant_id, url)
+        async with platform.breakers.guard(BREAKER, destination):
             try:
                 async with session.post(
                     target,
@@ -143,7 +138,7 @@ async def deliver(
                 raise UpstreamFailure(result)
             return result
     except CircuitOpen:
-        return DeliveryResult("circuit_open", f"the breaker for {host} is open")
+        return DeliveryResult("circuit_open", f"the breaker for {url.origin()} is open")
     except UpstreamFailure as failure:
         if isinstance(failure.outcome, DeliveryResult):
             return failure.outcome

@@ -28,6 +28,7 @@ from xynergy.platform.db.base import utcnow
 from xynergy.platform.db.session import unit_of_work
 from xynergy.platform.logging import get_logger
 from xynergy.platform.monitoring import PlatformMetrics
+from xynergy.platform.net_policy import Resolver
 from xynergy.platform.runtime import Platform
 
 __all__ = ["OutboxDispatcher", "backoff_seconds"]
@@ -60,8 +61,16 @@ class _OutboxMetrics:
 class OutboxDispatcher:
     """Delivers the webhook outbox in the background; several replicas may run one each."""
 
-    def __init__(self, *, settings: Settings, intake: IntakeSettings, platform: Platform) -> None:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        intake: IntakeSettings,
+        platform: Platform,
+        resolver: Resolver | None = None,
+    ) -> None:
         self.settings, self.intake, self.platform = settings, intake, platform
+        self.resolver = resolver  # None: the system resolver
         self._metrics = _OutboxMetrics(platform.metrics)
         self._semaphore = asyncio.Semaphore(intake.outbox_concurrency)
         self._wake = asyncio.Event()
@@ -69,7 +78,9 @@ class OutboxDispatcher:
         self._in_flight: set[asyncio.Task[None]] = set()
         # Claimed and not yet recorded: given back on shutdown rather than left
         # locked until their lease runs out.
-        self._unfinished: dict[str, ClaimedMessage] = {}
+        # At most one claim's worth per free delivery slot (outbox_concurrency), or one
+        # batch in run_once; each entry is removed once its outcome is recorded.
+        self._unfinished: dict[str, ClaimedMessage] = {}  # guard: allow XG005 bounded by claims
         self._stopping = False
 
     # --- lifecycle ------------------------------------------------------------------
@@ -177,7 +188,9 @@ class OutboxDispatcher:
         self._unfinished[message.id] = message
         async with self._semaphore:
             try:
-                result = await deliver(message, platform=self.platform, intake=self.intake)
+                result = await deliver(
+                    message, platform=self.platform, intake=self.intake, resolver=self.resolver
+                )
             except Exception as exc:
                 # A bug or an unexpected library error: treat as a retry, never crash.
                 log.exception("outbox.delivery_crashed", message_id=message.id)

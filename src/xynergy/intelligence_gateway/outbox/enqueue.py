@@ -3,6 +3,11 @@
 The outbox row commits (or rolls back) together with its submission, so a
 notification exists exactly when the submission does; the dispatcher delivers it
 later, however long the receiver is down.
+
+The row is added by one ``INSERT … SELECT … WHERE EXISTS (the submission)``, run
+whether or not the submission was stored: a duplicate submission (a beta
+application with a known e-mail) issues the very statements a new one does and
+simply adds nothing, so the public answer's time does not depend on it.
 """
 
 from __future__ import annotations
@@ -12,7 +17,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from xynergy.intelligence_gateway.models import IntakeForm, OutboxMessage, Submission
+from xynergy.intelligence_gateway.models import IntakeForm, Submission
+from xynergy.intelligence_gateway.outbox.repository import OutboxRepository
 from xynergy.platform.db.base import new_id, utcnow
 
 __all__ = ["SUBMISSION_CREATED", "enqueue_webhook", "webhook_payload"]
@@ -45,15 +51,20 @@ def webhook_payload(
     }
 
 
-def enqueue_webhook(session: AsyncSession, *, form: IntakeForm, submission: Submission) -> None:
-    """Add the submission's notification to the outbox, in the caller's transaction.
+async def enqueue_webhook(
+    session: AsyncSession, *, form: IntakeForm, submission: Submission
+) -> None:
+    """Add the submission's notification to the outbox, in the caller's transaction,
+    if the submission's row exists there (pending objects are flushed first).
 
     Does nothing when the form has no webhook. The payload is rendered now, so the
     submission's ``id`` and ``created_at`` must be known: when they are still
     unset (column defaults only apply at flush) they are assigned here, on the
-    caller's object, before anything is flushed. The caller commits; the dispatcher
-    picks the row up by polling (``OutboxDispatcher.notify()`` after commit makes
-    it sooner in this process).
+    caller's object, before anything is flushed. ``submission`` may be an object
+    never added to the session, describing a row inserted another way (or not at
+    all: then nothing is added). The caller commits; the dispatcher picks the row
+    up by polling (``OutboxDispatcher.notify()`` after commit makes it sooner in
+    this process).
     """
     if not form.webhook_url:
         return
@@ -66,17 +77,18 @@ def enqueue_webhook(session: AsyncSession, *, form: IntakeForm, submission: Subm
         message_id=message_id, event=SUBMISSION_CREATED, form=form, submission=submission
     )
     now = utcnow()
-    session.add(
-        OutboxMessage(
-            id=message_id,
-            tenant_id=submission.tenant_id,
-            form_id=form.id,
-            submission_id=submission.id,
-            event=SUBMISSION_CREATED,
+    await session.flush()
+    await OutboxRepository(session).add_if_submission_exists(
+        {
+            "id": message_id,
+            "tenant_id": submission.tenant_id,
+            "form_id": form.id,
+            "submission_id": submission.id,
+            "event": SUBMISSION_CREATED,
             # Compact and key-ordered: these exact bytes are signed and sent.
-            payload=json.dumps(payload, separators=(",", ":"), sort_keys=True),
-            attempts=0,
-            next_attempt_at=now,
-            created_at=now,
-        )
+            "payload": json.dumps(payload, separators=(",", ":"), sort_keys=True),
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+        }
     )

@@ -24,10 +24,21 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, CursorResult, Result, and_, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    CursorResult,
+    Result,
+    and_,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from xynergy.intelligence_gateway.models import IntakeForm, OutboxMessage
+from xynergy.intelligence_gateway.models import IntakeForm, OutboxMessage, Submission
 
 __all__ = ["ClaimedMessage", "OutboxRepository"]
 
@@ -40,6 +51,7 @@ class ClaimedMessage:
     """One claimed row and what delivering it needs from its form."""
 
     id: str
+    tenant_id: str
     event: str
     payload: str
     attempts: int  # after this claim; the fencing token
@@ -57,6 +69,19 @@ class OutboxRepository:
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+
+    async def add_if_submission_exists(self, values: dict[str, Any]) -> None:
+        """Insert one message built from ``values`` if its submission's row exists.
+
+        ``INSERT … SELECT <values> WHERE EXISTS (…)``: the same statement adds the
+        row or nothing, with no read before it.
+        """
+        columns = OutboxMessage.__table__.c
+        row = select(*(literal(value, columns[name].type) for name, value in values.items()))
+        submitted = select(Submission.id).where(Submission.id == values["submission_id"])
+        await self.session.execute(
+            insert(OutboxMessage).from_select(list(values), row.where(submitted.exists()))
+        )
 
     async def claim_due(
         self, *, now: datetime, lease: timedelta, limit: int
@@ -82,6 +107,7 @@ class OutboxRepository:
             .values(locked_until=now + lease, attempts=OutboxMessage.attempts + 1)
             .returning(
                 OutboxMessage.id,
+                OutboxMessage.tenant_id,
                 OutboxMessage.form_id,
                 OutboxMessage.event,
                 OutboxMessage.payload,
@@ -102,6 +128,7 @@ class OutboxRepository:
         return [
             ClaimedMessage(
                 id=row.id,
+                tenant_id=row.tenant_id,
                 event=row.event,
                 payload=row.payload,
                 attempts=row.attempts,

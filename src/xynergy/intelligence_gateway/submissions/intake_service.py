@@ -5,6 +5,11 @@ submission that is not spam notifies the form's webhook: the outbox would
 otherwise hand every bot's post to the tenant's systems. A spam row takes no
 e-mail dedupe key, so a bot that used someone's address first cannot keep that
 person's own application out.
+
+A beta application with a known e-mail and one with a new e-mail run the same
+SQL statements and both write (see the repository's insert and
+:func:`enqueue_webhook`), so neither the answer nor its time tells a visitor
+whether an address applied before.
 """
 
 from __future__ import annotations
@@ -13,7 +18,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import nh3
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from xynergy.intelligence_gateway.config import IntakeSettings
@@ -29,13 +33,11 @@ from xynergy.intelligence_gateway.submissions.public_schemas import (
     PublicSubmission,
 )
 from xynergy.platform.db.base import new_id, utcnow
-from xynergy.platform.exceptions import ValidationFailed
 
 __all__ = ["Arrival", "submit"]
 
 STATUS_NEW = "new"
 STATUS_SPAM = "spam"
-_COLUMNS = Submission.__table__.c
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,23 +47,6 @@ class Arrival:
     client_ip: str
     origin: str | None
     idempotency_key: str | None
-
-
-def _sanitised(field: str, value: str | None) -> str | None:
-    """``value`` with markup removed and ``<``, ``>``, ``&`` escaped, as stored.
-
-    Escaping may lengthen a value (``&`` becomes ``&amp;``); one that no longer
-    fits its column is refused rather than cut.
-    """
-    if value is None:
-        return None
-    clean = nh3.clean(value, tags=set())
-    capacity = getattr(_COLUMNS[field].type, "length", None)
-    if capacity is not None and len(clean) > capacity:
-        raise ValidationFailed(
-            f"body.{field}: too long once its HTML special characters are escaped."
-        )
-    return clean
 
 
 def _spam_reasons(
@@ -78,8 +63,8 @@ def _spam_reasons(
     token_problem = tokens.problem(data.form_token, form.public_id)
     if token_problem is not None:
         reasons.append(token_problem)
-    free_text = (data.name, getattr(data, "company", None), getattr(data, "subject", None))
-    if spam.count_links(*free_text, data.body) > bounds.spam_max_links:
+    # Counted on what was sent: sanitising drops the links an href held.
+    if data.links_sent > bounds.spam_max_links:
         reasons.append(spam.TOO_MANY_LINKS)
     if arrival.origin is not None and arrival.origin not in form.allowed_origins:
         reasons.append(spam.ORIGIN_NOT_ALLOWED)
@@ -96,9 +81,9 @@ async def submit(
     tokens: FormTokens,
     ip_key: bytes,
     now: datetime | None = None,
-) -> Submission | None:
-    """Store ``data`` sent to ``form``; None when it duplicates an earlier submission
-    (same e-mail on a beta form, or same idempotency key), which stores nothing."""
+) -> bool:
+    """Store ``data`` sent to ``form``; False when it duplicates an earlier submission
+    (same e-mail on a beta form, or same idempotency key), which stores nothing new."""
     now = now or utcnow()
     repository = PublicSubmissionRepository(session)
     content_hash = spam.content_hash(data.body)
@@ -118,14 +103,15 @@ async def submit(
         "form_id": form.id,
         "kind": form.kind,
         "status": STATUS_SPAM if reasons else STATUS_NEW,
-        "email": _sanitised("email", data.email),
-        "name": _sanitised("name", data.name),
-        "company": _sanitised("company", getattr(data, "company", None)),
-        "website": _sanitised("website", getattr(data, "website", None)),
-        "subject": _sanitised("subject", getattr(data, "subject", None)),
-        "body": _sanitised("body", data.body),
-        "source": _sanitised("source", data.source),
-        "utm": {name: nh3.clean(value, tags=set()) for name, value in data.utm.items()},
+        # Sanitised (and bounded by the columns) by the schema's text types.
+        "email": data.email,
+        "name": data.name,
+        "company": getattr(data, "company", None),
+        "website": getattr(data, "website", None),
+        "subject": getattr(data, "subject", None),
+        "body": data.body,
+        "source": data.source,
+        "utm": data.utm,
         "spam_reasons": reasons,
         "content_hash": content_hash,
         "client_ip_hash": spam.client_ip_hash(arrival.client_ip, ip_key),
@@ -136,7 +122,8 @@ async def submit(
         "created_at": now,
         "updated_at": now,
     }
-    submission = await repository.insert_unless_duplicate(values)
-    if submission is not None and not reasons:
-        enqueue_webhook(session, form=form, submission=submission)
-    return submission
+    stored = await repository.insert_unless_duplicate(values)
+    if not reasons:
+        # Also after a duplicate, when it adds nothing: the same statements either way.
+        await enqueue_webhook(session, form=form, submission=Submission(**values))
+    return stored

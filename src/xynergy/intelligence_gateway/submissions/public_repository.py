@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import func, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from xynergy.intelligence_gateway.models import IntakeForm, Submission
@@ -49,21 +50,44 @@ class PublicSubmissionRepository:
         )
         return int(await self.session.scalar(select(func.count()).select_from(window)) or 0)
 
-    async def insert_unless_duplicate(self, values: dict[str, Any]) -> Submission | None:
-        """Insert one submission; None when its e-mail (per form) or its idempotency key
+    async def insert_unless_duplicate(self, values: dict[str, Any]) -> bool:
+        """Insert one submission; False when its e-mail (per form) or its idempotency key
         (per form) is taken already.
 
-        INSERT ... ON CONFLICT DO NOTHING: the unique constraints decide, so two
-        concurrent identical requests cannot both insert, and nothing is looked up
-        first.
+        One INSERT ... ON CONFLICT: the unique constraints decide, so two concurrent
+        identical requests cannot both insert, and nothing is looked up first.
+
+        A beta application (``dedupe_key`` set) that meets a known e-mail is not
+        skipped but takes ``DO UPDATE``, rewriting the key with the value it
+        already has: a real write that changes nothing. A known e-mail then costs
+        what a new one does (the same statement, one row written, a commit that
+        must reach the disk), so the time of the answer does not tell whether an
+        address applied before, as its bytes do not.
         """
+        statement = self._insert(values)
+        if values.get("dedupe_key") is None:
+            skipping = statement.on_conflict_do_nothing().returning(Submission.id)
+            return await self.session.scalar(skipping) is not None
+        upsert = statement.on_conflict_do_update(
+            index_elements=[Submission.form_id, Submission.dedupe_key],
+            set_={"dedupe_key": statement.excluded.dedupe_key},
+        ).returning(Submission.id)
+        if values.get("idempotency_key") is None:
+            return await self.session.scalar(upsert) == values["id"]
+        # A used idempotency key with an unknown e-mail violates the other unique
+        # constraint, which DO UPDATE cannot name too; the savepoint keeps the
+        # request's transaction usable. Both e-mail paths still run alike.
+        try:
+            async with self.session.begin_nested():
+                row_id = await self.session.scalar(upsert)
+        except IntegrityError:
+            return False
+        return row_id == values["id"]
+
+    def _insert(self, values: dict[str, Any]) -> postgresql.Insert | sqlite.Insert:
         dialect = self.session.get_bind().dialect.name
-        statement: postgresql.Insert | sqlite.Insert
         if dialect == "postgresql":
-            statement = postgresql.insert(Submission)
-        elif dialect == "sqlite":
-            statement = sqlite.insert(Submission)
-        else:
-            raise NotImplementedError(f"the intake insert is not implemented for {dialect}")
-        inserted = statement.values(**values).on_conflict_do_nothing().returning(Submission)
-        return (await self.session.scalars(inserted)).first()
+            return postgresql.insert(Submission).values(**values)
+        if dialect == "sqlite":
+            return sqlite.insert(Submission).values(**values)
+        raise NotImplementedError(f"the intake insert is not implemented for {dialect}")

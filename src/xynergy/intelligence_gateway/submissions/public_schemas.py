@@ -3,7 +3,13 @@
 Hard caps (``max_length``) are the column sizes and ``IntakeSettings``' upper
 limits. The configured bounds come from the ``IntakeSettings`` passed as
 validation context (``{"bounds": intake}``), so they are reported per field like
-every other error. Strings are stripped; an empty optional field counts as absent.
+every other error; they apply to what the visitor sent. Strings are stripped; an
+empty optional field counts as absent.
+
+The free text (name, company, subject, the message, tracking) is display text,
+sanitised by its type (:class:`~xynergy.platform.text.PlainText`); the e-mail
+address and website are normalised here and then escaped the same way, as stored.
+Spam signals that markup would hide (links in ``href``) are counted on what was sent.
 """
 
 from __future__ import annotations
@@ -16,14 +22,25 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    StringConstraints,
+    PrivateAttr,
     ValidationInfo,
+    ValidatorFunctionWrapHandler,
     field_validator,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
 from xynergy.intelligence_gateway.config import IntakeSettings
 from xynergy.intelligence_gateway.form_tokens import TOKEN_MAX_CHARS
+from xynergy.intelligence_gateway.submissions.spam import count_links
+from xynergy.platform.text import (
+    MAX_ESCAPE_EXPANSION,
+    PlainText,
+    RawText,
+    SanitisedText,
+    escaped_within,
+    sent_length,
+)
 
 __all__ = [
     "HONEYPOT_FIELD",
@@ -60,14 +77,22 @@ _DOMAIN_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 _TOP_LEVEL_LABEL = re.compile(r"[a-z]{2,63}|xn--[a-z0-9-]{1,59}")
 _URL_SCHEMES = frozenset({"http", "https"})
 _URL_FORBIDDEN = re.compile(r"[\s<>\"'`\\]")
-# C0/C1 controls: PostgreSQL refuses NUL, and none of them belongs in a form field.
+# C0/C1 controls: none belongs in an address, a URL or a token (the text types
+# refuse them in the free text).
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
-_CONTROL_EXCEPT_LINES = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# Fields whose links count as spam signals, as sent.
+_LINK_FIELDS = ("name", "company", "subject", "use_case", "message")
+# The message's column is TEXT: it holds the longest message once escaped.
+_ESCAPED_TEXT_MAX = TEXT_HARD_MAX * MAX_ESCAPE_EXPANSION
+# Normalised values stored escaped like the display text, and their column sizes.
+_ESCAPED_AS_STORED = {"email": EMAIL_HARD_MAX, "website": WEBSITE_HARD_MAX}
 
-Name = Annotated[str, StringConstraints(min_length=1, max_length=NAME_HARD_MAX)]
-Email = Annotated[str, StringConstraints(min_length=1, max_length=EMAIL_HARD_MAX)]
-Tracking = Annotated[str, StringConstraints(max_length=TRACKING_HARD_MAX)]
-Text = Annotated[str, StringConstraints(max_length=TEXT_HARD_MAX)]
+Name = Annotated[str, PlainText(max_length=NAME_HARD_MAX, min_length=1)]
+Email = Annotated[str, RawText(max_length=EMAIL_HARD_MAX, min_length=1)]
+Tracking = Annotated[str, PlainText(max_length=TRACKING_HARD_MAX)]
+Text = Annotated[
+    str, PlainText(max_length=TEXT_HARD_MAX, stored_max_length=_ESCAPED_TEXT_MAX, multiline=True)
+]
 
 
 def _invalid(kind: str, message: str) -> PydanticCustomError:
@@ -143,7 +168,6 @@ class PublicSubmission(BaseModel):
         HONEYPOT_FIELD: "tracking_max_chars",
     }
     min_chars_settings: ClassVar[dict[str, str]] = {}
-    multi_line: ClassVar[frozenset[str]] = frozenset()
 
     name: Name
     email: Email = Field(description="Stored with its domain lowercased.")
@@ -153,20 +177,37 @@ class PublicSubmission(BaseModel):
     utm_campaign: Tracking | None = None
     utm_term: Tracking | None = None
     utm_content: Tracking | None = None
-    form_token: str | None = Field(
+    form_token: Annotated[str, RawText(max_length=TOKEN_MAX_CHARS)] | None = Field(
         default=None,
-        max_length=TOKEN_MAX_CHARS,
         description="From GET /api/forms/{public_id}/token when the page loaded.",
     )
-    nickname: Tracking = Field(
+    # Never stored, only tested for emptiness: markup must not hide a bot's answer.
+    nickname: Annotated[str, RawText(max_length=TRACKING_HARD_MAX)] = Field(
         default="",
         description="Honeypot: render it hidden (autocomplete=off, tabindex=-1); people leave it empty.",
     )
+
+    # Links in the free text as sent, before sanitising dropped any ``href``.
+    _links_sent: int = PrivateAttr(default=0)
 
     @property
     def body(self) -> str:
         """The free text: the use case or the message."""
         raise NotImplementedError
+
+    @property
+    def links_sent(self) -> int:
+        """Links (``http(s)://``, ``www.``) the free text held as sent, markup included."""
+        return self._links_sent
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _count_links_as_sent(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        submission = handler(data)
+        if isinstance(data, dict) and isinstance(submission, PublicSubmission):
+            sent = [data.get(name) for name in _LINK_FIELDS]
+            submission._links_sent = count_links(*(text for text in sent if isinstance(text, str)))
+        return submission
 
     @property
     def utm(self) -> dict[str, str]:
@@ -180,8 +221,8 @@ class PublicSubmission(BaseModel):
         field = info.field_name or ""
         if not value and cls.model_fields[field].default is None:
             return None
-        control = _CONTROL_EXCEPT_LINES if field in cls.multi_line else _CONTROL
-        if control.search(value):
+        # The display text was checked and sanitised by its type.
+        if not isinstance(value, SanitisedText) and _CONTROL.search(value):
             raise _invalid("string_control_characters", "control characters are not allowed")
         if field == "email":
             try:
@@ -196,6 +237,8 @@ class PublicSubmission(BaseModel):
         bounds = (info.context or {}).get("bounds")
         if isinstance(bounds, IntakeSettings):
             _check_bounds(cls, field, value, bounds)
+        if field in _ESCAPED_AS_STORED:
+            value = escaped_within(value, _ESCAPED_AS_STORED[field])
         return value
 
 
@@ -205,7 +248,7 @@ def _check_bounds(
     maximum_setting = model.max_chars_settings.get(field)
     if maximum_setting is not None:
         maximum = getattr(bounds, maximum_setting)
-        if len(value) > maximum:
+        if sent_length(value) > maximum:
             raise PydanticCustomError(
                 "string_too_long",
                 "String should have at most {max_length} characters",
@@ -232,10 +275,9 @@ class BetaApplicationCreate(PublicSubmission):
         "use_case": "use_case_max_chars",
     }
     min_chars_settings: ClassVar[dict[str, str]] = {"use_case": "use_case_min_chars"}
-    multi_line: ClassVar[frozenset[str]] = frozenset({"use_case"})
 
-    company: Annotated[str, StringConstraints(max_length=COMPANY_HARD_MAX)] | None = None
-    website: Annotated[str, StringConstraints(max_length=WEBSITE_HARD_MAX)] | None = Field(
+    company: Annotated[str, PlainText(max_length=COMPANY_HARD_MAX)] | None = None
+    website: Annotated[str, RawText(max_length=WEBSITE_HARD_MAX)] | None = Field(
         default=None, description="An http(s) URL; a bare host gets https://."
     )
     use_case: Text = Field(description="What the applicant wants to do (10-2,000 characters).")
@@ -254,9 +296,8 @@ class ContactMessageCreate(PublicSubmission):
         "message": "message_max_chars",
     }
     min_chars_settings: ClassVar[dict[str, str]] = {"message": "message_min_chars"}
-    multi_line: ClassVar[frozenset[str]] = frozenset({"message"})
 
-    subject: Annotated[str, StringConstraints(max_length=SUBJECT_HARD_MAX)] | None = None
+    subject: Annotated[str, PlainText(max_length=SUBJECT_HARD_MAX)] | None = None
     message: Text
 
     @property

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from xynergy.marketing_engine.templates.schemas import KEY_HARD_MAX, KeyText
+from xynergy.platform.text import PlainText, RawText
 
 __all__ = [
     "Campaign",
@@ -36,22 +37,17 @@ ID_LENGTH = 32
 _BUDGET_DIGITS = 18
 _BUDGET_DECIMALS = 2
 
-Name = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=NAME_HARD_MAX)
-]
-Goal = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=GOAL_HARD_MAX)
-]
+# Stored and shown: display text. A channel is a name the service checks against
+# the configured list.
+Name = Annotated[str, PlainText(max_length=NAME_HARD_MAX, min_length=1)]
+Goal = Annotated[str, PlainText(max_length=GOAL_HARD_MAX, min_length=1)]
 Channel = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, to_lower=True, min_length=1, max_length=KEY_HARD_MAX),
+    StringConstraints(strip_whitespace=True, to_lower=True),
+    RawText(max_length=KEY_HARD_MAX, min_length=1),
 ]
-Audience = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=AUDIENCE_HARD_MAX)
-]
-Tone = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=KEY_HARD_MAX)
-]
+Audience = Annotated[str, PlainText(max_length=AUDIENCE_HARD_MAX, min_length=1, multiline=True)]
+Tone = Annotated[str, PlainText(max_length=KEY_HARD_MAX, min_length=1)]
 
 
 class CampaignGenerate(BaseModel):

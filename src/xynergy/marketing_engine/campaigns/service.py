@@ -30,13 +30,15 @@ from xynergy.marketing_engine.campaigns.schemas import (
 from xynergy.marketing_engine.config import MarketingSettings
 from xynergy.marketing_engine.models import Campaign as CampaignRow
 from xynergy.marketing_engine.models import CampaignStep as CampaignStepRow
-from xynergy.marketing_engine.templates.service import check_key, resolve_template
+from xynergy.marketing_engine.templates.lookup import resolve_template
+from xynergy.marketing_engine.templates.service import check_key
 from xynergy.platform.auth.context import AuthContext
 from xynergy.platform.db.base import new_id, utcnow
 from xynergy.platform.exceptions import NotFound, ValidationFailed
 from xynergy.platform.pagination import PageParams, split_page
 from xynergy.platform.runtime import Platform
 from xynergy.platform.schemas import Page
+from xynergy.platform.text import sent_length
 
 __all__ = [
     "STEP_ORDER",
@@ -59,7 +61,7 @@ STEP_ORDER = (
 
 
 def _check_chars(field: str, value: str, limit: int) -> None:
-    if len(value) > limit:
+    if sent_length(value) > limit:
         raise ValidationFailed(f"{field}: at most {limit} characters are allowed.")
 
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field
+
+from xynergy.platform.text import RawText
 
 __all__ = [
     "AiStatus",
@@ -36,7 +38,9 @@ RESULTS_HARD_MAX = 10_000
 LOCALE_MAX_CHARS = 16
 _LOCALE = r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8}){0,2}$"
 
-Text = Annotated[str, StringConstraints(max_length=TEXT_HARD_MAX_CHARS)]
+# Seeds are search terms the service normalises; the description only feeds the
+# research (and the AI prompt). Neither is stored as display text.
+Text = Annotated[str, RawText(max_length=TEXT_HARD_MAX_CHARS)]
 
 
 class ResearchRequest(BaseModel):
@@ -45,8 +49,8 @@ class ResearchRequest(BaseModel):
     seeds: list[Text] = Field(
         min_length=1, max_length=SEEDS_HARD_MAX, description="Seed topics, e.g. 'yoga mats'."
     )
-    description: str = Field(
-        default="", max_length=DESCRIPTION_HARD_MAX_CHARS, description="What the business does."
+    description: Annotated[str, RawText(max_length=DESCRIPTION_HARD_MAX_CHARS)] = Field(
+        default="", description="What the business does."
     )
     locale: str = Field(default="en-US", min_length=2, max_length=LOCALE_MAX_CHARS, pattern=_LOCALE)
     limit: int | None = Field(

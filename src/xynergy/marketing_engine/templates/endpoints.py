@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Path, Request
 
 from xynergy.marketing_engine.config import MarketingSettings
-from xynergy.marketing_engine.templates import service
+from xynergy.marketing_engine.templates import lookup, service
 from xynergy.marketing_engine.templates.schemas import (
     KEY_HARD_MAX,
     KEY_PATTERN,
@@ -19,7 +19,7 @@ from xynergy.platform.auth.context import AuthContext
 from xynergy.platform.auth.dependencies import require_scopes
 from xynergy.platform.db.session import SessionDep
 from xynergy.platform.pagination import PageParamsDep
-from xynergy.platform.routing import api_router
+from xynergy.platform.routing import api_router, rate_limit
 from xynergy.platform.runtime import Platform
 from xynergy.platform.schemas import Page
 
@@ -29,6 +29,8 @@ router = api_router(tags=["templates"])
 
 TemplateReader = Annotated[AuthContext, Depends(require_scopes("campaigns:read"))]
 TemplateWriter = Annotated[AuthContext, Depends(require_scopes("templates:write"))]
+# A draft calls the AI Routing Engine on the caller's behalf: it must hold that scope too.
+TemplateDrafter = Annotated[AuthContext, Depends(require_scopes("templates:write", "ai:generate"))]
 KeyPath = Annotated[
     str, Path(min_length=1, max_length=KEY_HARD_MAX, pattern=KEY_PATTERN, description="A key.")
 ]
@@ -101,8 +103,11 @@ async def update_template(
     return service.from_row(row)
 
 
-@router.get("/templates/{business_type}/{industry}")
-async def resolve_template(
+@router.get(
+    "/templates/{business_type}/{industry}",
+    responses={404: {"description": "No stored or built-in template; nothing is drafted."}},
+)
+async def find_template(
     business_type: KeyPath,
     industry: KeyPath,
     session: SessionDep,
@@ -110,10 +115,35 @@ async def resolve_template(
     marketing: MarketingDep,
     platform: PlatformDep,
 ) -> Template:
-    """The template a campaign would use: the tenant's own, a built-in one, or an AI draft."""
+    """The template a campaign would start from: the tenant's own or a built-in one."""
     service.check_key("business_type", business_type, marketing)
     service.check_key("industry", industry, marketing)
-    resolved = await service.resolve_template(
+    return await lookup.find_template(
+        session,
+        cache=platform.cache,
+        tenant_id=auth.tenant_id,
+        business_type=business_type,
+        industry=industry,
+    )
+
+
+@router.post(
+    "/templates/{business_type}/{industry}/draft",
+    status_code=201,
+    responses={503: {"description": "The AI Routing Engine is unavailable; nothing was stored."}},
+)
+# Each draft pays for an AI generation: it counts against the AI rate class.
+@rate_limit("ai_generate")
+async def draft_template(
+    business_type: KeyPath,
+    industry: KeyPath,
+    session: SessionDep,
+    auth: TemplateDrafter,
+    marketing: MarketingDep,
+    platform: PlatformDep,
+) -> Template:
+    """Draft the next version of this template with AI and store it (source "ai")."""
+    row = await service.draft_template(
         session,
         platform=platform,
         caller=auth,
@@ -121,4 +151,4 @@ async def resolve_template(
         industry=industry,
         marketing=marketing,
     )
-    return resolved.template
+    return service.from_row(row)

@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from xynergy.platform.text import PlainText
+
 __all__ = [
     "KEY_HARD_MAX",
     "KEY_PATTERN",
@@ -41,9 +43,10 @@ KeyText = Annotated[
         pattern=KEY_PATTERN,
     ),
 ]  # fmt: skip
-Line = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=_LINE_MAX)]
+# What a template says is shown to people: display text, like every stored field.
+Line = Annotated[str, PlainText(max_length=_LINE_MAX, min_length=1)]
 Lines = Annotated[list[Line], Field(max_length=_LINES_MAX)]
-ChannelName = Annotated[str, StringConstraints(min_length=1, max_length=KEY_HARD_MAX)]
+ChannelName = Annotated[str, PlainText(max_length=KEY_HARD_MAX, min_length=1)]
 
 
 class Phase(BaseModel):

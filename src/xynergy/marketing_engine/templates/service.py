@@ -1,10 +1,7 @@
-"""Template operations: versioned writes, resolution (cached 24 h), AI drafts.
+"""Template writes (versioned, cache invalidated after commit), AI drafts on request, listing.
 
-Resolution order for a business type and industry: the tenant's latest version
-for that industry, then its latest "generic" one, then the built-in template of
-the business type, then an AI draft (stored as a source "ai" version). Every
-resolved template is cached under a tag of its business type, and every write
-to that business type invalidates the tag after its commit.
+Every write to a business type invalidates its cache tag after the commit, so
+lookups (``lookup.py``) never serve a replaced version past it.
 """
 
 from __future__ import annotations
@@ -16,22 +13,21 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from xynergy.marketing_engine.clients import generate_text
 from xynergy.marketing_engine.config import MarketingSettings
 from xynergy.marketing_engine.models import CampaignTemplate
 from xynergy.marketing_engine.templates.builtin import (
     BUILTIN_TEMPLATES,
     BUILTIN_VERSION,
-    DEFAULT_PHASES,
     GENERIC_INDUSTRY,
     builtin_template,
 )
+from xynergy.marketing_engine.templates.drafts import draft_body
 from xynergy.marketing_engine.templates.repository import TemplateRepository
 from xynergy.marketing_engine.templates.schemas import Template, TemplateBody
 from xynergy.platform.auth.context import AuthContext
 from xynergy.platform.cache import PlatformCache
 from xynergy.platform.db.base import utcnow
-from xynergy.platform.db.session import on_commit, unit_of_work
+from xynergy.platform.db.session import on_commit
 from xynergy.platform.exceptions import Conflict, ValidationFailed
 from xynergy.platform.logging import get_logger
 from xynergy.platform.pagination import PageParams, encode_cursor
@@ -40,23 +36,21 @@ from xynergy.platform.schemas import Page
 
 __all__ = [
     "CACHE_NAMESPACE",
-    "ResolvedTemplate",
+    "add_version",
+    "builtin_entry",
     "check_key",
     "create_template",
+    "draft_template",
     "from_row",
     "list_templates",
-    "resolve_template",
+    "type_tag",
 ]
 
 log = get_logger(__name__)
 
 CACHE_NAMESPACE = "marketing-templates"
-# Bumped when the cached shape changes, so old entries are never read back.
-_CACHE_SHAPE = 1
 # Built-in templates sort after every stored one in the newest-first list.
 _BUILTIN_CREATED = datetime(1970, 1, 1, tzinfo=UTC)
-_DRAFT_LINE_MAX = 500
-_DRAFT_LINES_MAX = 20
 
 
 def check_key(field: str, value: str, marketing: MarketingSettings) -> str:
@@ -79,7 +73,8 @@ def _check_body(body: TemplateBody, marketing: MarketingSettings) -> dict[str, A
     return plain
 
 
-def _type_tag(cache: PlatformCache, tenant_id: str, business_type: str) -> str:
+def type_tag(cache: PlatformCache, tenant_id: str, business_type: str) -> str:
+    """The cache tag of the tenant's templates of one business type."""
     return cache.tag(CACHE_NAMESPACE, tenant_id, "type:" + business_type)
 
 
@@ -99,7 +94,8 @@ def _builtin_id(business_type: str) -> str:
     return f"builtin:{business_type}:{GENERIC_INDUSTRY}"
 
 
-def _builtin(business_type: str, body: dict[str, Any]) -> Template:
+def builtin_entry(business_type: str, body: dict[str, Any]) -> Template:
+    """The built-in template of ``business_type`` as the API shows it."""
     return Template(
         id=_builtin_id(business_type),
         business_type=business_type,
@@ -124,7 +120,27 @@ async def create_template(
     """A new version of the tenant's template for this business type and industry."""
     check_key("business_type", business_type, marketing)
     check_key("industry", industry, marketing)
-    plain = _check_body(body, marketing)
+    return await add_version(
+        session,
+        tenant_id=tenant_id,
+        business_type=business_type,
+        industry=industry,
+        body=_check_body(body, marketing),
+        source="custom",
+        cache=cache,
+    )
+
+
+async def add_version(
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    business_type: str,
+    industry: str,
+    body: dict[str, Any],
+    source: str,
+    cache: PlatformCache,
+) -> CampaignTemplate:
     repository = TemplateRepository(session)
     version = await repository.latest_version(
         tenant_id=tenant_id, business_type=business_type, industry=industry
@@ -134,15 +150,15 @@ async def create_template(
         business_type=business_type,
         industry=industry,
         version=version + 1,
-        source="custom",
-        body=plain,
+        source=source,
+        body=body,
         created_at=utcnow(),
     )
     try:
         await repository.add(row)
     except IntegrityError as exc:
         raise Conflict("Another change to this template landed first; try again.") from exc
-    tag = _type_tag(cache, tenant_id, business_type)
+    tag = type_tag(cache, tenant_id, business_type)
 
     async def invalidate() -> None:
         # Committed already: a missed invalidation is bounded by the TTL.
@@ -155,17 +171,7 @@ async def create_template(
     return row
 
 
-class ResolvedTemplate:
-    """A resolved template and whether this request resolved it (False: from the cache)."""
-
-    __slots__ = ("computed", "template")
-
-    def __init__(self, template: Template, *, computed: bool) -> None:
-        self.template = template
-        self.computed = computed
-
-
-async def resolve_template(
+async def draft_template(
     session: AsyncSession,
     *,
     platform: Platform,
@@ -173,116 +179,27 @@ async def resolve_template(
     business_type: str,
     industry: str,
     marketing: MarketingSettings,
-) -> ResolvedTemplate:
-    """The template a campaign for this business type and industry starts from."""
-    tenant_id = caller.tenant_id
-    computed = False
-
-    async def compute() -> dict[str, Any]:
-        nonlocal computed
-        computed = True
-        template = await _resolve_uncached(
-            session,
-            platform=platform,
-            caller=caller,
-            business_type=business_type,
-            industry=industry,
-            marketing=marketing,
-        )
-        return template.model_dump(mode="json")
-
-    value = await platform.cache.get_or_compute(
-        CACHE_NAMESPACE,
-        tenant_id,
-        ["resolved", _CACHE_SHAPE, business_type, industry],
-        compute,
-        tags=[_type_tag(platform.cache, tenant_id, business_type)],
-    )
-    return ResolvedTemplate(Template.model_validate(value), computed=computed)
-
-
-async def _resolve_uncached(
-    session: AsyncSession,
-    *,
-    platform: Platform,
-    caller: AuthContext,
-    business_type: str,
-    industry: str,
-    marketing: MarketingSettings,
-) -> Template:
-    repository = TemplateRepository(session)
-    tenant_id = caller.tenant_id
-    for candidate in dict.fromkeys((industry, GENERIC_INDUSTRY)):
-        row = await repository.latest(
-            tenant_id=tenant_id, business_type=business_type, industry=candidate
-        )
-        if row is not None:
-            return from_row(row)
-    body = builtin_template(business_type)
-    if body is not None:
-        return _builtin(business_type, body)
-    return await _draft(
+) -> CampaignTemplate:
+    """Draft the next version of this template with AI and store it (source "ai")."""
+    check_key("business_type", business_type, marketing)
+    check_key("industry", industry, marketing)
+    # The AI call comes before any write: no transaction is open while it runs.
+    body = await draft_body(
         platform=platform,
         caller=caller,
         business_type=business_type,
         industry=industry,
         marketing=marketing,
     )
-
-
-async def _draft(
-    *,
-    platform: Platform,
-    caller: AuthContext,
-    business_type: str,
-    industry: str,
-    marketing: MarketingSettings,
-) -> Template:
-    """An AI-drafted template, stored as the tenant's next version for this key.
-
-    Stored in its own unit of work: a draft is worth keeping (it was paid for)
-    even when the campaign that asked for it fails later.
-    """
-    answer = await generate_text(
-        platform.services,
-        caller=caller,
-        task="campaign",
-        prompt=(
-            f"Draft marketing campaign key messages for a {business_type} business "
-            f"in the {industry} industry, one per line."
-        ),
-        max_tokens=marketing.campaign_ai_max_tokens,
+    return await add_version(
+        session,
+        tenant_id=caller.tenant_id,
+        business_type=business_type,
+        industry=industry,
+        body=body,
+        source="ai",
+        cache=platform.cache,
     )
-    lines = [
-        line.strip()[:_DRAFT_LINE_MAX]
-        for line in str(answer.get("text", "")).splitlines()
-        if line.strip()
-    ][:_DRAFT_LINES_MAX]
-    summary = f"AI-drafted template for {business_type} ({industry})."
-    body = TemplateBody.model_validate(
-        {
-            "summary": summary,
-            "key_messages": lines or [summary],
-            "default_tactics": lines or [summary],
-            "phases": list(DEFAULT_PHASES),
-        }
-    ).model_dump(mode="json")
-    async with unit_of_work(platform.sessionmaker) as own:
-        repository = TemplateRepository(own)
-        version = await repository.latest_version(
-            tenant_id=caller.tenant_id, business_type=business_type, industry=industry
-        )
-        row = CampaignTemplate(
-            tenant_id=caller.tenant_id,
-            business_type=business_type,
-            industry=industry,
-            version=version + 1,
-            source="ai",
-            body=body,
-            created_at=utcnow(),
-        )
-        await repository.add(row)
-    return from_row(row)
 
 
 async def list_templates(
@@ -299,7 +216,7 @@ async def list_templates(
         if params.after is None or position < params.after:
             body = builtin_template(business_type)
             if body is not None:
-                entries.append((*position, _builtin(business_type, body)))
+                entries.append((*position, builtin_entry(business_type, body)))
     page = entries[: params.limit]
     cursor = None
     if len(entries) > params.limit and page:

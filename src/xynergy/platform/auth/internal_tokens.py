@@ -21,10 +21,12 @@ import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeGuard
 
 from xynergy.platform.auth.context import AuthContext
 from xynergy.platform.config import Settings
 from xynergy.platform.exceptions import Forbidden, Unauthorized
+from xynergy.platform.input_text import is_storable_text
 
 __all__ = ["INTERNAL_TOKEN_HEADER", "InternalTokens", "resolve_internal_secrets"]
 
@@ -40,6 +42,16 @@ def _b64(data: bytes) -> str:
 
 def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _is_int(value: object) -> TypeGuard[int]:
+    # bool is an int to Python, never to a token.
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_name(value: object) -> TypeGuard[str]:
+    """A non-empty string the database can hold (ids, scopes)."""
+    return isinstance(value, str) and bool(value) and is_storable_text(value)
 
 
 def resolve_internal_secrets(settings: Settings) -> list[bytes]:
@@ -119,22 +131,37 @@ class InternalTokens:
             raise Unauthorized("The internal token signature is invalid.")
         try:
             claims = json.loads(_unb64(payload))
-        except (ValueError, binascii.Error) as exc:
+        except (ValueError, binascii.Error, RecursionError) as exc:
             raise Unauthorized("The internal token is malformed.") from exc
+        # A valid signature proves who minted the payload, not its shape: a
+        # secret shared with a buggy or older peer must still never cause a 500.
+        if not isinstance(claims, dict):
+            raise Unauthorized("The internal token is malformed.")
         now = time.time()
         if claims.get("aud") != audience:
             raise Unauthorized("The internal token is for another service.")
         issued, expires = claims.get("iat"), claims.get("exp")
-        if not isinstance(issued, int) or not isinstance(expires, int):
+        if not _is_int(issued) or not _is_int(expires):
             raise Unauthorized("The internal token is malformed.")
         if issued > now + self.leeway_seconds or expires - issued > self.ttl_seconds:
             raise Unauthorized("The internal token's lifetime is invalid.")
         if expires < now - self.leeway_seconds:
             raise Unauthorized("The internal token has expired.")
+        tenant, key, key_tenant, scopes = (
+            claims.get(name) for name in ("ten", "kid", "ktn", "scp")
+        )
+        if not (
+            _is_name(tenant)
+            and _is_name(key)
+            and _is_name(key_tenant)
+            and isinstance(scopes, list)
+            and all(_is_name(scope) for scope in scopes)
+        ):
+            raise Unauthorized("The internal token is malformed.")
         return AuthContext(
-            tenant_id=str(claims["ten"]),
-            key_id=str(claims["kid"]),
-            key_tenant_id=str(claims["ktn"]),
-            scopes=frozenset(str(s) for s in claims["scp"]),
+            tenant_id=tenant,
+            key_id=key,
+            key_tenant_id=key_tenant,
+            scopes=frozenset(scopes),
             via="internal",
         )

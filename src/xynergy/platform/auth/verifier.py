@@ -2,8 +2,14 @@
 
 Verified keys are cached in process for ``key_cache_ttl_seconds`` (bounded LRU+TTL)
 so a request costs no database read. Every change that can make a key unusable
-(revocation, rotation) drops it here and, with Redis, on every replica through a
-pub/sub broadcast, so revocation takes effect within a second without a restart.
+(revocation, rotation) reaches every replica two ways:
+
+* the revocation epoch, a one-row counter bumped in the change's own transaction
+  and read by each replica every ``key_revocation_poll_seconds``: when it moves,
+  the verified cache is dropped. This needs nothing but the database, so the CLI
+  and the embedded default (no Redis) revoke within the poll interval too;
+* with Redis, a pub/sub broadcast of the key's hash, which is faster still.
+
 ``last_used_at`` is batched in memory and flushed periodically: no write per request.
 """
 
@@ -13,7 +19,6 @@ import asyncio
 import contextlib
 import math
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -23,12 +28,19 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from xynergy.platform.auth.context import AuthContext
 from xynergy.platform.auth.keys import KEY_LENGTH, hash_key, is_well_formed
+from xynergy.platform.auth.scopes import ADMIN_SCOPE, OPERATOR_TENANT_NAME
 from xynergy.platform.config import Settings
 from xynergy.platform.db.base import utcnow
 from xynergy.platform.db.session import unit_of_work
 from xynergy.platform.exceptions import Unauthorized
 from xynergy.platform.logging import get_logger
-from xynergy.platform.tenancy.repository import KeyRepository
+from xynergy.platform.shared_calls import SharedCalls
+from xynergy.platform.tenancy.models import ApiKey
+from xynergy.platform.tenancy.repository import (
+    KeyRepository,
+    RevocationEpochRepository,
+    TenantRepository,
+)
 
 __all__ = ["KeyVerifier", "invalidation_channel", "publish_invalidation"]
 
@@ -84,11 +96,27 @@ class KeyVerifier:
             maxsize=settings.key_cache_max_entries, ttl=settings.key_cache_ttl_seconds
         )
         self._last_used: dict[str, float] = {}
-        self._tasks: list[asyncio.Task[None]] = []
+        # Concurrent first uses of one key share one database read: a burst of a
+        # new key's requests would otherwise take one pooled connection each.
+        self._lookups: SharedCalls[str, _VerifiedKey] = SharedCalls(settings.key_cache_max_entries)
+        self._tasks: list[asyncio.Task[None]] = []  # guard: allow XG005 start() adds two, once
+        self._poll_interval = settings.key_revocation_poll_seconds
+        self._epoch = 0
+        # Bumped whenever the verified cache is dropped: a lookup that started
+        # before a drop may have read the pre-revocation row, so it is not cached.
+        self._generation = 0
 
     async def start(self) -> None:
-        """Start the last-used flusher and, with Redis, the invalidation listener."""
+        """Start the last-used flusher, the revocation-epoch poller and, with Redis,
+        the invalidation listener."""
+        try:
+            self._epoch = await self._read_epoch()
+        except Exception as exc:
+            # Not fatal: the poller keeps reading, and a first read that differs
+            # from 0 costs no more than one drop of the verified cache.
+            log.warning("keys.revocation_epoch_unreadable", error=repr(exc))
         self._tasks.append(asyncio.create_task(self._flush_forever(), name="keys-last-used"))
+        self._tasks.append(asyncio.create_task(self._poll_forever(), name="keys-revocation-epoch"))
         if self._redis is not None:
             ready = asyncio.Event()
             self._tasks.append(
@@ -106,14 +134,8 @@ class KeyVerifier:
         self._tasks.clear()
         await self.flush_last_used()
 
-    async def verify(
-        self, presented: str, *, before_lookup: Callable[[], Awaitable[None]] | None = None
-    ) -> AuthContext:
-        """The context for ``presented``; raises Unauthorized for any unusable key.
-
-        ``before_lookup`` runs only when the key is not cached, before the database
-        is read: the caller's chance to refuse a client that keeps failing.
-        """
+    async def verify(self, presented: str) -> AuthContext:
+        """The context for ``presented``; raises Unauthorized for any unusable key."""
         if len(presented) != KEY_LENGTH:
             # Refused before hashing: an oversized header costs nothing here.
             raise Unauthorized("The API key is malformed.")
@@ -124,9 +146,7 @@ class KeyVerifier:
             # Only a key not yet verified pays for the shape and checksum check.
             if not is_well_formed(presented):
                 raise Unauthorized("The API key is malformed.")
-            if before_lookup is not None:
-                await before_lookup()
-            verified = await self._load(key_hash)
+            verified = await self._lookups.run(key_hash, lambda: self._load(key_hash))
         if not verified.usable_at(now):
             self._verified.pop(key_hash, None)
             raise Unauthorized("The API key has expired.")
@@ -136,27 +156,42 @@ class KeyVerifier:
     async def _load(self, key_hash: str) -> _VerifiedKey:
         if key_hash in self._unknown:
             raise Unauthorized("The API key is not valid.")
+        generation = self._generation
         async with unit_of_work(self._sessionmaker) as session:
             key = await KeyRepository(session).by_hash(key_hash)
-        if key is None:
-            self._unknown[key_hash] = True
-            raise Unauthorized("The API key is not valid.")
-        reason = key.unusable_reason(utcnow())
-        if reason is not None:
-            # Not cached: a revoked or expired key never becomes valid again, and
-            # not caching keeps the verified cache for keys that are in use.
-            raise Unauthorized(f"The API key is {reason}.")
+            if key is None:
+                self._unknown[key_hash] = True
+                raise Unauthorized("The API key is not valid.")
+            reason = key.unusable_reason(utcnow())
+            if reason is not None:
+                # Not cached: a revoked or expired key never becomes valid again, and
+                # not caching keeps the verified cache for keys that are in use.
+                raise Unauthorized(f"The API key is {reason}.")
+            scopes = await self._effective_scopes(session, key)
         verified = _VerifiedKey(
             context=AuthContext(
                 tenant_id=key.tenant_id,
                 key_id=key.id,
                 key_tenant_id=key.tenant_id,
-                scopes=frozenset(key.scopes),
+                scopes=scopes,
             ),
             usable_until=min(_epoch(key.expires_at), _epoch(key.grace_until)),
         )
-        self._verified[key_hash] = verified
+        if generation == self._generation:
+            self._verified[key_hash] = verified
         return verified
+
+    async def _effective_scopes(self, session: AsyncSession, key: ApiKey) -> frozenset[str]:
+        scopes = frozenset(key.scopes)
+        if ADMIN_SCOPE not in scopes:
+            return scopes
+        # Defence in depth: creation refuses admin outside the operator tenant, but
+        # a row written before that rule (or by hand) must not act for every tenant.
+        tenant = await TenantRepository(session).get(key.tenant_id)
+        if tenant is not None and tenant.name == OPERATOR_TENANT_NAME:
+            return scopes
+        log.warning("keys.admin_scope_ignored", key_id=key.id, tenant_id=key.tenant_id)
+        return scopes - {ADMIN_SCOPE}
 
     async def invalidate(self, key_hash: str) -> None:
         """Drop ``key_hash`` here and, with Redis, on every replica."""
@@ -165,8 +200,26 @@ class KeyVerifier:
             await publish_invalidation(self._redis, self._settings, key_hash)
 
     def _drop(self, key_hash: str) -> None:
+        self._generation += 1
         self._verified.pop(key_hash, None)
         self._unknown.pop(key_hash, None)
+
+    def _drop_all(self) -> None:
+        self._generation += 1
+        self._verified.clear()
+
+    async def _read_epoch(self) -> int:
+        async with unit_of_work(self._sessionmaker) as session:
+            return await RevocationEpochRepository(session).current()
+
+    async def check_revocation_epoch(self) -> bool:
+        """Drop every verified key if the revocation epoch moved; True if it did."""
+        epoch = await self._read_epoch()
+        if epoch == self._epoch:
+            return False
+        self._epoch = epoch
+        self._drop_all()
+        return True
 
     def _note_use(self, key_id: str, now: float) -> None:
         if key_id in self._last_used or len(self._last_used) < self._last_used_bound:
@@ -189,6 +242,16 @@ class KeyVerifier:
             except Exception:
                 log.exception("keys.last_used_flush_failed")
 
+    async def _poll_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._poll_interval)
+            try:
+                await self.check_revocation_epoch()
+            except Exception as exc:
+                # No traceback: this repeats every interval while the database is
+                # down (and then no key can be loaded either; cached ones expire).
+                log.warning("keys.revocation_epoch_unreadable", error=repr(exc))
+
     async def _listen_forever(self, ready: asyncio.Event) -> None:
         assert self._redis is not None  # noqa: S101 - only started with Redis
         while True:
@@ -197,7 +260,7 @@ class KeyVerifier:
                     await pubsub.subscribe(self._channel)
                     # Anything cached before a (re)subscription may have missed a
                     # broadcast; forget it rather than serve a revoked key.
-                    self._verified.clear()
+                    self._drop_all()
                     ready.set()
                     async for message in pubsub.listen():
                         if message.get("type") == "message":

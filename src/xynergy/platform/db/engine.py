@@ -34,8 +34,16 @@ def create_engine_from_settings(settings: Settings) -> AsyncEngine:
             pool_size=settings.database_pool_size,
             max_overflow=settings.database_max_overflow,
             pool_timeout=settings.database_pool_timeout_seconds,
-            # sqlite3's timeout is its busy timeout: "database is locked" becomes
-            # a short wait for the writer instead of an error.
+            # sqlite3's timeout is its busy timeout: a writer waits this long for
+            # the lock, then gets "database is locked" (answered 503 database_busy).
+            # pysqlite's own transaction control is kept on purpose: it opens a
+            # transaction (deferred BEGIN) just before the first INSERT/UPDATE/DELETE
+            # and runs earlier SELECTs outside one. So a transaction's first
+            # statement takes the write lock, and the busy timeout applies; a
+            # transaction that had read first could only upgrade, which SQLite
+            # refuses at once (SQLITE_BUSY, no wait) while another writer holds the
+            # lock. BEGIN IMMEDIATE on every transaction would avoid that upgrade,
+            # but would make every read-only request queue behind the writers.
             connect_args={"timeout": settings.sqlite_busy_timeout_ms / 1000},
         )
         _tune_sqlite(engine)
@@ -46,4 +54,7 @@ def create_engine_from_settings(settings: Settings) -> AsyncEngine:
         max_overflow=settings.database_max_overflow,
         pool_timeout=settings.database_pool_timeout_seconds,
         pool_pre_ping=True,
+        # A statement waiting for a lock longer than this fails (55P03), which is
+        # answered 503 database_busy, rather than holding its request open.
+        connect_args={"server_settings": {"lock_timeout": str(settings.postgres_lock_timeout_ms)}},
     )

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, String
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from xynergy.platform.db.base import Base, UTCDateTime, new_id, utcnow
 
-__all__ = ["ApiKey", "Tenant"]
+__all__ = ["ApiKey", "KeyRevocationEpoch", "Tenant"]
 
 
 class Tenant(Base):
@@ -49,3 +49,19 @@ class ApiKey(Base):
         if self.grace_until is not None and self.grace_until <= now:
             return "rotated"
         return None
+
+
+class KeyRevocationEpoch(Base):
+    """One row whose ``epoch`` grows with every change that can end a key early.
+
+    Revocation and rotation bump it in their own transaction; every replica polls
+    it and drops its verified-key cache when it moves, so a key revoked anywhere
+    (the API, the CLI, another replica) stops working within the poll interval
+    without Redis.
+    """
+
+    __tablename__ = "key_revocation_epoch"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    epoch: Mapped[int] = mapped_column(BigInteger)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

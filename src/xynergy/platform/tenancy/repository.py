@@ -7,14 +7,18 @@ from datetime import datetime
 from typing import cast
 
 from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from xynergy.platform.db.base import utcnow
 from xynergy.platform.pagination import PageParams, keyset_page
-from xynergy.platform.tenancy.models import ApiKey, Tenant
+from xynergy.platform.tenancy.models import ApiKey, KeyRevocationEpoch, Tenant
 
-__all__ = ["KeyRepository", "TenantRepository"]
+__all__ = ["KeyRepository", "RevocationEpochRepository", "TenantRepository"]
 
 _ADMIN_KEY_SCAN_LIMIT = 1000
+# The epoch table holds this one row.
+_EPOCH_ROW_ID = 1
 
 
 class TenantRepository:
@@ -97,3 +101,36 @@ class KeyRepository:
             statement,
             [{"key_id": key_id, "used_at": used_at} for key_id, used_at in used_at_by_id.items()],
         )
+
+
+class RevocationEpochRepository:
+    """The one-row counter replicas poll to learn that a cached key may have ended."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def current(self) -> int:
+        """The epoch now; 0 before the first revocation."""
+        epoch = await self.session.scalar(
+            select(KeyRevocationEpoch.epoch).where(KeyRevocationEpoch.id == _EPOCH_ROW_ID)
+        )
+        return int(epoch or 0)
+
+    async def bump(self) -> None:
+        """Move the epoch on, in the caller's transaction (so it commits with the change)."""
+        table = cast(Table, KeyRevocationEpoch.__table__)
+        dialect = self.session.get_bind().dialect.name
+        insert: postgresql.Insert | sqlite.Insert
+        if dialect == "postgresql":
+            insert = postgresql.insert(table)
+        elif dialect == "sqlite":
+            insert = sqlite.insert(table)
+        else:  # pragma: no cover - only the two supported databases are configurable
+            raise NotImplementedError(f"no upsert for dialect {dialect!r}")
+        now = utcnow()
+        # An upsert: concurrent first revocations on PostgreSQL cannot both insert.
+        statement = insert.values(id=_EPOCH_ROW_ID, epoch=1, changed_at=now).on_conflict_do_update(
+            index_elements=[table.c.id],
+            set_={"epoch": table.c.epoch + 1, "changed_at": now},
+        )
+        await self.session.execute(statement)

@@ -5,14 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field
+
+from xynergy.platform.text import RawText
 
 __all__ = ["ApiKey", "ApiKeyCreate", "ApiKeyCreated", "ApiKeyRotate", "Tenant", "TenantCreate"]
 
 _NAME = Field(min_length=1, max_length=200, pattern=r"^[\w .:@/-]+$")
 _MAX_SCOPES = 32
 _MAX_SCOPE_LENGTH = 64
-ScopeName = Annotated[str, StringConstraints(min_length=1, max_length=_MAX_SCOPE_LENGTH)]
+# Checked against the known scopes by the service.
+ScopeName = Annotated[str, RawText(max_length=_MAX_SCOPE_LENGTH, min_length=1)]
 _MAX_KEY_LIFETIME_SECONDS = 5 * 365 * 86_400
 _MAX_GRACE_SECONDS = 30 * 86_400
 

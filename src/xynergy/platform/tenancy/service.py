@@ -1,8 +1,10 @@
 """Tenant and key operations, shared by the admin API and the CLI.
 
-Functions only flush; the caller's unit of work commits. Cache invalidation of a
-changed key is registered to run after that commit, so no replica can reload
-the old state between the broadcast and the commit.
+Functions only flush; the caller's unit of work commits. A change that ends a key
+early (revocation, rotation) bumps the revocation epoch in the same transaction,
+which every replica polls; the faster Redis broadcast is registered to run after
+the commit, so no replica can reload the old state between the broadcast and
+the commit.
 """
 
 from __future__ import annotations
@@ -16,13 +18,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from xynergy.platform.auth.context import AuthContext
 from xynergy.platform.auth.keys import KeyEnvironment, generate_key
-from xynergy.platform.auth.scopes import ADMIN_SCOPE, unknown_scopes
+from xynergy.platform.auth.scopes import ADMIN_SCOPE, OPERATOR_TENANT_NAME, unknown_scopes
 from xynergy.platform.db.base import utcnow
 from xynergy.platform.db.session import on_commit
 from xynergy.platform.exceptions import Conflict, Forbidden, NotFound, ValidationFailed
 from xynergy.platform.pagination import PageParams, split_page
 from xynergy.platform.tenancy.models import ApiKey, Tenant
-from xynergy.platform.tenancy.repository import KeyRepository, TenantRepository
+from xynergy.platform.tenancy.repository import (
+    KeyRepository,
+    RevocationEpochRepository,
+    TenantRepository,
+)
 
 __all__ = [
     "BOOTSTRAP_TENANT",
@@ -38,7 +44,7 @@ __all__ = [
     "rotate_key",
 ]
 
-BOOTSTRAP_TENANT = "platform"
+BOOTSTRAP_TENANT = OPERATOR_TENANT_NAME
 
 
 # Drops a key hash from every replica's verified-key cache.
@@ -95,8 +101,15 @@ async def create_key(
 ) -> IssuedKey:
     """Issue a key for ``tenant_id``; ``granted_by`` None means the operator (CLI)."""
     _check_grantable(scopes, granted_by)
-    if await TenantRepository(session).get(tenant_id) is None:
+    tenant = await TenantRepository(session).get(tenant_id)
+    if tenant is None:
         raise NotFound("No such tenant.")
+    if ADMIN_SCOPE in scopes and tenant.name != OPERATOR_TENANT_NAME:
+        # admin acts for every tenant: a customer tenant's key must never hold it.
+        raise ValidationFailed(
+            f"The {ADMIN_SCOPE!r} scope is reserved for keys of the operator tenant "
+            f"({OPERATOR_TENANT_NAME!r}); grant this tenant's key the scopes it needs."
+        )
     generated = generate_key(environment)
     key = ApiKey(
         tenant_id=tenant_id,
@@ -156,6 +169,7 @@ async def rotate_key(
     )
     old.grace_until = utcnow() + grace
     await session.flush()
+    await RevocationEpochRepository(session).bump()
     old_hash = old.key_hash
     on_commit(session, lambda: invalidate(old_hash))
     return issued
@@ -169,6 +183,7 @@ async def revoke_key(
     if key.revoked_at is None:
         key.revoked_at = utcnow()
         await session.flush()
+        await RevocationEpochRepository(session).bump()
     key_hash = key.key_hash
     on_commit(session, lambda: invalidate(key_hash))
     return key

@@ -1,0 +1,186 @@
+"""The rate-limit class of every route of every service, pinned in one table.
+
+A route's class decides which limit it counts against (``reads``, ``writes``,
+``ai_generate``, ...) or that it is never limited (exempt: ``None``). A changed
+decorator changes the walk, so the change fails here until the table below is
+reviewed and updated with it. Only the probes may be exempt.
+
+After a deliberate change, print the current table and paste it below::
+
+    .venv/bin/python -m tests.platform.test_rate_classes
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from xynergy.platform.admin_app import PLATFORM_SLUG, create_admin_app
+from xynergy.platform.app import DOCS_PATHS, walk_routes
+from xynergy.platform.config import Settings
+from xynergy.platform.routing import SecureRoute
+from xynergy.server import SERVICES
+
+RouteKey = tuple[str, str, str]  # (service slug, method, path as declared)
+
+PROBES = frozenset({"/healthz", "/readyz"})
+
+# Reviewed when it changes. None: exempt from rate limiting (probes only).
+EXPECTED: dict[RouteKey, str | None] = {
+    ("ai-routing-engine", "DELETE", "/api/budgets/{period}"): "writes",
+    ("ai-routing-engine", "GET", "/api/budgets"): "reads",
+    ("ai-routing-engine", "GET", "/api/usage"): "reads",
+    ("ai-routing-engine", "GET", "/healthz"): None,
+    ("ai-routing-engine", "GET", "/metrics"): "metrics",
+    ("ai-routing-engine", "GET", "/readyz"): None,
+    ("ai-routing-engine", "GET", "/v1/models"): "reads",
+    ("ai-routing-engine", "POST", "/api/generate/intelligent"): "ai_generate",
+    ("ai-routing-engine", "POST", "/v1/chat/completions"): "ai_generate",
+    ("ai-routing-engine", "PUT", "/api/budgets"): "writes",
+    ("aso-engine", "DELETE", "/api/content/{content_id}"): "writes",
+    ("aso-engine", "DELETE", "/api/keywords/{keyword_id}"): "writes",
+    ("aso-engine", "GET", "/api/content"): "reads",
+    ("aso-engine", "GET", "/api/content/count"): "reads",
+    ("aso-engine", "GET", "/api/content/{content_id}"): "reads",
+    ("aso-engine", "GET", "/api/keywords"): "reads",
+    ("aso-engine", "GET", "/api/keywords/trending"): "reads",
+    ("aso-engine", "GET", "/api/keywords/{keyword_id}"): "reads",
+    ("aso-engine", "GET", "/api/keywords/{keyword_id}/rankings"): "reads",
+    ("aso-engine", "GET", "/healthz"): None,
+    ("aso-engine", "GET", "/metrics"): "metrics",
+    ("aso-engine", "GET", "/readyz"): None,
+    ("aso-engine", "PATCH", "/api/content/{content_id}"): "writes",
+    ("aso-engine", "POST", "/api/content"): "writes",
+    ("aso-engine", "POST", "/api/keywords"): "writes",
+    ("aso-engine", "POST", "/api/keywords/bulk-import"): "writes",
+    ("aso-engine", "POST", "/api/rankings"): "writes",
+    ("intelligence-gateway", "DELETE", "/api/forms/{form_id}"): "writes",
+    ("intelligence-gateway", "GET", "/api/beta-applications"): "reads",
+    ("intelligence-gateway", "GET", "/api/forms"): "reads",
+    ("intelligence-gateway", "GET", "/api/forms/{form_id}"): "reads",
+    ("intelligence-gateway", "GET", "/api/forms/{public_id}/token"): "public",
+    ("intelligence-gateway", "GET", "/api/stats"): "reads",
+    ("intelligence-gateway", "GET", "/api/submissions"): "reads",
+    ("intelligence-gateway", "GET", "/api/submissions/export.csv"): "reads",
+    ("intelligence-gateway", "GET", "/api/submissions/{submission_id}"): "reads",
+    ("intelligence-gateway", "GET", "/healthz"): None,
+    ("intelligence-gateway", "GET", "/metrics"): "metrics",
+    ("intelligence-gateway", "GET", "/readyz"): None,
+    ("intelligence-gateway", "OPTIONS", "/api/beta-applications"): "public",
+    ("intelligence-gateway", "OPTIONS", "/api/contact"): "public",
+    ("intelligence-gateway", "OPTIONS", "/api/forms/{public_id}/token"): "public",
+    ("intelligence-gateway", "PATCH", "/api/forms/{form_id}"): "writes",
+    ("intelligence-gateway", "PATCH", "/api/submissions/{submission_id}"): "writes",
+    ("intelligence-gateway", "POST", "/api/beta-applications"): "public",
+    ("intelligence-gateway", "POST", "/api/contact"): "public",
+    ("intelligence-gateway", "POST", "/api/forms"): "writes",
+    ("marketing-engine", "GET", "/analytics/performance"): "reads",
+    ("marketing-engine", "GET", "/campaigns"): "reads",
+    ("marketing-engine", "GET", "/campaigns/{campaign_id}"): "reads",
+    ("marketing-engine", "GET", "/healthz"): None,
+    ("marketing-engine", "GET", "/metrics"): "metrics",
+    ("marketing-engine", "GET", "/readyz"): None,
+    ("marketing-engine", "GET", "/templates"): "reads",
+    ("marketing-engine", "GET", "/templates/{business_type}/{industry}"): "reads",
+    ("marketing-engine", "POST", "/campaigns/generate"): "ai_generate",
+    ("marketing-engine", "POST", "/campaigns/{campaign_id}/activate"): "writes",
+    ("marketing-engine", "POST", "/campaigns/{campaign_id}/approve"): "writes",
+    ("marketing-engine", "POST", "/campaigns/{campaign_id}/archive"): "writes",
+    ("marketing-engine", "POST", "/campaigns/{campaign_id}/complete"): "writes",
+    ("marketing-engine", "POST", "/keywords/research"): "ai_expensive",
+    ("marketing-engine", "POST", "/templates"): "writes",
+    ("marketing-engine", "POST", "/templates/{business_type}/{industry}/draft"): "ai_generate",
+    ("marketing-engine", "PUT", "/templates/{business_type}/{industry}"): "writes",
+    ("platform", "GET", "/admin/keys"): "admin",
+    ("platform", "GET", "/admin/keys/{key_id}"): "admin",
+    ("platform", "GET", "/admin/tenants"): "admin",
+    ("platform", "GET", "/healthz"): None,
+    ("platform", "GET", "/metrics"): "metrics",
+    ("platform", "GET", "/readyz"): None,
+    ("platform", "POST", "/admin/keys"): "admin",
+    ("platform", "POST", "/admin/keys/{key_id}/revoke"): "admin",
+    ("platform", "POST", "/admin/keys/{key_id}/rotate"): "admin",
+    ("platform", "POST", "/admin/tenants"): "admin",
+}
+
+
+def service_apps(settings: Settings) -> dict[str, FastAPI]:
+    """Every service app (slug -> app), the platform's admin app included."""
+    factories: dict[str, Callable[[Settings], FastAPI]] = {
+        **SERVICES,
+        PLATFORM_SLUG: create_admin_app,
+    }
+    return {slug: factory(settings) for slug, factory in factories.items()}
+
+
+def rate_classes(settings: Settings) -> dict[RouteKey, str | None]:
+    """(slug, method, path) -> rate class, for every route of every service app."""
+    found: dict[RouteKey, str | None] = {}
+    for slug, app in service_apps(settings).items():
+        for route in walk_routes(app.routes):
+            if not isinstance(route, SecureRoute):
+                # Only the generated docs are not SecureRoutes (test_route_walk checks).
+                assert getattr(route, "path", None) in DOCS_PATHS, route
+                continue
+            for method in sorted(route.methods):
+                key = (slug, method, route.path)
+                assert key not in found, f"{key} is declared twice"
+                found[key] = route.rate_class
+    return found
+
+
+def render(table: dict[RouteKey, str | None]) -> str:
+    """``table`` as the Python literal to paste into EXPECTED."""
+
+    def literal(value: str | None) -> str:
+        # Double quotes, as the formatter writes them, so a paste needs no reformatting.
+        return "None" if value is None else json.dumps(value)
+
+    lines = ["EXPECTED: dict[RouteKey, str | None] = {"]
+    for key in sorted(table):
+        route = ", ".join(literal(part) for part in key)
+        lines.append(f"    ({route}): {literal(table[key])},")
+    lines.append("}")
+    return "\n".join(lines)
+
+
+class TestRateClasses:
+    def test_every_route_has_its_pinned_rate_class(
+        self, make_settings: Callable[..., Settings]
+    ) -> None:
+        walked = rate_classes(make_settings())
+        changed = {
+            key: (EXPECTED.get(key, "<absent>"), walked.get(key, "<absent>"))
+            for key in EXPECTED.keys() | walked.keys()
+            if EXPECTED.get(key, "<absent>") != walked.get(key, "<absent>")
+        }
+        assert not changed, (
+            "rate classes differ from the reviewed table (route: (expected, found)); if the "
+            "change is deliberate, run `python -m tests.platform.test_rate_classes` and paste:\n"
+            + "\n".join(f"  {key}: {value}" for key, value in sorted(changed.items()))
+        )
+
+    def test_only_the_probes_are_exempt(self, make_settings: Callable[..., Settings]) -> None:
+        walked = rate_classes(make_settings())
+        exempt = {key for key, rate_class in walked.items() if rate_class is None}
+        slugs = {slug for slug, _, _ in walked}
+        assert exempt == {(slug, "GET", probe) for slug in slugs for probe in PROBES}
+
+    def test_the_table_covers_every_service(self) -> None:
+        assert {slug for slug, _, _ in EXPECTED} == {*SERVICES, PLATFORM_SLUG}
+
+
+def main() -> None:
+    """Print the current table, ready to paste into EXPECTED."""
+    with tempfile.TemporaryDirectory() as data_dir:
+        settings = Settings(environment="test", data_dir=Path(data_dir))
+        sys.stdout.write(render(rate_classes(settings)) + "\n")
+
+
+if __name__ == "__main__":
+    main()
