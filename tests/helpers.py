@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -80,3 +82,24 @@ def metric_value(text: str, name: str, **labels: str) -> float:
         if all(f'{k}="{v}"' in line for k, v in labels.items()):
             return float(line.rsplit(" ", 1)[1])
     return 0.0
+
+
+STATUS_PROBE_INTERVAL_SECONDS = 0.02
+
+
+async def seconds_until_status(
+    client: httpx.AsyncClient, headers: dict[str, str], expected: int, bound: float
+) -> float:
+    """Seconds until GET /admin/keys answers ``expected``; fails past ``bound``.
+
+    For propagation tests (a revocation reaching another replica): polls, never sleeps
+    a fixed time.
+    """
+    started = time.monotonic()
+    while True:
+        response = await client.get("/admin/keys", headers=headers)
+        elapsed = time.monotonic() - started
+        if response.status_code == expected:
+            return elapsed
+        assert elapsed < bound, f"still {response.status_code} after {elapsed:.2f}s"
+        await asyncio.sleep(STATUS_PROBE_INTERVAL_SECONDS)

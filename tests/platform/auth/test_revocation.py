@@ -10,34 +10,18 @@ works without Redis, is tested in test_revocation_epoch.py).
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 
-import httpx
 import pytest
 from fastapi import FastAPI
 
-from tests.helpers import auth, client_for, issue_key, running
+from tests.helpers import auth, client_for, issue_key, running, seconds_until_status
 from xynergy.platform.admin_app import create_admin_app
 from xynergy.platform.config import Settings
 
 LONG_CACHE_TTL = 300.0
 SLOW_EPOCH_POLL = 60.0
 PROPAGATION_BOUND_SECONDS = 1.0
-
-
-async def _status_within(
-    client: httpx.AsyncClient, headers: dict[str, str], expected: int, bound: float
-) -> float:
-    """Seconds until GET /admin/keys answers ``expected``; fails past ``bound``."""
-    started = time.monotonic()
-    while True:
-        response = await client.get("/admin/keys", headers=headers)
-        elapsed = time.monotonic() - started
-        if response.status_code == expected:
-            return elapsed
-        assert elapsed < bound, f"still {response.status_code} after {elapsed:.2f}s"
-        await asyncio.sleep(0.02)
 
 
 @pytest.fixture
@@ -77,7 +61,7 @@ class TestRevocationAcrossReplicas:
             )
             assert revoke.status_code == 200, revoke.text
 
-            elapsed = await _status_within(
+            elapsed = await seconds_until_status(
                 client_b, auth(victim.secret), 401, PROPAGATION_BOUND_SECONDS
             )
             assert elapsed < PROPAGATION_BOUND_SECONDS

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import auth, issue_key, running
+from tests.helpers import auth, issue_key, running, seconds_until_status
 from tests.live_server import live_server
 from xynergy.platform.admin_app import create_admin_app
 from xynergy.platform.config import Settings
@@ -35,20 +35,6 @@ POLL_SECONDS = 0.5
 SLACK_SECONDS = 1.5
 PROBE_INTERVAL_SECONDS = 0.02
 CONCURRENT = 8
-
-
-async def _seconds_until(
-    client: httpx.AsyncClient, headers: dict[str, str], expected: int, bound: float
-) -> float:
-    """Seconds until GET /admin/keys answers ``expected``; fails past ``bound``."""
-    started = time.monotonic()
-    while True:
-        response = await client.get("/admin/keys", headers=headers)
-        elapsed = time.monotonic() - started
-        if response.status_code == expected:
-            return elapsed
-        assert elapsed < bound, f"still {response.status_code} after {elapsed:.2f}s"
-        await asyncio.sleep(PROBE_INTERVAL_SECONDS)
 
 
 @pytest.fixture
@@ -82,7 +68,9 @@ class TestRevocationEpochAcrossReplicas:
             )
             assert revoked.status_code == 200, revoked.text
 
-            await _seconds_until(client_b, auth(victim.secret), 401, POLL_SECONDS + SLACK_SECONDS)
+            await seconds_until_status(
+                client_b, auth(victim.secret), 401, POLL_SECONDS + SLACK_SECONDS
+            )
 
     async def test_a_key_rotated_without_grace_is_refused_by_the_other_replica(
         self, replica_settings: Settings
@@ -102,7 +90,9 @@ class TestRevocationEpochAcrossReplicas:
             )
             assert rotated.status_code == 201, rotated.text
 
-            await _seconds_until(client_b, auth(old.secret), 401, POLL_SECONDS + SLACK_SECONDS)
+            await seconds_until_status(
+                client_b, auth(old.secret), 401, POLL_SECONDS + SLACK_SECONDS
+            )
             new_secret = rotated.json()["secret"]
             assert (await client_b.get("/admin/keys", headers=auth(new_secret))).status_code == 200
 
@@ -121,7 +111,9 @@ class TestRevocationEpochAcrossReplicas:
                 assert (await client_b.get("/admin/keys", headers=auth(secret))).status_code == 200
 
             await client_a.post(f"/admin/keys/{victim.key.id}/revoke", headers=auth(victim.secret))
-            await _seconds_until(client_b, auth(victim.secret), 401, POLL_SECONDS + SLACK_SECONDS)
+            await seconds_until_status(
+                client_b, auth(victim.secret), 401, POLL_SECONDS + SLACK_SECONDS
+            )
 
             assert (
                 await client_b.get("/admin/keys", headers=auth(bystander.secret))
