@@ -262,6 +262,33 @@ class TestSpecialPurposeDestinations:
         assert let_through == []
         assert all(row.delivered_at is None and row.failed_at is None for row in rows)
 
+    async def test_a_resolver_that_never_answers_is_cut_at_the_webhook_timeout(
+        self, platform: Platform, attempts: list[str]
+    ) -> None:
+        never = asyncio.Event()
+
+        async def hanging(host: str, port: int | None) -> list[str]:
+            await never.wait()
+            return []
+
+        form_id = await create_form(platform, webhook_url="https://slow-dns.tenant.example/h")
+        await submit(platform, form_id, 1)
+        dispatcher = OutboxDispatcher(
+            settings=platform.settings,
+            intake=fast_intake(webhook_allow_private_addresses=False, webhook_timeout_seconds=0.2),
+            platform=platform,
+            resolver=hanging,
+        )
+
+        # Bounded by the test too: without the timeout this would wait forever.
+        assert await asyncio.wait_for(dispatcher.run_once(), timeout=30) == 1
+
+        assert attempts == []
+        (row,) = await outbox_rows(platform)
+        assert "cannot resolve the host" in (row.last_error or "")
+        assert row.delivered_at is None
+        assert row.failed_at is None
+
     @pytest.mark.parametrize(
         "literal", ["64:ff9b::7f00:1", "::ffff:7f00:1", "::127.0.0.1", "2002:7f00:1::1"]
     )

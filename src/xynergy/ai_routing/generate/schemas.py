@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from xynergy.ai_routing.catalogue import Preference
-from xynergy.platform.text import RawText
+from xynergy.ai_routing.text_types import ModelName, Prompt
 
 __all__ = ["GenerateRequest", "GenerateResponse", "MessageIn", "UsageOut"]
 
@@ -15,12 +15,6 @@ Task = Literal[
     "chat", "content", "keywords", "campaign", "analysis", "summary", "classification", "other"
 ]
 _MAX_MESSAGES = 10_000
-_MAX_TEXT = 10_000_000
-_MAX_MODEL_CHARS = 100
-# Prompt text goes to a model, never into a page or a column: kept as sent. NUL is
-# harmless there (JSON-escaped upstream); a lone surrogate cannot be encoded for
-# the provider or the cache key, so the type refuses it.
-Prompt = Annotated[str, RawText(max_length=_MAX_TEXT, allow_nul=True)]
 
 
 class MessageIn(BaseModel):
@@ -42,7 +36,7 @@ class GenerateRequest(BaseModel):
     max_tokens: int | None = Field(default=None, ge=1)
     temperature: float | None = Field(default=None, ge=0, le=2)
     preference: Preference = "balanced"
-    model: Annotated[str, RawText(max_length=_MAX_MODEL_CHARS, min_length=1)] | None = None
+    model: ModelName | None = None
 
     @model_validator(mode="after")
     def _prompt_or_messages(self) -> GenerateRequest:

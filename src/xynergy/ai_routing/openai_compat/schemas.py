@@ -11,24 +11,19 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from xynergy.ai_routing.text_types import ModelName, Prompt
 from xynergy.platform.text import RawText
 
 __all__ = ["ChatCompletionRequest", "ChatMessageIn", "StreamOptions", "TextPart"]
 
 # Hard caps for parsing; the configured (smaller) bounds are applied afterwards.
 _MAX_MESSAGES = 10_000
-_MAX_CONTENT_CHARS = 10_000_000
 _MAX_PARTS = 100
 _MAX_STOP = 16
 _MAX_STOP_CHARS = 1000
-_MAX_MODEL_CHARS = 100
 _MAX_NAME_CHARS = 64
 _MAX_USER_CHARS = 256
 _UNSUPPORTED = ("tools", "tool_choice", "functions", "function_call", "response_format", "logprobs")
-# Prompt text goes to a model, never into a page or a column: kept as sent. NUL is
-# harmless there (JSON-escaped upstream); a lone surrogate cannot be encoded for
-# the provider or the cache key, so the type refuses it.
-Prompt = Annotated[str, RawText(max_length=_MAX_CONTENT_CHARS, allow_nul=True)]
 StopText = Annotated[str, RawText(max_length=_MAX_STOP_CHARS, allow_nul=True)]
 
 
@@ -61,7 +56,7 @@ class StreamOptions(BaseModel):
 class ChatCompletionRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    model: Annotated[str, RawText(max_length=_MAX_MODEL_CHARS, min_length=1)]
+    model: ModelName
     messages: list[ChatMessageIn] = Field(min_length=1, max_length=_MAX_MESSAGES)
     max_tokens: int | None = Field(default=None, ge=1)
     max_completion_tokens: int | None = Field(default=None, ge=1)

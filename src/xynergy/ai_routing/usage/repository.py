@@ -8,12 +8,12 @@ from datetime import date, datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, and_, case, delete, func, insert, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from xynergy.ai_routing.usage.models import BudgetCounter, BudgetLimit, UsageEventRow
 from xynergy.ai_routing.usage.periods import BudgetCounterRef, Period
 from xynergy.platform.db.base import new_id
+from xynergy.platform.db.upsert import dialect_insert
 from xynergy.platform.pagination import PageParams, keyset_page
 from xynergy.platform.tenancy.models import ApiKey
 
@@ -27,15 +27,6 @@ __all__ = [
 _EVENTS = cast(Table, UsageEventRow.__table__)
 _BUDGETS = cast(Table, BudgetLimit.__table__)
 _COUNTERS = cast(Table, BudgetCounter.__table__)
-
-
-def _dialect_insert(session: AsyncSession, table: Table) -> postgresql.Insert | sqlite.Insert:
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        return postgresql.insert(table)
-    if dialect == "sqlite":
-        return sqlite.insert(table)
-    raise NotImplementedError(f"upserts are not implemented for {dialect}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +133,7 @@ class BudgetRepository:
         self, *, tenant_id: str, subject: str, period: Period, limit_nanos: int, now: datetime
     ) -> BudgetLimit:
         """Create the budget or change its limit; the stored row."""
-        statement = _dialect_insert(self.session, _BUDGETS).values(
+        statement = dialect_insert(self.session, _BUDGETS).values(
             id=new_id(),
             tenant_id=tenant_id,
             subject=subject,
@@ -202,7 +193,7 @@ class BudgetCounterRepository:
             for counter in counters
         ]
         statement = (
-            _dialect_insert(self.session, _COUNTERS)
+            dialect_insert(self.session, _COUNTERS)
             .values(rows)
             .on_conflict_do_nothing(
                 index_elements=["tenant_id", "subject", "period", "period_start"]

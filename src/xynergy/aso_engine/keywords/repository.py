@@ -23,13 +23,14 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy import cast as sql_cast
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.schema import CreateTable, DropTable
 
 from xynergy.aso_engine.keywords.schemas import KeywordFilters
 from xynergy.aso_engine.models import Keyword
+from xynergy.platform.db.upsert import dialect_insert
 from xynergy.platform.pagination import PageParams, keyset_page
 
 __all__ = ["KeywordImportStage", "KeywordRepository"]
@@ -128,16 +129,11 @@ class KeywordRepository:
         """
         if not rows:
             return set()
-        statement: postgresql.Insert | sqlite.Insert
-        if self.dialect == "postgresql":
-            statement = postgresql.insert(_TABLE)
-        elif self.dialect == "sqlite":
-            statement = sqlite.insert(_TABLE)
-        else:
-            raise NotImplementedError(f"bulk insert is not implemented for {self.dialect}")
-        statement = statement.values(
-            tenant_id=tenant_id, created_at=created_at, updated_at=created_at
-        ).on_conflict_do_nothing(index_elements=list(_UNIQUE_KEY))
+        statement = (
+            dialect_insert(self.session, _TABLE)
+            .values(tenant_id=tenant_id, created_at=created_at, updated_at=created_at)
+            .on_conflict_do_nothing(index_elements=list(_UNIQUE_KEY))
+        )
         # RETURNING with many parameter sets is SQLAlchemy's "insertmanyvalues":
         # multi-row INSERTs in pages; skipped rows return nothing.
         result = await self.session.execute(statement.returning(_TABLE.c.id), list(rows))

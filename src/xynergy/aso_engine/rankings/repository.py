@@ -11,10 +11,10 @@ from datetime import date
 from typing import Any, cast
 
 from sqlalchemy import Row, Table, and_, case, func, literal, or_, select, tuple_
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from xynergy.aso_engine.models import Keyword, RankingObservation
+from xynergy.platform.db.upsert import dialect_insert
 from xynergy.platform.exceptions import BadRequest
 
 __all__ = [
@@ -85,14 +85,7 @@ class RankingRepository:
     async def upsert(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Insert observations; one already recorded for the same key is overwritten."""
         table = cast(Table, RankingObservation.__table__)
-        dialect = self.session.get_bind().dialect.name
-        insert: postgresql.Insert | sqlite.Insert
-        if dialect == "postgresql":
-            insert = postgresql.insert(table)
-        elif dialect == "sqlite":
-            insert = sqlite.insert(table)
-        else:  # pragma: no cover - only the two supported databases are configurable
-            raise NotImplementedError(f"no upsert for dialect {dialect!r}")
+        insert = dialect_insert(self.session, table)
         statement = insert.on_conflict_do_update(
             index_elements=list(_UPSERT_KEY),
             set_={name: insert.excluded[name] for name in _UPSERT_UPDATES},

@@ -31,6 +31,7 @@ never reach a metric label.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Literal
 
@@ -94,7 +95,11 @@ async def deliver(
     server_hostname: str | None = None
     if not intake.webhook_allow_private_addresses:
         try:
-            address = await resolve_public(host, url.port, resolver=resolver)
+            # A resolver that never answers must not hold the dispatcher: the
+            # webhook's own time budget covers the lookup too (TimeoutError is an
+            # OSError: retried below).
+            async with asyncio.timeout(intake.webhook_timeout_seconds):
+                address = await resolve_public(host, url.port, resolver=resolver)
         except ValueError as exc:  # DestinationRefused, or a resolver's non-address
             return DeliveryResult("refused", str(exc))
         except OSError as exc:

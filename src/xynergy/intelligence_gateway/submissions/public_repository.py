@@ -10,11 +10,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, literal, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from xynergy.intelligence_gateway.models import IntakeForm, Submission
+from xynergy.platform.db.upsert import DialectInsert, dialect_insert
 
 __all__ = ["PublicSubmissionRepository"]
 
@@ -84,10 +84,5 @@ class PublicSubmissionRepository:
             return False
         return row_id == values["id"]
 
-    def _insert(self, values: dict[str, Any]) -> postgresql.Insert | sqlite.Insert:
-        dialect = self.session.get_bind().dialect.name
-        if dialect == "postgresql":
-            return postgresql.insert(Submission).values(**values)
-        if dialect == "sqlite":
-            return sqlite.insert(Submission).values(**values)
-        raise NotImplementedError(f"the intake insert is not implemented for {dialect}")
+    def _insert(self, values: dict[str, Any]) -> DialectInsert:
+        return dialect_insert(self.session, Submission).values(**values)

@@ -7,10 +7,10 @@ from datetime import datetime
 from typing import cast
 
 from sqlalchemy import Table, bindparam, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from xynergy.platform.db.base import utcnow
+from xynergy.platform.db.upsert import dialect_insert
 from xynergy.platform.pagination import PageParams, keyset_page
 from xynergy.platform.tenancy.models import ApiKey, KeyRevocationEpoch, Tenant
 
@@ -119,14 +119,7 @@ class RevocationEpochRepository:
     async def bump(self) -> None:
         """Move the epoch on, in the caller's transaction (so it commits with the change)."""
         table = cast(Table, KeyRevocationEpoch.__table__)
-        dialect = self.session.get_bind().dialect.name
-        insert: postgresql.Insert | sqlite.Insert
-        if dialect == "postgresql":
-            insert = postgresql.insert(table)
-        elif dialect == "sqlite":
-            insert = sqlite.insert(table)
-        else:  # pragma: no cover - only the two supported databases are configurable
-            raise NotImplementedError(f"no upsert for dialect {dialect!r}")
+        insert = dialect_insert(self.session, table)
         now = utcnow()
         # An upsert: concurrent first revocations on PostgreSQL cannot both insert.
         statement = insert.values(id=_EPOCH_ROW_ID, epoch=1, changed_at=now).on_conflict_do_update(
