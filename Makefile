@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test lint typecheck guards bench install install-dev clean
+.PHONY: run test lint typecheck guards bench install install-dev docs-assets reference clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,17 +19,32 @@ $(DEV_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@ $(STAMP)
 
-install: $(STAMP)
-install-dev: $(DEV_STAMP)
+# Swagger UI for the docs pages comes from the npm registry (package-lock.json pins
+# it by hash; .npmrc runs no install scripts), never from a CDN at run time. Only
+# the files the pages load are copied into the package, so a wheel built after
+# `make install` ships them.
+SWAGGER_UI := src/xynergy/platform/static/vendor/swagger-ui
+SWAGGER_UI_FILES := swagger-ui-bundle.js swagger-ui-standalone-preset.js swagger-ui.css \
+	LICENSE NOTICE package.json
+
+$(SWAGGER_UI)/package.json: package.json package-lock.json
+	npm ci --loglevel=error
+	mkdir -p $(SWAGGER_UI)
+	cp $(addprefix node_modules/swagger-ui-dist/,$(SWAGGER_UI_FILES)) $(SWAGGER_UI)/
+
+docs-assets: $(SWAGGER_UI)/package.json
+install: $(STAMP) docs-assets
+install-dev: $(DEV_STAMP) docs-assets
 
 ## Serve the all-in-one platform on embedded defaults (SQLite, in-process cache, offline AI).
-run: $(STAMP)
+## `make run PORT=8081 HOST=0.0.0.0` overrides XYNERGY_PORT / XYNERGY_HOST.
+run: $(STAMP) docs-assets
 	$(BIN)/xynergy migrate
 	$(BIN)/xynergy bootstrap
-	$(BIN)/xynergy serve
+	$(BIN)/xynergy serve $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT))
 
 ## Every check and test: lint, types, project guards, then the suite.
-test: $(DEV_STAMP) lint typecheck guards
+test: $(DEV_STAMP) docs-assets lint typecheck guards
 	$(BIN)/python -m pytest
 
 lint: $(DEV_STAMP)
@@ -53,5 +68,11 @@ bench: $(DEV_STAMP)
 	$(BIN)/python bench/sqlite_contention.py $(if $(BENCH_BEFORE_REF),--compare-ref $(BENCH_BEFORE_REF))
 	$(BIN)/python bench/intake_timing.py $(if $(BENCH_POSTGRES),--postgres $(BENCH_POSTGRES))
 
+## Regenerate the references: README scopes table, docs/settings.md, .env.example.
+## Tests fail when one is out of date; `tools/gen_reference.py --check` prints the diff.
+reference: $(STAMP)
+	$(BIN)/python tools/gen_reference.py
+
+## Build and tool caches only: the data (`xynergy migrate` prints where) is never removed.
 clean:
-	rm -rf $(VENV) .xynergy .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache node_modules $(SWAGGER_UI)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -30,6 +31,33 @@ POSTGRES_ADMIN_URL = os.environ.get(
 )
 REDIS_URL = os.environ.get("XYNERGY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 INTERNAL_SECRET = "test-internal-secret-" + "x" * 32
+
+
+# --- the user's data dir --------------------------------------------------------
+# Settings default to the user data directory: no test may write to the real one.
+# Every process the suite starts inherits these (live_server sets its own data dir).
+_DATA_HOME = pytest.StashKey[tuple[Path, dict[str, str | None]]]()
+_DATA_DIR_VARIABLES = ("XDG_DATA_HOME", "XYNERGY_DATA_DIR")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    home = Path(tempfile.mkdtemp(prefix="xynergy-tests-data-home-"))
+    config.stash[_DATA_HOME] = (home, {name: os.environ.get(name) for name in _DATA_DIR_VARIABLES})
+    os.environ["XDG_DATA_HOME"] = str(home)
+    os.environ["XYNERGY_DATA_DIR"] = str(home / "xynergy")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    saved = config.stash.get(_DATA_HOME, None)
+    if saved is None:
+        return
+    home, previous = saved
+    for name, value in previous.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    shutil.rmtree(home, ignore_errors=True)
 
 
 def _unavailable(what: str, why: object) -> None:

@@ -103,3 +103,18 @@ async def seconds_until_status(
             return elapsed
         assert elapsed < bound, f"still {response.status_code} after {elapsed:.2f}s"
         await asyncio.sleep(STATUS_PROBE_INTERVAL_SECONDS)
+
+
+def error_code(body: dict[str, Any]) -> str:
+    """The error code of an error body in either shape: the platform's
+    ``{"error": code, ...}`` or OpenAI's ``{"error": {"code": ...}}`` (under /v1)."""
+    error = body["error"]
+    return str(error["code"] if isinstance(error, dict) else error)
+
+
+def error_request_id_matches(body: dict[str, Any], request_id: str) -> bool:
+    """Whether an error body in either shape carries ``request_id``."""
+    error = body["error"]
+    if isinstance(error, dict):
+        return f"(request id: {request_id})" in str(error["message"])
+    return bool(body["request_id"] == request_id)

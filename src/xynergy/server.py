@@ -23,6 +23,7 @@ from xynergy.marketing_engine.app import SLUG as MARKETING_ENGINE
 from xynergy.marketing_engine.app import create_marketing_engine_app
 from xynergy.platform.admin_app import PLATFORM_SLUG, create_admin_app
 from xynergy.platform.config import Settings
+from xynergy.platform.docs_pages import share_site_links
 from xynergy.platform.runtime import Platform
 from xynergy.platform.slash_redirect import install_relative_slash_redirects
 
@@ -60,6 +61,8 @@ def build_all_in_one(
     apps = {slug: factory(settings) for slug, factory in factories.items()}
     admin = create_admin_app(settings)
     mounts = {slug: f"/{slug}" for slug in apps} | {PLATFORM_SLUG: ""}
+    # Every page (the root's first) links to every service's docs.
+    share_site_links({"": admin} | {f"/{slug}": app for slug, app in apps.items()})
 
     @asynccontextmanager
     async def lifespan(root: Starlette) -> AsyncIterator[None]:
@@ -80,5 +83,9 @@ def build_all_in_one(
     # The admin app last and at the root: it owns /admin, the probes and the JSON 404.
     routes.append(Mount("", app=admin))
     root = Starlette(routes=routes, lifespan=lifespan)
+    # A mount's pattern stops at a newline ("/a%0Ab" matches none): such a path
+    # still goes to the admin app, for the platform's JSON 404 and headers
+    # instead of Starlette's bare text one.
+    root.router.default = admin
     install_relative_slash_redirects(root.router)
     return root

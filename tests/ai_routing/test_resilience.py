@@ -77,7 +77,7 @@ class TestBreaker:
                     timings.append(time.perf_counter() - started)
                 metrics = scrape(gw.platform)
         assert refused.status_code == 503
-        assert refused.json()["error"] == "circuit_open"
+        assert refused.json()["error"]["code"] == "circuit_open"
         assert refused.headers["Retry-After"] == "60"
         assert upstream.calls == THRESHOLD, "an open breaker never touches the upstream"
         assert min(timings) < 0.005
@@ -162,7 +162,7 @@ class TestBreaker:
                     "/v1/chat/completions", json=chat("other replica"), headers=second.headers
                 )
         assert refused.status_code == 503
-        assert refused.json()["error"] == "circuit_open"
+        assert refused.json()["error"]["code"] == "circuit_open"
         assert upstream.calls == THRESHOLD
 
 
@@ -221,8 +221,11 @@ class TestFallback:
                     "/v1/chat/completions", json=chat("last", "primary"), headers=gw.headers
                 )
         assert refused.status_code == 503
-        assert refused.json()["error"] == "circuit_open"
+        assert refused.json()["error"]["code"] == "circuit_open"
         assert refused.headers["Retry-After"] == "42"
+        # Each candidate named, the primary included, with why it was not called.
+        message = refused.json()["error"]["message"]
+        assert "primary (circuit open, not called); secondary (circuit open, not called)" in message
         assert (alpha.calls, beta.calls) == (THRESHOLD, THRESHOLD)
 
 
@@ -241,7 +244,8 @@ class TestTimeoutsAndCuts:
                 )
                 elapsed = time.perf_counter() - started
         assert response.status_code == 504
-        assert response.json()["error"] == "upstream_timeout"
+        assert response.json()["error"]["code"] == "upstream_timeout"
+        assert "m (alpha: timed out)" in response.json()["error"]["message"]
         assert elapsed < 1.5
 
     @pytest.mark.parametrize("failure", ["cut", "error_event"])

@@ -25,6 +25,7 @@ from xynergy.migrations.models import Base
 from xynergy.platform.app import walk_routes
 from xynergy.platform.auth.scopes import ADMIN_SCOPE, KNOWN_SCOPES, OPERATOR_TENANT_NAME
 from xynergy.platform.config import DEFAULT_RATE_LIMITS, Settings
+from xynergy.platform.docs_assets import docs_assets
 from xynergy.platform.routing import ACTING_TENANT_HEADER, SecureRoute
 from xynergy.platform.runtime import Platform
 from xynergy.server import build_all_in_one
@@ -372,6 +373,9 @@ async def _seed(api: HostilePlatform) -> None:
         "industry": TEMPLATE_KEY[1],
         "key_id": key["key"]["id"],
         "period": "month",
+        # The docs pages' static files (platform/docs_assets.py).
+        "digest": docs_assets()["docs.js"].digest,
+        "name": "docs.js",
     }
 
 

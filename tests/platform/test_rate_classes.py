@@ -21,7 +21,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from xynergy.platform.admin_app import PLATFORM_SLUG, create_admin_app
-from xynergy.platform.app import DOCS_PATHS, walk_routes
+from xynergy.platform.app import walk_routes
 from xynergy.platform.config import Settings
 from xynergy.platform.routing import SecureRoute
 from xynergy.server import SERVICES
@@ -33,10 +33,14 @@ PROBES = frozenset({"/healthz", "/readyz"})
 # Reviewed when it changes. None: exempt from rate limiting (probes only).
 EXPECTED: dict[RouteKey, str | None] = {
     ("ai-routing-engine", "DELETE", "/api/budgets/{period}"): "writes",
+    ("ai-routing-engine", "GET", "/"): "docs",
     ("ai-routing-engine", "GET", "/api/budgets"): "reads",
     ("ai-routing-engine", "GET", "/api/usage"): "reads",
+    ("ai-routing-engine", "GET", "/docs"): "docs",
+    ("ai-routing-engine", "GET", "/docs/assets/{digest}/{name}"): "docs",
     ("ai-routing-engine", "GET", "/healthz"): None,
     ("ai-routing-engine", "GET", "/metrics"): "metrics",
+    ("ai-routing-engine", "GET", "/openapi.json"): "docs",
     ("ai-routing-engine", "GET", "/readyz"): None,
     ("ai-routing-engine", "GET", "/v1/models"): "reads",
     ("ai-routing-engine", "POST", "/api/generate/intelligent"): "ai_generate",
@@ -44,6 +48,7 @@ EXPECTED: dict[RouteKey, str | None] = {
     ("ai-routing-engine", "PUT", "/api/budgets"): "writes",
     ("aso-engine", "DELETE", "/api/content/{content_id}"): "writes",
     ("aso-engine", "DELETE", "/api/keywords/{keyword_id}"): "writes",
+    ("aso-engine", "GET", "/"): "docs",
     ("aso-engine", "GET", "/api/content"): "reads",
     ("aso-engine", "GET", "/api/content/count"): "reads",
     ("aso-engine", "GET", "/api/content/{content_id}"): "reads",
@@ -51,8 +56,11 @@ EXPECTED: dict[RouteKey, str | None] = {
     ("aso-engine", "GET", "/api/keywords/trending"): "reads",
     ("aso-engine", "GET", "/api/keywords/{keyword_id}"): "reads",
     ("aso-engine", "GET", "/api/keywords/{keyword_id}/rankings"): "reads",
+    ("aso-engine", "GET", "/docs"): "docs",
+    ("aso-engine", "GET", "/docs/assets/{digest}/{name}"): "docs",
     ("aso-engine", "GET", "/healthz"): None,
     ("aso-engine", "GET", "/metrics"): "metrics",
+    ("aso-engine", "GET", "/openapi.json"): "docs",
     ("aso-engine", "GET", "/readyz"): None,
     ("aso-engine", "PATCH", "/api/content/{content_id}"): "writes",
     ("aso-engine", "POST", "/api/content"): "writes",
@@ -60,6 +68,7 @@ EXPECTED: dict[RouteKey, str | None] = {
     ("aso-engine", "POST", "/api/keywords/bulk-import"): "writes",
     ("aso-engine", "POST", "/api/rankings"): "writes",
     ("intelligence-gateway", "DELETE", "/api/forms/{form_id}"): "writes",
+    ("intelligence-gateway", "GET", "/"): "docs",
     ("intelligence-gateway", "GET", "/api/beta-applications"): "reads",
     ("intelligence-gateway", "GET", "/api/forms"): "reads",
     ("intelligence-gateway", "GET", "/api/forms/{form_id}"): "reads",
@@ -68,8 +77,11 @@ EXPECTED: dict[RouteKey, str | None] = {
     ("intelligence-gateway", "GET", "/api/submissions"): "reads",
     ("intelligence-gateway", "GET", "/api/submissions/export.csv"): "reads",
     ("intelligence-gateway", "GET", "/api/submissions/{submission_id}"): "reads",
+    ("intelligence-gateway", "GET", "/docs"): "docs",
+    ("intelligence-gateway", "GET", "/docs/assets/{digest}/{name}"): "docs",
     ("intelligence-gateway", "GET", "/healthz"): None,
     ("intelligence-gateway", "GET", "/metrics"): "metrics",
+    ("intelligence-gateway", "GET", "/openapi.json"): "docs",
     ("intelligence-gateway", "GET", "/readyz"): None,
     ("intelligence-gateway", "OPTIONS", "/api/beta-applications"): "public",
     ("intelligence-gateway", "OPTIONS", "/api/contact"): "public",
@@ -79,11 +91,15 @@ EXPECTED: dict[RouteKey, str | None] = {
     ("intelligence-gateway", "POST", "/api/beta-applications"): "public",
     ("intelligence-gateway", "POST", "/api/contact"): "public",
     ("intelligence-gateway", "POST", "/api/forms"): "writes",
+    ("marketing-engine", "GET", "/"): "docs",
     ("marketing-engine", "GET", "/analytics/performance"): "reads",
     ("marketing-engine", "GET", "/campaigns"): "reads",
     ("marketing-engine", "GET", "/campaigns/{campaign_id}"): "reads",
+    ("marketing-engine", "GET", "/docs"): "docs",
+    ("marketing-engine", "GET", "/docs/assets/{digest}/{name}"): "docs",
     ("marketing-engine", "GET", "/healthz"): None,
     ("marketing-engine", "GET", "/metrics"): "metrics",
+    ("marketing-engine", "GET", "/openapi.json"): "docs",
     ("marketing-engine", "GET", "/readyz"): None,
     ("marketing-engine", "GET", "/templates"): "reads",
     ("marketing-engine", "GET", "/templates/{business_type}/{industry}"): "reads",
@@ -96,11 +112,15 @@ EXPECTED: dict[RouteKey, str | None] = {
     ("marketing-engine", "POST", "/templates"): "writes",
     ("marketing-engine", "POST", "/templates/{business_type}/{industry}/draft"): "ai_generate",
     ("marketing-engine", "PUT", "/templates/{business_type}/{industry}"): "writes",
+    ("platform", "GET", "/"): "docs",
     ("platform", "GET", "/admin/keys"): "admin",
     ("platform", "GET", "/admin/keys/{key_id}"): "admin",
     ("platform", "GET", "/admin/tenants"): "admin",
+    ("platform", "GET", "/docs"): "docs",
+    ("platform", "GET", "/docs/assets/{digest}/{name}"): "docs",
     ("platform", "GET", "/healthz"): None,
     ("platform", "GET", "/metrics"): "metrics",
+    ("platform", "GET", "/openapi.json"): "docs",
     ("platform", "GET", "/readyz"): None,
     ("platform", "POST", "/admin/keys"): "admin",
     ("platform", "POST", "/admin/keys/{key_id}/revoke"): "admin",
@@ -123,10 +143,7 @@ def rate_classes(settings: Settings) -> dict[RouteKey, str | None]:
     found: dict[RouteKey, str | None] = {}
     for slug, app in service_apps(settings).items():
         for route in walk_routes(app.routes):
-            if not isinstance(route, SecureRoute):
-                # Only the generated docs are not SecureRoutes (test_route_walk checks).
-                assert getattr(route, "path", None) in DOCS_PATHS, route
-                continue
+            assert isinstance(route, SecureRoute), route
             for method in sorted(route.methods):
                 key = (slug, method, route.path)
                 assert key not in found, f"{key} is declared twice"

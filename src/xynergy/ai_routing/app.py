@@ -11,6 +11,7 @@ from xynergy.ai_routing.config import AiSettings
 from xynergy.ai_routing.gateway import AiEngine
 from xynergy.ai_routing.generate.endpoints import router as generate_router
 from xynergy.ai_routing.openai_compat.endpoints import router as openai_router
+from xynergy.ai_routing.openai_compat.errors import OPENAI_ERRORS
 from xynergy.ai_routing.providers.registry import build_providers
 from xynergy.ai_routing.routing.metrics import AiMetrics
 from xynergy.ai_routing.routing.request_memo import RequestMemo
@@ -21,6 +22,7 @@ from xynergy.ai_routing.usage.endpoints import router as usage_router
 from xynergy.ai_routing.usage.ledger import UsageLedger
 from xynergy.platform.app import create_service_app
 from xynergy.platform.config import Settings
+from xynergy.platform.error_shapes import shape_errors_under
 from xynergy.platform.runtime import Platform
 
 __all__ = ["SLUG", "create_ai_routing_app"]
@@ -64,6 +66,7 @@ def create_ai_routing_app(
             redis=shared.redis,
             cache=shared.cache,
             key_prefix=settings.redis_key_prefix,
+            redis_retry_after_seconds=settings.redis_unavailable_retry_after_seconds,
         )
         upstream = UpstreamCaller(
             providers=providers,
@@ -111,4 +114,6 @@ def create_ai_routing_app(
         on_startup=[start],
         on_shutdown=[stop],
     )
+    # OpenAI's SDKs read every answer under /v1, an unknown path or a refused body too.
+    shape_errors_under(app, openai_router.prefix, OPENAI_ERRORS)
     return app

@@ -2,8 +2,11 @@
 
 Read once at start-up from the file named by ``XYNERGY_AI_CATALOGUE`` (YAML or
 JSON), or the built-in default, which lists only the offline provider so that a
-fresh install works without keys. Prices are USD per million tokens; costs are
-computed in integer nano-dollars so that ledger sums are exact.
+fresh install works without keys. A loaded catalogue keeps the built-in offline
+model (listed, and answered when named) unless it says ``include_offline_model:
+false``; preference routing never picks it unless the file lists it itself.
+Prices are USD per million tokens; costs are computed in integer nano-dollars so
+that ledger sums are exact.
 """
 
 from __future__ import annotations
@@ -14,10 +17,12 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 __all__ = [
     "BUILTIN_CATALOGUE",
+    "OFFLINE_MODEL",
+    "OFFLINE_PROVIDER",
     "Catalogue",
     "ModelSpec",
     "Preference",
@@ -30,6 +35,8 @@ QualityTier = Literal["basic", "standard", "premium"]
 Preference = Literal["quality", "balanced", "cost"]
 
 _TIER_RANK: dict[str, int] = {"basic": 0, "standard": 1, "premium": 2}
+_OFFLINE_PROVIDER_NAME = "offline"
+_OFFLINE_MODEL_NAME = "xynergy-offline"
 _NANOS_PER_MICRO = 1_000  # price per 1M tokens x tokens = micro-dollars
 
 
@@ -94,6 +101,12 @@ class Catalogue(BaseModel):
 
     providers: tuple[ProviderSpec, ...] = Field(min_length=1, max_length=64)
     models: tuple[ModelSpec, ...] = Field(min_length=1, max_length=1000)
+    include_offline_model: bool = Field(
+        default=True,
+        description="Keep the built-in offline model listed and callable by name.",
+    )
+    # Models added rather than listed by the file: callable by name, never ranked.
+    _named_only: frozenset[str] = PrivateAttr(default=frozenset())
 
     @field_validator("providers")
     @classmethod
@@ -109,13 +122,38 @@ class Catalogue(BaseModel):
         names = [model.name for model in self.models]
         if len(names) != len(set(names)):
             raise ValueError("model names must be unique")
+        # A model may fall back to the built-in offline model the loader adds.
+        callable_by_name = set(names) | (
+            {_OFFLINE_MODEL_NAME} if self.include_offline_model else set()
+        )
         for model in self.models:
             if model.provider not in known:
                 raise ValueError(f"model {model.name!r} names unknown provider {model.provider!r}")
-            unknown = sorted(set(model.fallbacks) - set(names))
+            unknown = sorted(set(model.fallbacks) - callable_by_name)
             if unknown:
                 raise ValueError(f"model {model.name!r} falls back to unknown models {unknown}")
+        if self.include_offline_model and _OFFLINE_MODEL_NAME not in names:
+            taken = next((p for p in self.providers if p.name == _OFFLINE_PROVIDER_NAME), None)
+            if taken is not None and taken.kind != "offline":
+                raise ValueError(
+                    f"provider name {_OFFLINE_PROVIDER_NAME!r} is the built-in offline "
+                    "model's: rename the provider or set include_offline_model: false"
+                )
         return self
+
+    def with_offline_model(self) -> Catalogue:
+        """This catalogue plus the built-in offline model, when it asks for it and
+        does not list a model of that name itself."""
+        if not self.include_offline_model or self.model(OFFLINE_MODEL.name) is not None:
+            return self
+        providers = self.providers
+        if all(provider.name != OFFLINE_PROVIDER.name for provider in providers):
+            providers = (*providers, OFFLINE_PROVIDER)
+        extended = self.model_copy(
+            update={"providers": providers, "models": (*self.models, OFFLINE_MODEL)}
+        )
+        extended._named_only = self._named_only | {OFFLINE_MODEL.name}
+        return extended
 
     def model(self, name: str) -> ModelSpec | None:
         """The model called ``name``, if the catalogue has it."""
@@ -126,13 +164,14 @@ class Catalogue(BaseModel):
         return next(provider for provider in self.providers if provider.name == name)
 
     def ranked(self, preference: Preference) -> list[ModelSpec]:
-        """Every model, best first for ``preference``.
+        """Every model the catalogue lists (not the offline model it only keeps),
+        best first for ``preference``.
 
         quality: highest tier, then cheapest. cost: cheapest, then highest tier.
         balanced: the standard tier first (then premium, then basic), cheapest first
         within a tier. Ties keep catalogue order, so the file decides between equals.
         """
-        models = list(self.models)
+        models = [model for model in self.models if model.name not in self._named_only]
         if preference == "quality":
             return sorted(models, key=lambda m: (-m.tier_rank, m.blended_price))
         if preference == "cost":
@@ -141,20 +180,17 @@ class Catalogue(BaseModel):
         return sorted(models, key=lambda m: (balanced_order[m.quality_tier], m.blended_price))
 
 
-BUILTIN_CATALOGUE = Catalogue(
-    providers=(ProviderSpec(name="offline", kind="offline"),),
-    models=(
-        ModelSpec(
-            name="xynergy-offline",
-            provider="offline",
-            upstream_model="offline-deterministic-v1",
-            input_price_per_mtok=Decimal(0),
-            output_price_per_mtok=Decimal(0),
-            context_window=128_000,
-            quality_tier="standard",
-        ),
-    ),
+OFFLINE_PROVIDER = ProviderSpec(name=_OFFLINE_PROVIDER_NAME, kind="offline")
+OFFLINE_MODEL = ModelSpec(
+    name=_OFFLINE_MODEL_NAME,
+    provider=_OFFLINE_PROVIDER_NAME,
+    upstream_model="offline-deterministic-v1",
+    input_price_per_mtok=Decimal(0),
+    output_price_per_mtok=Decimal(0),
+    context_window=128_000,
+    quality_tier="standard",
 )
+BUILTIN_CATALOGUE = Catalogue(providers=(OFFLINE_PROVIDER,), models=(OFFLINE_MODEL,))
 
 
 def load_catalogue(path: Path | None) -> Catalogue:
@@ -163,4 +199,4 @@ def load_catalogue(path: Path | None) -> Catalogue:
         return BUILTIN_CATALOGUE
     text = path.read_text(encoding="utf-8")
     data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
-    return Catalogue.model_validate(data)
+    return Catalogue.model_validate(data).with_offline_model()

@@ -26,33 +26,82 @@ class AiSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="XYNERGY_AI_", extra="ignore", frozen=True)
 
     catalogue: Path | None = Field(
-        default=None, description="YAML or JSON model catalogue; None uses the built-in one."
+        default=None, description="YAML or JSON model catalogue file; unset: the built-in one."
     )
 
     # --- request bounds ---------------------------------------------------------
-    prompt_max_chars: int = Field(default=100_000, ge=1, le=10_000_000)
-    messages_max: int = Field(default=200, ge=1, le=10_000)
-    max_tokens_default: int = Field(default=1_024, ge=1, le=1_000_000)
-    max_tokens_limit: int = Field(default=8_192, ge=1, le=1_000_000)
-    stop_sequences_max: int = Field(default=4, ge=0, le=16)
-    stop_sequence_max_chars: int = Field(default=64, ge=1, le=1000)
+    prompt_max_chars: int = Field(
+        default=100_000,
+        ge=1,
+        le=10_000_000,
+        description="Longest prompt, in characters (all messages of a chat request together).",
+    )
+    messages_max: int = Field(
+        default=200, ge=1, le=10_000, description="Most messages in one chat request."
+    )
+    max_tokens_default: int = Field(
+        default=1_024, ge=1, le=1_000_000, description="max_tokens of a request that names none."
+    )
+    max_tokens_limit: int = Field(
+        default=8_192,
+        ge=1,
+        le=1_000_000,
+        description="Largest max_tokens a request may ask for; more is refused (422).",
+    )
+    stop_sequences_max: int = Field(
+        default=4, ge=0, le=16, description="Most stop sequences in one request."
+    )
+    stop_sequence_max_chars: int = Field(
+        default=64, ge=1, le=1000, description="Longest stop sequence, in characters."
+    )
 
     # --- cache ------------------------------------------------------------------
-    cache_enabled: bool = True
-    cache_stable_ttl_seconds: float = Field(default=24 * 3600, gt=0)
-    cache_volatile_ttl_seconds: float = Field(default=300, gt=0)
-    time_sensitive_patterns: Annotated[tuple[str, ...], NoDecode] = DEFAULT_TIME_SENSITIVE_PATTERNS
+    cache_enabled: bool = Field(
+        default=True,
+        description="Answer identical requests from the response cache (false: every request goes "
+        "to a provider).",
+    )
+    cache_stable_ttl_seconds: float = Field(
+        default=24 * 3600,
+        gt=0,
+        description="How long an answer to a prompt without time-sensitive words is cached.",
+    )
+    cache_volatile_ttl_seconds: float = Field(
+        default=300,
+        gt=0,
+        description="How long an answer to a time-sensitive prompt is cached (see "
+        "time_sensitive_patterns).",
+    )
+    time_sensitive_patterns: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=DEFAULT_TIME_SENSITIVE_PATTERNS,
+        description="Regular expressions (case-insensitive) that mark a prompt time-sensitive; JSON"
+        " list, or one pattern.",
+    )
 
     # --- in-flight dedup --------------------------------------------------------
-    singleflight_max_entries: int = Field(default=10_000, ge=1, le=1_000_000)
+    singleflight_max_entries: int = Field(
+        default=10_000,
+        ge=1,
+        le=1_000_000,
+        description="Identical requests in flight shared as one provider call, at most this many at"
+        " once.",
+    )
     stream_buffer_max_events: int = Field(
-        default=100_000, ge=16, le=10_000_000, description="Per shared stream, for late joiners."
+        default=100_000,
+        ge=16,
+        le=10_000_000,
+        description="Events buffered per shared stream, for late joiners.",
     )
 
     request_memo_max_entries: int = Field(
-        default=4_096, ge=0, le=1_000_000, description="Parsed bodies kept for cache hits."
+        default=4_096, ge=0, le=1_000_000, description="Parsed request bodies kept for cache hits."
     )
-    request_memo_max_body_bytes: int = Field(default=4_096, ge=0, le=1_048_576)
+    request_memo_max_body_bytes: int = Field(
+        default=4_096,
+        ge=0,
+        le=1_048_576,
+        description="Largest request body kept parsed for cache hits, in bytes.",
+    )
 
     # --- routing ----------------------------------------------------------------
     max_attempts: int = Field(
@@ -61,16 +110,46 @@ class AiSettings(BaseSettings):
 
     # --- token limits, ledger ---------------------------------------------------
     tokens_per_minute: str = Field(
-        default="200000/minute", description="Per key: input estimate plus max_tokens."
+        default="200000/minute",
+        description="Token rate limit per key (N/period): input estimate plus max_tokens.",
     )
-    ledger_flush_seconds: float = Field(default=1.0, gt=0, le=300)
-    ledger_batch_max: int = Field(default=1_000, ge=1, le=100_000)
-    ledger_queue_max: int = Field(default=100_000, ge=1, le=10_000_000)
-    budget_cache_ttl_seconds: float = Field(default=30.0, gt=0, le=3600)
+    ledger_flush_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=300,
+        description="How often queued usage events are written to the ledger.",
+    )
+    ledger_batch_max: int = Field(
+        default=1_000,
+        ge=1,
+        le=100_000,
+        description="Usage events per ledger insert; a full batch is written at once.",
+    )
+    ledger_queue_max: int = Field(
+        default=100_000,
+        ge=1,
+        le=10_000_000,
+        description="Usage events queued for the ledger; beyond this new events are dropped and "
+        "counted.",
+    )
+    budget_cache_ttl_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="How long a tenant's budget limits are cached; changing a budget invalidates "
+        "them.",
+    )
 
     # --- usage report -------------------------------------------------------------
-    usage_max_days: int = Field(default=92, ge=1, le=3660)
-    usage_max_rows: int = Field(default=5_000, ge=1, le=100_000)
+    usage_max_days: int = Field(
+        default=92, ge=1, le=3660, description="Longest window of GET /api/usage, in days."
+    )
+    usage_max_rows: int = Field(
+        default=5_000,
+        ge=1,
+        le=100_000,
+        description="Most (day, model, task) rows in a usage report; more sets truncated.",
+    )
 
     @field_validator("time_sensitive_patterns", mode="before")
     @classmethod

@@ -15,58 +15,164 @@ class IntakeSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="XYNERGY_INTAKE_", extra="ignore", frozen=True)
 
     # --- forms ------------------------------------------------------------------
-    form_name_max_chars: int = Field(default=200, ge=1, le=1000)
-    form_origins_max: int = Field(default=20, ge=1, le=200)
-    webhook_url_max_chars: int = Field(default=2048, ge=16, le=8192)
+    form_name_max_chars: int = Field(
+        default=200, ge=1, le=1000, description="Longest form name, in characters."
+    )
+    form_origins_max: int = Field(
+        default=20, ge=1, le=200, description="Most allowed origins on one form."
+    )
+    webhook_url_max_chars: int = Field(
+        default=2048, ge=16, le=8192, description="Longest form webhook URL, in characters."
+    )
 
     # --- submission fields --------------------------------------------------------
-    name_max_chars: int = Field(default=200, ge=1, le=1000)
-    email_max_chars: int = Field(default=254, ge=6, le=320)
-    company_max_chars: int = Field(default=200, ge=1, le=1000)
-    website_max_chars: int = Field(default=2048, ge=16, le=8192)
-    subject_max_chars: int = Field(default=200, ge=1, le=1000)
-    use_case_min_chars: int = Field(default=10, ge=0, le=1000)
-    use_case_max_chars: int = Field(default=2_000, ge=1, le=100_000)
-    message_min_chars: int = Field(default=1, ge=0, le=1000)
-    message_max_chars: int = Field(default=5_000, ge=1, le=100_000)
-    tracking_max_chars: int = Field(
-        default=200, ge=1, le=2000, description="source and each utm_* field."
+    name_max_chars: int = Field(
+        default=200, ge=1, le=1000, description="Longest submitter name, in characters."
     )
-    idempotency_key_max_chars: int = Field(default=128, ge=8, le=1000)
+    email_max_chars: int = Field(
+        default=254, ge=6, le=320, description="Longest email address, in characters."
+    )
+    company_max_chars: int = Field(
+        default=200, ge=1, le=1000, description="Longest company name, in characters."
+    )
+    website_max_chars: int = Field(
+        default=2048, ge=16, le=8192, description="Longest website URL, in characters."
+    )
+    subject_max_chars: int = Field(
+        default=200, ge=1, le=1000, description="Longest contact subject, in characters."
+    )
+    use_case_min_chars: int = Field(
+        default=10,
+        ge=0,
+        le=1000,
+        description="Shortest use case a beta application may give, in characters.",
+    )
+    use_case_max_chars: int = Field(
+        default=2_000,
+        ge=1,
+        le=100_000,
+        description="Longest use case of a beta application, in characters.",
+    )
+    message_min_chars: int = Field(
+        default=1, ge=0, le=1000, description="Shortest contact message, in characters."
+    )
+    message_max_chars: int = Field(
+        default=5_000, ge=1, le=100_000, description="Longest contact message, in characters."
+    )
+    tracking_max_chars: int = Field(
+        default=200,
+        ge=1,
+        le=2000,
+        description="Longest source and utm_* field of a submission, in characters.",
+    )
+    idempotency_key_max_chars: int = Field(
+        default=128,
+        ge=8,
+        le=1000,
+        description="Longest Idempotency-Key header of a public submission.",
+    )
 
     # --- spam resistance ------------------------------------------------------------
     form_token_secret: SecretStr | None = Field(
-        default=None, description="Signs form tokens; None derives one from the internal secret."
+        default=None,
+        description="Signs form tokens; unset: derived from the internal token secret.",
     )
-    form_token_min_fill_seconds: float = Field(default=3.0, ge=0, le=3600)
-    form_token_max_age_seconds: int = Field(default=86_400, ge=60, le=30 * 86_400)
-    spam_max_links: int = Field(default=2, ge=0, le=100)
+    form_token_min_fill_seconds: float = Field(
+        default=3.0,
+        ge=0,
+        le=3600,
+        description="A submission sent sooner than this after its form token was issued counts as "
+        "spam (filled by a bot).",
+    )
+    form_token_max_age_seconds: int = Field(
+        default=86_400, ge=60, le=30 * 86_400, description="How long a form token stays valid."
+    )
+    spam_max_links: int = Field(
+        default=2,
+        ge=0,
+        le=100,
+        description="A submission with more links than this counts as spam.",
+    )
     spam_repeat_threshold: int = Field(
         default=3, ge=1, le=1000, description="Same text to one form this often in the window."
     )
-    spam_repeat_window_seconds: int = Field(default=3600, ge=60, le=30 * 86_400)
-    rate_per_ip: str = Field(default="5/minute", description="Per client IP, per form kind.")
-    rate_per_form: str = Field(default="120/minute", description="Per form, all clients.")
+    spam_repeat_window_seconds: int = Field(
+        default=3600,
+        ge=60,
+        le=30 * 86_400,
+        description="Window in which repeats of the same text to one form are counted (see "
+        "spam_repeat_threshold).",
+    )
+    rate_per_ip: str = Field(
+        default="5/minute",
+        description="Submission rate limit per client IP and form kind (N/period).",
+    )
+    rate_per_form: str = Field(
+        default="120/minute",
+        description="Submission rate limit per form, all clients together (N/period).",
+    )
 
     # --- admin side -----------------------------------------------------------------
-    stats_cache_ttl_seconds: float = Field(default=60.0, gt=0, le=3600)
-    stats_max_days: int = Field(default=366, ge=1, le=3660)
-    export_max_rows: int = Field(default=1_000_000, ge=1, le=100_000_000)
-    export_batch_rows: int = Field(default=1_000, ge=1, le=100_000)
+    stats_cache_ttl_seconds: float = Field(
+        default=60.0, gt=0, le=3600, description="How long GET /api/stats answers are cached."
+    )
+    stats_max_days: int = Field(
+        default=366, ge=1, le=3660, description="Longest window of GET /api/stats, in days."
+    )
+    export_max_rows: int = Field(
+        default=1_000_000,
+        ge=1,
+        le=100_000_000,
+        description="Most rows in one CSV export of submissions.",
+    )
+    export_batch_rows: int = Field(
+        default=1_000,
+        ge=1,
+        le=100_000,
+        description="Rows read per query while a CSV export streams.",
+    )
 
     # --- webhook outbox ---------------------------------------------------------------
-    outbox_poll_seconds: float = Field(default=1.0, gt=0, le=300)
-    outbox_batch: int = Field(default=100, ge=1, le=10_000)
-    outbox_concurrency: int = Field(default=8, ge=1, le=1000)
-    outbox_lease_seconds: float = Field(default=60.0, gt=0, le=3600)
-    outbox_backoff_base_seconds: float = Field(default=1.0, gt=0, le=3600)
-    outbox_backoff_max_seconds: float = Field(default=3600.0, gt=0, le=86_400)
+    outbox_poll_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=300,
+        description="How often the webhook outbox looks for messages due.",
+    )
+    outbox_batch: int = Field(
+        default=100, ge=1, le=10_000, description="Messages the outbox claims per poll."
+    )
+    outbox_concurrency: int = Field(
+        default=8, ge=1, le=1000, description="Webhook deliveries in flight at once, per process."
+    )
+    outbox_lease_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="How long a claimed message is reserved for its process; after a crash another "
+        "takes it then.",
+    )
+    outbox_backoff_base_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=3600,
+        description="Retry delay of a failed delivery: random, up to this times 2 to the power of "
+        "the attempts made (full jitter).",
+    )
+    outbox_backoff_max_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        le=86_400,
+        description="Cap of the retry delay between delivery attempts.",
+    )
     outbox_give_up_after_seconds: float = Field(
         default=7 * 86_400,
         gt=0,
         description="A receiver down longer than this loses nothing silently: the row stays, marked failed.",
     )
-    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    webhook_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=120, description="Timeout of one webhook delivery."
+    )
     webhook_allow_private_addresses: bool = Field(
         default=False,
         description="Deliver to loopback/private/link-local addresses (tests, on-premise); "

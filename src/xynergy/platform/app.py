@@ -12,10 +12,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterat
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
-from fastapi.routing import APIRoute
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from xynergy.platform.config import Settings
+from xynergy.platform.docs_pages import pages_router, site_links_for
 from xynergy.platform.errors import install_error_handlers
 from xynergy.platform.middleware import (
     API_CONTENT_SECURITY_POLICY,
@@ -23,18 +23,16 @@ from xynergy.platform.middleware import (
     RequestContextMiddleware,
     RouteOwnedCorsMiddleware,
 )
+from xynergy.platform.openapi import install_contract
 from xynergy.platform.probes import probes_router
 from xynergy.platform.routing import SecureRoute
 from xynergy.platform.runtime import Platform
 from xynergy.platform.slash_redirect import install_relative_slash_redirects
 
-__all__ = ["DOCS_PATHS", "Hook", "create_service_app", "walk_routes"]
+__all__ = ["Hook", "create_service_app", "walk_routes"]
 
 Hook = Callable[[Platform], Awaitable[None]]
 
-# FastAPI's own documentation routes: public on purpose (they describe the API,
-# they serve no data) and listed here so the route walk can name them exactly.
-DOCS_PATHS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect"})
 _EXPOSED_HEADERS = [
     "X-Request-ID",
     "Retry-After",
@@ -68,12 +66,6 @@ def _refuse_insecure_routes(routes: Sequence[BaseRoute], slug: str, settings: Se
                     f"{slug}: route {route.path!r} uses rate-limit class "
                     f"{route.rate_class!r}, which settings.rate_limits does not define"
                 )
-            continue
-        if (
-            isinstance(route, Route)
-            and not isinstance(route, APIRoute)
-            and route.path in DOCS_PATHS
-        ):
             continue
         raise RuntimeError(
             f"{slug}: route {getattr(route, 'path', route)!r} is not a SecureRoute; "
@@ -127,20 +119,27 @@ def create_service_app(
                 if owns_platform:
                     await shared.close()
 
-    app = FastAPI(title=title, lifespan=lifespan, redoc_url=None)
+    # FastAPI's docs page loads Swagger UI from a CDN and its openapi.json route is
+    # not a SecureRoute: pages_router serves both (platform/docs_pages.py).
+    app = FastAPI(title=title, lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None)
     app.router.route_class = SecureRoute
     install_relative_slash_redirects(app.router)
     app.state.service_slug = slug
+    # What the pages link to; all-in-one mode replaces it (docs_pages.share_site_links).
+    app.state.site_links = site_links_for(slug, title)
     app.state.platform = platform
     # The routes themselves, not include_router(): FastAPI now keeps an included
     # router nested and resolves it per request, which costs measurably on every
     # call; our routers carry their prefix already, so nothing is lost. Service
-    # routes go first, probes next and FastAPI's docs last: routes are matched in
-    # order, so the hot routes should not wait behind the rarely used ones.
-    own_routes = [route for router in (*routers, probes_router) for route in router.routes]
+    # routes go first, then the probes and the pages: routes are matched in order,
+    # so the hot routes should not wait behind the rarely used ones.
+    own_routes = [
+        route for router in (*routers, probes_router, pages_router) for route in router.routes
+    ]
     app.router.routes[0:0] = own_routes
     _refuse_insecure_routes(app.routes, slug, settings)
     install_error_handlers(app, settings)
+    install_contract(app, settings.rate_limits, settings=settings)
 
     # Added innermost first: the request context wraps everything, so even a 413
     # or a CORS preflight carries the request id and security headers.

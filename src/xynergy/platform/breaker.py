@@ -10,7 +10,9 @@ an upstream outage makes every request wait for its full timeout (the review:
 With Redis configured, breaker state lives there (our pool, our key prefix, a
 TTL on every key), so every replica sees an upstream that one replica found
 down. purgatory ships a Redis repository too, but it opens its own connection
-pool that nothing closes and writes keys that never expire.
+pool that nothing closes and writes keys that never expire. While Redis cannot
+be reached each breaker keeps working on this process's own state
+(``breaker_fallback``), so a Redis outage never fails a guarded call.
 
 Breakers per destination: a call to a URL a tenant chose (a webhook) is guarded
 per (upstream, destination), the destination naming the tenant and the
@@ -44,6 +46,7 @@ from purgatory.service._async.repository import AsyncAbstractRepository
 from purgatory.service._async.unit_of_work import AsyncAbstractUnitOfWork
 from redis.asyncio import Redis
 
+from xynergy.platform.breaker_fallback import FallbackRepository, StateStoreOutage
 from xynergy.platform.config import Settings
 from xynergy.platform.exceptions import CircuitOpen
 from xynergy.platform.monitoring import PlatformMetrics
@@ -154,6 +157,10 @@ class _BoundedMemoryRepository(AsyncAbstractRepository):
         self._contexts.expire()
         return len(self._contexts)
 
+    def clear(self) -> None:
+        """Forget every context."""
+        self._contexts.clear()
+
     async def get(self, name: str) -> Context | None:
         context = self._contexts.get(name)
         if context is not None:
@@ -184,13 +191,35 @@ class Breakers:
         idle = max(settings.breaker_idle_seconds, settings.breaker_reset_seconds)
         self._destinations = _BoundedMemoryRepository(settings.breaker_max_destinations, idle)
         destination_uow: AsyncAbstractUnitOfWork = _DirectUnitOfWork(self._destinations)
+        self.state_store_outage = StateStoreOutage(
+            metrics.breaker_state_store_errors, settings.redis_reconnect_backoff_seconds
+        )
         if redis is not None:
             prefix = settings.redis_key_prefix + "cbr:"
             # Long enough to outlive many open/close cycles; refreshed on every write.
             ttl = max(3600, int(settings.breaker_reset_seconds * 10))
-            uow = _DirectUnitOfWork(_RedisBreakerRepository(redis, prefix, ttl))
-            destination_uow = _DirectUnitOfWork(
-                _RedisBreakerRepository(redis, prefix, max(1, math.ceil(idle)))
+            # In Redis mode the in-process maps hold only what an outage needs.
+            local = _BoundedMemoryRepository(settings.breaker_max_destinations, idle)
+            self.state_store_outage.on_recovery(local.clear)
+            self.state_store_outage.on_recovery(self._destinations.clear)
+
+            def degradable(
+                shared: AsyncAbstractRepository, fallback: _BoundedMemoryRepository
+            ) -> _DirectUnitOfWork:
+                return _DirectUnitOfWork(
+                    FallbackRepository(
+                        shared,
+                        fallback,
+                        self.state_store_outage,
+                        threshold=settings.breaker_failure_threshold,
+                        ttl=settings.breaker_reset_seconds,
+                    )
+                )
+
+            uow = degradable(_RedisBreakerRepository(redis, prefix, ttl), local)
+            destination_uow = degradable(
+                _RedisBreakerRepository(redis, prefix, max(1, math.ceil(idle))),
+                self._destinations,
             )
         self._factory = AsyncCircuitBreakerFactory(
             default_threshold=settings.breaker_failure_threshold,

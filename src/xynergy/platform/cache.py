@@ -314,6 +314,11 @@ class PlatformCache:
                     if message.get("type") == "message":
                         await self._evict(message.get("data"))
         finally:
+            # Until tracking is back, no eviction reaches this process, not even
+            # for its own writes: in-process copies could stay stale for their
+            # whole TTL. Reads meanwhile miss (Redis errors are suppressed) and
+            # compute, which stores nothing locally.
+            self._forget_local()
             await client.aclose()
 
     async def _evict(self, keys: Any) -> None:

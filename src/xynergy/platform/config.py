@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from limits import parse as parse_limit
+from platformdirs import user_data_dir
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-__all__ = ["DEFAULT_RATE_LIMITS", "Settings", "get_settings"]
+__all__ = ["DEFAULT_RATE_LIMITS", "Settings", "default_data_dir", "get_settings"]
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -29,6 +30,9 @@ DEFAULT_RATE_LIMITS: dict[str, str] = {
     "reads": "1000/hour",
     "workflow_start": "50/hour",
     "public": "300/hour",
+    # Per client IP: the pages, their assets and the OpenAPI documents. A docs page
+    # view costs a handful of hits the first time (assets are cached for a year).
+    "docs": "1200/hour",
     "admin": "1000/hour",
     # Per client IP: failed authentications before further failures answer 429
     # (with Retry-After) instead of 401. Valid keys from the address still pass.
@@ -39,6 +43,17 @@ DEFAULT_RATE_LIMITS: dict[str, str] = {
 }
 
 _MIN_SECRET_LENGTH = 32
+_APP_NAME = "xynergy"
+
+
+def default_data_dir() -> Path:
+    """The data dir unless ``XYNERGY_DATA_DIR`` names one: the user data directory.
+
+    Linux: ``$XDG_DATA_HOME/xynergy`` (``~/.local/share/xynergy`` without it);
+    macOS: ``~/Library/Application Support/xynergy``. Never the working directory,
+    so ``make run`` and the CLI find the same database from anywhere.
+    """
+    return Path(user_data_dir(_APP_NAME, appauthor=False))
 
 
 def _split_csv(value: Any) -> Any:
@@ -56,17 +71,38 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="XYNERGY_", extra="ignore", frozen=True)
 
-    environment: Literal["development", "test", "production"] = "development"
-    data_dir: Path = Path(".xynergy")
+    environment: Literal["development", "test", "production"] = Field(
+        default="development",
+        description="development, test or production; production refuses unsafe values (no internal"
+        " token secret, http:// CORS origins) and sends HSTS.",
+    )
+    data_dir: Path = Field(
+        default_factory=default_data_dir,
+        description="SQLite file and generated development secrets. Default: the user data "
+        "directory ($XDG_DATA_HOME/xynergy, i.e. ~/.local/share/xynergy on Linux; "
+        "~/Library/Application Support/xynergy on macOS), never the working directory.",
+    )
 
     # --- storage -----------------------------------------------------------
     database_url: str | None = Field(
         default=None,
         description="SQLAlchemy async URL; default is a SQLite file in data_dir.",
     )
-    database_pool_size: int = Field(default=10, ge=1, le=200)
-    database_max_overflow: int = Field(default=10, ge=0, le=200)
-    database_pool_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    database_pool_size: int = Field(
+        default=10, ge=1, le=200, description="Connections kept open per process (PostgreSQL)."
+    )
+    database_max_overflow: int = Field(
+        default=10,
+        ge=0,
+        le=200,
+        description="Connections opened beyond the pool size under load (PostgreSQL).",
+    )
+    database_pool_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=120,
+        description="How long a request waits for a free pooled connection.",
+    )
     # --- lock contention (issue 10: a locked database is a 503, not a 500) -------
     sqlite_busy_timeout_ms: int = Field(
         default=5000,
@@ -88,20 +124,75 @@ class Settings(BaseSettings):
         le=3600,
         description="Retry-After of a 503 database_busy answer.",
     )
-    redis_url: str | None = None
-    redis_key_prefix: str = Field(default="xyn:", min_length=1, max_length=64)
-    redis_max_connections: int = Field(default=50, ge=1, le=10_000)
-    redis_socket_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
-    redis_reconnect_backoff_seconds: float = Field(default=1.0, gt=0, le=60)
-    redis_health_check_interval_seconds: int = Field(default=30, ge=0, le=3600)
+    database_unavailable_retry_after_seconds: int = Field(
+        default=5,
+        ge=1,
+        le=3600,
+        description="Retry-After of a 503 database_unavailable answer (the database refused "
+        "or dropped the connection).",
+    )
+    redis_url: str | None = Field(
+        default=None,
+        description="Redis URL (redis://host:6379/0); unset: in-process rate limits, cache and "
+        "revocation only (one replica).",
+    )
+    redis_key_prefix: str = Field(
+        default="xyn:",
+        min_length=1,
+        max_length=64,
+        description="Prefix of every Redis key the platform writes (several deployments can share "
+        "one Redis).",
+    )
+    redis_max_connections: int = Field(
+        default=50, ge=1, le=10_000, description="Redis connections per process."
+    )
+    redis_socket_timeout_seconds: float = Field(
+        default=2.0, gt=0, le=60, description="Timeout of one Redis command."
+    )
+    redis_reconnect_backoff_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="Wait before a lost Redis subscription (key revocation, cache invalidation) "
+        "reconnects, and before circuit breakers running on local state try Redis again.",
+    )
+    redis_health_check_interval_seconds: int = Field(
+        default=30,
+        ge=0,
+        le=3600,
+        description="Idle Redis connections are checked this often (0: never).",
+    )
+    redis_unavailable_retry_after_seconds: int = Field(
+        default=5,
+        ge=1,
+        le=3600,
+        description="Retry-After of a 503 redis_unavailable answer (an operation that cannot "
+        "fall back to local state, such as an AI budget reservation).",
+    )
 
     # --- HTTP surface -------------------------------------------------------
-    host: str = "127.0.0.1"
-    port: int = Field(default=8080, ge=1, le=65535)
-    public_base_url: str = "http://127.0.0.1:8080"
-    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    host: str = Field(
+        default="127.0.0.1",
+        description="Address xynergy serve binds to (--host overrides; make run HOST=).",
+    )
+    port: int = Field(
+        default=8080,
+        ge=1,
+        le=65535,
+        description="Port xynergy serve listens on (--port overrides; make run PORT=).",
+    )
+    public_base_url: str = Field(
+        default="http://127.0.0.1:8080",
+        description="The URL clients reach the platform at (behind a proxy: the proxy's URL).",
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Browser origins allowed to call the API, exact scheme://host[:port]; comma-"
+        "separated or JSON; * is refused; empty: no cross-origin calls.",
+    )
     cors_methods: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["GET", "POST", "PATCH", "PUT", "DELETE"]
+        default_factory=lambda: ["GET", "POST", "PATCH", "PUT", "DELETE"],
+        description="Methods allowed in cross-origin calls; comma-separated or JSON.",
     )
     cors_headers: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: [
@@ -110,25 +201,63 @@ class Settings(BaseSettings):
             "X-API-Key",
             "X-Request-ID",
             "Idempotency-Key",
-        ]
+        ],
+        description="Request headers allowed in cross-origin calls; comma-separated or JSON.",
     )
-    cors_max_age_seconds: int = Field(default=600, ge=0, le=86_400)
-    trusted_proxies: Annotated[list[IPNetwork], NoDecode] = Field(default_factory=list)
-    max_body_bytes: int = Field(default=1_048_576, ge=1024, le=1_073_741_824)
-    max_upload_bytes: int = Field(default=256 * 1_048_576, ge=1024, le=4 * 1_073_741_824)
-    request_id_max_length: int = Field(default=128, ge=16, le=1024)
-    access_log: bool = True
-    log_flush_interval_seconds: float = Field(default=0.5, gt=0, le=60)
+    cors_max_age_seconds: int = Field(
+        default=600,
+        ge=0,
+        le=86_400,
+        description="How long a browser may cache a CORS preflight answer.",
+    )
+    trusted_proxies: Annotated[list[IPNetwork], NoDecode] = Field(
+        default_factory=list,
+        description="Networks (CIDR) of reverse proxies whose X-Forwarded-For is believed for the "
+        "client address; comma-separated or JSON.",
+    )
+    max_body_bytes: int = Field(
+        default=1_048_576,
+        ge=1024,
+        le=1_073_741_824,
+        description="Largest request body, in bytes; larger gets 413 (uploads: max_upload_bytes).",
+    )
+    max_upload_bytes: int = Field(
+        default=256 * 1_048_576,
+        ge=1024,
+        le=4 * 1_073_741_824,
+        description="Largest body of an upload route (bulk import), in bytes; larger gets 413.",
+    )
+    request_id_max_length: int = Field(
+        default=128,
+        ge=16,
+        le=1024,
+        description="Longest X-Request-ID accepted from a client; a longer or malformed one is "
+        "replaced.",
+    )
+    access_log: bool = Field(default=True, description="Write one JSON log line per request.")
+    log_flush_interval_seconds: float = Field(
+        default=0.5, gt=0, le=60, description="How often buffered log output is flushed to stdout."
+    )
     gc_freeze_after_startup: bool = Field(
         default=True,
         description="Move start-up objects out of the collector's reach: full GC passes "
         "over them otherwise stall requests for tens of ms.",
     )
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    hsts_max_age_seconds: int = Field(default=31_536_000, ge=0)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Lowest level of log lines written."
+    )
+    hsts_max_age_seconds: int = Field(
+        default=31_536_000,
+        ge=0,
+        description="max-age of the Strict-Transport-Security header sent in production (0: none).",
+    )
 
-    page_size_default: int = Field(default=50, ge=1, le=1000)
-    page_size_max: int = Field(default=200, ge=1, le=1000)
+    page_size_default: int = Field(
+        default=50, ge=1, le=1000, description="Items per page of a list that names no limit."
+    )
+    page_size_max: int = Field(
+        default=200, ge=1, le=1000, description="Largest limit a list accepts."
+    )
 
     # --- HTTP server limits (xynergy serve; platform/serving.py) --------------
     server_max_head_bytes: int = Field(
@@ -161,7 +290,13 @@ class Settings(BaseSettings):
         description="Open connections per peer address (IPv6: per prefix below); "
         "trusted_proxies are exempt.",
     )
-    server_ipv6_client_prefix: int = Field(default=64, ge=16, le=128)
+    server_ipv6_client_prefix: int = Field(
+        default=64,
+        ge=16,
+        le=128,
+        description="IPv6 clients are counted per network of this prefix length for "
+        "server_max_connections_per_client.",
+    )
     server_reserved_fds: int = Field(
         default=1024,
         ge=64,
@@ -183,19 +318,61 @@ class Settings(BaseSettings):
     cache_schema_version: int = Field(
         default=1, ge=1, description="Part of every cache key; bump to orphan old entries."
     )
-    cache_memory_max_entries: int = Field(default=10_000, ge=10, le=10_000_000)
-    cache_default_ttl_seconds: float = Field(default=300.0, gt=0, le=30 * 86_400)
-    cache_ttls: dict[str, float] = Field(
-        default_factory=dict, description="namespace -> TTL seconds; others use the default."
+    cache_memory_max_entries: int = Field(
+        default=10_000,
+        ge=10,
+        le=10_000_000,
+        description="Entries of the in-process cache (LRU beyond).",
     )
-    cache_max_inflight: int = Field(default=10_000, ge=1, le=1_000_000)
-    cache_client_side_listen_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
+    cache_default_ttl_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        le=30 * 86_400,
+        description="TTL of cache namespaces that set none (see cache_ttls).",
+    )
+    cache_ttls: dict[str, float] = Field(
+        default_factory=dict,
+        description="Cache namespace -> TTL seconds, JSON object; others use the default.",
+    )
+    cache_max_inflight: int = Field(
+        default=10_000,
+        ge=1,
+        le=1_000_000,
+        description="Distinct cache misses computed at once, each shared by its concurrent callers.",
+    )
+    cache_client_side_listen_timeout_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        le=60,
+        description="Reserved for Redis client-side cache tracking; not read yet.",
+    )
 
     # --- keys and internal tokens -------------------------------------------
-    key_cache_ttl_seconds: float = Field(default=30.0, ge=0, le=3600)
-    key_cache_max_entries: int = Field(default=10_000, ge=1, le=1_000_000)
-    key_last_used_flush_seconds: float = Field(default=30.0, gt=0, le=3600)
-    key_rotation_grace_seconds: int = Field(default=86_400, ge=0, le=30 * 86_400)
+    key_cache_ttl_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        le=3600,
+        description="How long a verified API key is trusted without reading the database "
+        "(revocations clear it at once).",
+    )
+    key_cache_max_entries: int = Field(
+        default=10_000,
+        ge=1,
+        le=1_000_000,
+        description="Verified (and known-unknown) API keys cached per process.",
+    )
+    key_last_used_flush_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="How often keys' last_used_at times are written to the database.",
+    )
+    key_rotation_grace_seconds: int = Field(
+        default=86_400,
+        ge=0,
+        le=30 * 86_400,
+        description="How long a rotated key keeps working beside its replacement.",
+    )
     # --- key revocation without Redis (revocation epoch) ---------------------
     key_revocation_poll_seconds: float = Field(
         default=0.5,
@@ -205,14 +382,38 @@ class Settings(BaseSettings):
         "a revocation made anywhere (API, CLI, another replica) is enforced within this "
         "interval, with or without Redis.",
     )
-    internal_token_secret: SecretStr | None = None
-    internal_token_previous_secret: SecretStr | None = None
-    internal_token_ttl_seconds: int = Field(default=60, ge=5, le=600)
-    internal_token_leeway_seconds: int = Field(default=5, ge=0, le=60)
+    internal_token_secret: SecretStr | None = Field(
+        default=None,
+        description="Signs tokens of calls between services; at least 32 characters, required in "
+        "production; unset in development: generated into data_dir.",
+    )
+    internal_token_previous_secret: SecretStr | None = Field(
+        default=None,
+        description="The secret before a rotation, still accepted for verification until every "
+        "replica has the new one.",
+    )
+    internal_token_ttl_seconds: int = Field(
+        default=60, ge=5, le=600, description="Lifetime of an internal call token."
+    )
+    internal_token_leeway_seconds: int = Field(
+        default=5,
+        ge=0,
+        le=60,
+        description="Clock skew tolerated between replicas when checking token times.",
+    )
 
     # --- rate limits ----------------------------------------------------------
-    rate_limits: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_RATE_LIMITS))
-    rate_limit_memory_max_keys: int = Field(default=50_000, ge=100, le=10_000_000)
+    rate_limits: dict[str, str] = Field(
+        default_factory=lambda: dict(DEFAULT_RATE_LIMITS),
+        description="Rate-limit class -> N/period (e.g. 100/hour); JSON object naming every class.",
+    )
+    rate_limit_memory_max_keys: int = Field(
+        default=50_000,
+        ge=100,
+        le=10_000_000,
+        description="Rate-limit counters held in process without Redis (least recently used dropped"
+        " beyond).",
+    )
 
     # --- probes and metrics (issue 10: /readyz and /metrics under hostile clients) ---
     readiness_cache_seconds: float = Field(
@@ -232,20 +433,51 @@ class Settings(BaseSettings):
         description="Also serve /metrics without a key on this port, bound to 127.0.0.1 "
         "only (for a local Prometheus); the main port always requires metrics:read.",
     )
-    metrics_port_max_connections: int = Field(default=16, ge=1, le=1024)
-    metrics_port_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    metrics_port_max_connections: int = Field(
+        default=16,
+        ge=1,
+        le=1024,
+        description="Connections at once to the loopback metrics port; more are closed on arrival.",
+    )
+    metrics_port_timeout_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=60,
+        description="Time a connection to the loopback metrics port has for its whole exchange.",
+    )
 
     # --- inter-service calls ---------------------------------------------------
     service_urls: dict[str, str] = Field(
         default_factory=dict,
-        description="slug -> base URL; a slug absent here is called in-process.",
+        description="Service slug -> base URL, JSON object; a slug absent here is called in-process.",
     )
-    http_connect_timeout_seconds: float = Field(default=3.0, gt=0, le=60)
-    http_read_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
-    http_total_timeout_seconds: float = Field(default=60.0, gt=0, le=3600)
-    http_pool_limit: int = Field(default=100, ge=1, le=10_000)
-    breaker_failure_threshold: int = Field(default=5, ge=1, le=1000)
-    breaker_reset_seconds: float = Field(default=30.0, gt=0, le=3600)
+    http_connect_timeout_seconds: float = Field(
+        default=3.0,
+        gt=0,
+        le=60,
+        description="Connect timeout of outbound HTTP calls (other services, providers, webhooks).",
+    )
+    http_read_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=600,
+        description="Timeout between bytes read of an outbound HTTP call.",
+    )
+    http_total_timeout_seconds: float = Field(
+        default=60.0, gt=0, le=3600, description="Total timeout of one outbound HTTP call."
+    )
+    http_pool_limit: int = Field(
+        default=100, ge=1, le=10_000, description="Outbound HTTP connections per process."
+    )
+    breaker_failure_threshold: int = Field(
+        default=5, ge=1, le=1000, description="Consecutive failures that open a circuit breaker."
+    )
+    breaker_reset_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="How long an open breaker refuses calls before one trial call.",
+    )
     # --- per-destination breakers (webhooks: tenant-chosen hosts) -----------------
     breaker_max_destinations: int = Field(
         default=10_000,
@@ -261,12 +493,25 @@ class Settings(BaseSettings):
         description="A destination's breaker unused this long is forgotten (never before "
         "breaker_reset_seconds).",
     )
-    http_max_response_bytes: int = Field(default=16 * 1_048_576, ge=1024, le=1_073_741_824)
-    http_pool_limit_per_host: int = Field(default=50, ge=1, le=10_000)
+    http_max_response_bytes: int = Field(
+        default=16 * 1_048_576,
+        ge=1024,
+        le=1_073_741_824,
+        description="Largest outbound HTTP response read, in bytes.",
+    )
+    http_pool_limit_per_host: int = Field(
+        default=50, ge=1, le=10_000, description="Outbound HTTP connections per destination host."
+    )
     internal_base_url: str = Field(
         default="http://xynergy.internal",
         description="Host used for in-process (ASGI) calls; never resolved on a network.",
     )
+
+    @field_validator("data_dir")
+    @classmethod
+    def _expand_home(cls, value: Path) -> Path:
+        # An .env file or a quoted value leaves "~" unexpanded by the shell.
+        return value.expanduser()
 
     @field_validator("cors_origins", "cors_methods", "cors_headers", mode="before")
     @classmethod

@@ -15,7 +15,9 @@
     ├── BudgetExceeded (402 budget_exceeded)
     ├── UpstreamUnavailable (503 upstream_unavailable)
     │   ├── CircuitOpen (503 circuit_open)
-    │   └── DatabaseBusy (503 database_busy)
+    │   ├── DatabaseBusy (503 database_busy)
+    │   ├── DatabaseUnavailable (503 database_unavailable)
+    │   └── RedisUnavailable (503 redis_unavailable)
     └── UpstreamTimeout (504 upstream_timeout)
 
 Services raise these, never ``HTTPException``; one handler renders them as
@@ -32,10 +34,12 @@ __all__ = [
     "CircuitOpen",
     "Conflict",
     "DatabaseBusy",
+    "DatabaseUnavailable",
     "Forbidden",
     "NotFound",
     "PayloadTooLarge",
     "RateLimited",
+    "RedisUnavailable",
     "Unauthorized",
     "UpstreamTimeout",
     "UnsupportedMediaType",
@@ -138,6 +142,26 @@ class DatabaseBusy(UpstreamUnavailable):
     code = "database_busy"
     default_detail = (
         "The database is busy with other writes; nothing was written. "
+        "Retry after the time given in Retry-After."
+    )
+
+
+class DatabaseUnavailable(UpstreamUnavailable):
+    """The database could not be reached, refused the connection or dropped it."""
+
+    code = "database_unavailable"
+    default_detail = (
+        "The database is unreachable; the request did not complete. "
+        "Retry after the time given in Retry-After."
+    )
+
+
+class RedisUnavailable(UpstreamUnavailable):
+    """Redis could not be reached where shared state cannot be replaced by local state."""
+
+    code = "redis_unavailable"
+    default_detail = (
+        "Shared state storage (Redis) is unreachable; the request did not complete. "
         "Retry after the time given in Retry-After."
     )
 

@@ -18,13 +18,14 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from xynergy.platform.config import Settings
-from xynergy.platform.db.busy import database_busy
-from xynergy.platform.errors import error_body
+from xynergy.platform.db.busy import database_busy, database_unavailable
+from xynergy.platform.error_shapes import error_shape_for
 from xynergy.platform.logging import AccessLog, get_logger
 from xynergy.platform.monitoring import PlatformMetrics
 from xynergy.platform.tracing import (
     REQUEST_ID_HEADER,
     accept_request_id,
+    current_request_id,
     reset_request_id,
     set_request_id,
 )
@@ -37,16 +38,16 @@ API_CONTENT_SECURITY_POLICY = "default-src 'none'; frame-ancestors 'none'"
 _UNMATCHED_ROUTE = "<unmatched>"
 _REQUEST_ID_HEADER_BYTES = REQUEST_ID_HEADER.lower().encode()
 _NO_STORE = (b"cache-control", b"no-store")
+_CSP_HEADER = b"content-security-policy"
 _BODYLESS_METHODS = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})
 
 
-def _security_headers(settings: Settings, csp: str) -> list[tuple[bytes, bytes]]:
+def _security_headers(settings: Settings) -> list[tuple[bytes, bytes]]:
     headers = [
         (b"x-content-type-options", b"nosniff"),
         (b"x-frame-options", b"DENY"),
         (b"referrer-policy", b"no-referrer"),
         (b"cross-origin-opener-policy", b"same-origin"),
-        (b"content-security-policy", csp.encode()),
     ]
     if settings.environment == "production" and settings.hsts_max_age_seconds:
         value = f"max-age={settings.hsts_max_age_seconds}; includeSubDomains"
@@ -55,13 +56,16 @@ def _security_headers(settings: Settings, csp: str) -> list[tuple[bytes, bytes]]
 
 
 async def _send_error(
+    scope: Scope,
     send: Send,
     status: int,
     code: str,
     detail: str,
     headers: Mapping[str, str] | None = None,
 ) -> None:
-    body = error_body(code, detail)
+    # Before routing (the body limit) no route is in scope: the shape then comes
+    # from the path prefix the app registered (OpenAI's under the AI gateway's /v1).
+    body = error_shape_for(scope).render(status, code, detail, current_request_id())
     await send(
         {
             "type": "http.response.start",
@@ -103,11 +107,16 @@ class RequestContextMiddleware:
         self.metrics = metrics
         self.max_id_length = settings.request_id_max_length
         self.access_log = AccessLog() if settings.access_log else None
-        self.extra_headers = _security_headers(settings, csp)
+        self.extra_headers = _security_headers(settings)
+        # The app's policy, unless a response carries its own: only the docs and
+        # site pages (platform/docs_pages.py) do, each with a policy made for it.
+        # Browsers enforce every CSP header they get, so one must replace the other.
+        self.csp_header = (_CSP_HEADER, csp.encode())
         self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self._series_max = settings.request_metrics_series_cache_max_entries
         self._series_metrics: PlatformMetrics | None = None
         self.database_retry_after = settings.database_busy_retry_after_seconds
+        self.database_unavailable_retry_after = settings.database_unavailable_retry_after_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -128,8 +137,11 @@ class RequestContextMiddleware:
                 response_started = True
                 status = message["status"]
                 headers = list(message.get("headers", ()))
-                if not any(name.lower() == b"cache-control" for name, _ in headers):
+                names = {name.lower() for name, _ in headers}
+                if b"cache-control" not in names:
                     headers.append(_NO_STORE)
+                if _CSP_HEADER not in names:
+                    headers.append(self.csp_header)
                 headers.extend(extra)
                 message = {**message, "headers": headers}
             await send(message)
@@ -137,20 +149,31 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_with_context)
         except Exception as exc:
-            # Lock contention outside the app's handlers (a middleware's or a
-            # dependency's own unit of work) is still a 503 to retry, not a bug.
-            busy = database_busy(exc, retry_after_seconds=self.database_retry_after)
+            # Lock contention or a lost database outside the app's handlers (a
+            # middleware's or a dependency's own unit of work) is still a 503 to
+            # retry, not a bug.
+            busy = database_busy(
+                exc, retry_after_seconds=self.database_retry_after
+            ) or database_unavailable(
+                exc, retry_after_seconds=self.database_unavailable_retry_after
+            )
             if busy is None:
                 log.exception("request.unhandled_error", path=scope.get("path"))
             else:
-                log.warning("request.database_busy", path=scope.get("path"))
+                log.warning("request.database_error", code=busy.code, path=scope.get("path"))
             if scope["type"] == "http" and not response_started:
                 if busy is not None:
                     await _send_error(
-                        send_with_context, busy.status_code, busy.code, busy.detail, busy.headers
+                        scope,
+                        send_with_context,
+                        busy.status_code,
+                        busy.code,
+                        busy.detail,
+                        busy.headers,
                     )
                 else:
                     await _send_error(
+                        scope,
                         send_with_context,
                         500,
                         "internal_error",
@@ -252,7 +275,7 @@ class BodySizeLimitMiddleware:
             and declared.isdigit()
             and int(declared) > max_bytes
         ):
-            await _send_error(send, 413, "payload_too_large", _too_large(max_bytes))
+            await _send_error(scope, send, 413, "payload_too_large", _too_large(max_bytes))
             return
         received = 0
         response_started = False
@@ -275,7 +298,7 @@ class BodySizeLimitMiddleware:
             await self.app(scope, limited_receive, tracking_send)
         except _BodyTooLarge:
             if not response_started:
-                await _send_error(send, 413, "payload_too_large", _too_large(max_bytes))
+                await _send_error(scope, send, 413, "payload_too_large", _too_large(max_bytes))
 
 
 def _too_large(max_bytes: int) -> str:

@@ -78,6 +78,11 @@ class PlatformMetrics:
             ["circuit", "state"],
             registry=self.registry,
         )
+        self.breaker_state_store_errors = Counter(
+            "xynergy_circuit_breaker_state_store_errors",
+            "Breaker operations run on per-process state because Redis was unreachable.",
+            registry=self.registry,
+        )
 
         self.cache_requests = Counter(
             "xynergy_cache_requests",

@@ -25,9 +25,11 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from xynergy.platform.exceptions import BadRequest, ValidationFailed
 from xynergy.platform.input_text import is_storable_text
+from xynergy.platform.schema_bounds import setting_bounds
 
 __all__ = [
     "KeysetValue",
+    "PageLimit",
     "PageParams",
     "PageParamsDep",
     "PageRequest",
@@ -38,6 +40,7 @@ __all__ = [
     "encode_keyset_cursor",
     "keyset_page",
     "keyset_page_by",
+    "page_size",
     "split_keyset_page",
     "split_page",
 ]
@@ -91,7 +94,21 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         raise BadRequest(_FORGED) from exc
 
 
-def _page_size(request: Request, limit: int | None) -> int:
+# The ``limit`` query parameter of every list: at least 1, at most this setting
+# (published as the parameter's ``maximum``).
+_CAP = "page_size_max"
+PageLimit = Annotated[
+    int | None,
+    Query(ge=1, description="Page size.", json_schema_extra=setting_bounds(maximum=_CAP)),
+]
+
+
+def page_size(request: Request, limit: int | None) -> int:
+    """The page size ``limit`` asks for (the default when None), within the cap.
+
+    Raises:
+        ValidationFailed: ``limit`` is above ``settings.page_size_max``.
+    """
     settings = request.app.state.platform.settings
     size: int = settings.page_size_default if limit is None else limit
     if size > settings.page_size_max:
@@ -101,10 +118,10 @@ def _page_size(request: Request, limit: int | None) -> int:
 
 def _page_params(
     request: Request,
-    limit: Annotated[int | None, Query(ge=1, description="Page size.")] = None,
+    limit: PageLimit = None,
     cursor: Annotated[str | None, Query(max_length=_CURSOR_MAX_LENGTH)] = None,
 ) -> PageParams:
-    size = _page_size(request, limit)
+    size = page_size(request, limit)
     return PageParams(limit=size, after=decode_cursor(cursor) if cursor else None)
 
 
@@ -169,10 +186,10 @@ class PageRequest:
 
 async def _page_request(
     request: Request,
-    limit: Annotated[int | None, Query(ge=1, description="Page size.")] = None,
+    limit: PageLimit = None,
     cursor: Annotated[str | None, Query(max_length=_CURSOR_MAX_LENGTH)] = None,
 ) -> PageRequest:
-    return PageRequest(limit=_page_size(request, limit), cursor=cursor)
+    return PageRequest(limit=page_size(request, limit), cursor=cursor)
 
 
 PageRequestDep = Annotated[PageRequest, Depends(_page_request)]

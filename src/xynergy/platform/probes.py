@@ -10,10 +10,11 @@ Prometheus may scrape the loopback ``metrics_port`` instead.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import Depends, Request, Response
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 
 from xynergy.platform.auth.context import AuthContext
 from xynergy.platform.auth.dependencies import require_scopes
@@ -27,6 +28,29 @@ METRICS_RATE_CLASS = "metrics"
 # Probe answers are about this instant: no cache between the prober and us may keep one.
 _NO_STORE = {"Cache-Control": "no-store"}
 
+
+class ReadinessBody(BaseModel):
+    """What ``/readyz`` answers, ready (200) or not (503): not an error body, a report."""
+
+    status: Literal["ok", "unavailable"]
+    checks: dict[str, str] = Field(
+        description='Each backend: `"ok"` or `"error: <why>"`.',
+    )
+    age_seconds: float = Field(ge=0, description="Seconds since the checks ran.")
+
+
+_READINESS_HEADERS = {
+    "Cache-Control": {"description": "`no-store`.", "schema": {"type": "string"}, "required": True}
+}
+_READINESS_RESPONSES: dict[int | str, dict[str, object]] = {
+    200: {"description": "Every backend answered its last check.", "headers": _READINESS_HEADERS},
+    503: {
+        "model": ReadinessBody,
+        "description": "A backend failed its last check (which one is in `checks`).",
+        "headers": _READINESS_HEADERS,
+    },
+}
+
 probes_router = api_router(tags=["probes"])
 MetricsReader = Annotated[AuthContext, Depends(require_scopes(METRICS_SCOPE))]
 
@@ -39,7 +63,7 @@ async def healthz(request: Request) -> dict[str, str]:
     return {"status": "ok", "service": request.app.state.service_slug}
 
 
-@probes_router.get("/readyz")
+@probes_router.get("/readyz", response_model=ReadinessBody, responses=_READINESS_RESPONSES)
 @public
 @exempt_from_rate_limit
 async def readyz(request: Request) -> Response:

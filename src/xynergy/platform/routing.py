@@ -32,12 +32,14 @@ from xynergy.platform.auth.dependencies import RequireScopes
 from xynergy.platform.auth.internal_tokens import INTERNAL_TOKEN_HEADER
 from xynergy.platform.auth.scopes import PLATFORM_WIDE_SCOPES
 from xynergy.platform.client_ip import client_ip
+from xynergy.platform.error_shapes import PLATFORM_ERRORS, ErrorShape
 from xynergy.platform.exceptions import (
     BadRequest,
     Forbidden,
     NotFound,
     RateLimited,
     Unauthorized,
+    XynergyError,
 )
 from xynergy.platform.input_text import check_request_text
 from xynergy.platform.scope_hoisting import hoist_scope_checks
@@ -46,12 +48,15 @@ __all__ = [
     "ACTING_TENANT_HEADER",
     "SecureRoute",
     "accepts_uploads",
+    "acts_in_one_tenant",
     "api_router",
     "exempt_from_rate_limit",
     "fast_path",
     "handles_own_cors",
     "public",
     "rate_limit",
+    "raises",
+    "shaped_errors",
 ]
 
 ACTING_TENANT_HEADER = "X-Xynergy-Tenant"
@@ -60,6 +65,8 @@ _RATE_CLASS_ATTR = "__xynergy_rate_class__"
 _UPLOAD_ATTR = "__xynergy_accepts_uploads__"
 _FAST_PATH_ATTR = "__xynergy_fast_path__"
 _OWN_CORS_ATTR = "__xynergy_handles_own_cors__"
+_ERROR_SHAPE_ATTR = "__xynergy_error_shape__"
+_RAISES_ATTR = "__xynergy_raises__"
 _EXEMPT = "exempt"
 _AUTH_FAILURES = "auth_failures"
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -120,6 +127,33 @@ def handles_own_cors(endpoint: EndpointT) -> EndpointT:
     return endpoint
 
 
+def shaped_errors(shape: ErrorShape) -> Callable[[EndpointT], EndpointT]:
+    """Render this endpoint's errors (authentication and rate limits included) in
+    ``shape`` instead of the platform's; the OpenAPI document declares the same."""
+
+    def mark(endpoint: EndpointT) -> EndpointT:
+        setattr(endpoint, _ERROR_SHAPE_ATTR, shape)
+        return endpoint
+
+    return mark
+
+
+def raises(*errors: type[XynergyError]) -> Callable[[EndpointT], EndpointT]:
+    """Declare the errors this endpoint's own logic answers (a conflict, a spent
+    budget, an upstream that fails...), for its OpenAPI document.
+
+    The status and code come from each class. Errors that follow from the route
+    itself (authentication, scopes, rate limit, parameters, body, database) are
+    derived by ``xynergy.platform.openapi`` and need no declaration.
+    """
+
+    def mark(endpoint: EndpointT) -> EndpointT:
+        setattr(endpoint, _RAISES_ATTR, (*getattr(endpoint, _RAISES_ATTR, ()), *errors))
+        return endpoint
+
+    return mark
+
+
 def exempt_from_rate_limit(endpoint: EndpointT) -> EndpointT:
     """For the health and readiness probes only: never rate limited."""
     setattr(endpoint, _RATE_CLASS_ATTR, _EXEMPT)
@@ -174,6 +208,8 @@ class SecureRoute(APIRoute):
         self.rate_class: str | None = None if declared == _EXEMPT else declared
         self.required_scopes: frozenset[str] = frozenset()
         self.fast_path: FastPath | None = getattr(endpoint, _FAST_PATH_ATTR, None)
+        self.error_shape: ErrorShape = getattr(endpoint, _ERROR_SHAPE_ATTR, PLATFORM_ERRORS)
+        self.raises: tuple[type[XynergyError], ...] = getattr(endpoint, _RAISES_ATTR, ())
         if not self.is_public:
             endpoint, self.required_scopes = hoist_scope_checks(endpoint)
         super().__init__(path, endpoint, **kwargs)
@@ -269,7 +305,13 @@ async def authenticate(request: Request, platform: Any) -> AuthContext:
 def _acts_in_one_tenant(request: Request) -> bool:
     """Whether the matched route works on one tenant's data (not platform-wide)."""
     required: frozenset[str] = getattr(request.scope.get("route"), "required_scopes", frozenset())
-    return bool(required) and not required & PLATFORM_WIDE_SCOPES
+    return acts_in_one_tenant(required)
+
+
+def acts_in_one_tenant(required_scopes: frozenset[str]) -> bool:
+    """Whether a route needing ``required_scopes`` works on one tenant's data, so an
+    admin key must name the tenant (``X-Xynergy-Tenant``) to call it."""
+    return bool(required_scopes) and not required_scopes & PLATFORM_WIDE_SCOPES
 
 
 def api_router(**kwargs: Any) -> APIRouter:

@@ -28,7 +28,9 @@ below the file descriptor limit at start, so connections cannot exhaust it.
 
 from __future__ import annotations
 
+import errno
 import resource
+import socket
 from typing import Any
 
 import uvicorn
@@ -37,8 +39,9 @@ from xynergy.platform.config import Settings
 from xynergy.platform.http_limits import ServerLimits
 from xynergy.platform.http_protocol import limited_protocol
 from xynergy.platform.logging import get_logger
+from xynergy.platform.metrics_port import LOOPBACK
 
-__all__ = ["connection_cap", "run", "server_limits", "uvicorn_options"]
+__all__ = ["bind_listener", "connection_cap", "run", "server_limits", "uvicorn_options"]
 
 log = get_logger(__name__)
 
@@ -97,5 +100,60 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
 
 
 def run(app: Any, settings: Settings, *, host: str, port: int) -> None:
-    """Serve ``app`` on ``host:port`` until interrupted, with the limits of ``settings``."""
-    uvicorn.run(app, host=host, port=port, **uvicorn_options(settings))
+    """Serve ``app`` on ``host:port`` until interrupted, with the limits of ``settings``.
+
+    Raises:
+        SystemExit: with a one-line message naming the setting to change, when the
+            address cannot be bound (in use, not local, or a privileged port).
+    """
+    # Bound here, before the app starts: the lifespan (database, Redis, workers)
+    # never opens for an address we cannot serve, and the failure is one line, not
+    # uvicorn's log after a full start-up.
+    listener = bind_listener(host, port)
+    if settings.metrics_port:
+        # The loopback metrics listener starts inside the lifespan, where a taken
+        # port would end in uvicorn's traceback: try its address first.
+        bind_listener(LOOPBACK, settings.metrics_port, setting="XYNERGY_METRICS_PORT").close()
+    log.info("http.listening", host=host, port=listener.getsockname()[1])
+    config = uvicorn.Config(app, host=host, port=port, **uvicorn_options(settings))
+    uvicorn.Server(config).run(sockets=[listener])
+
+
+def bind_listener(host: str, port: int, *, setting: str = "") -> socket.socket:
+    """A TCP socket bound to ``host:port`` (not yet listening), as uvicorn binds one.
+
+    Raises:
+        SystemExit: when the address cannot be bound; the message names ``setting``,
+            else the settings and options that move the main listener.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    # As uvicorn does: a restart may bind while old connections sit in TIME_WAIT.
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((host, port))
+    except OSError as exc:
+        listener.close()
+        raise SystemExit(_bind_failure(host, port, exc, setting)) from None
+    listener.set_inheritable(True)
+    return listener
+
+
+def _bind_failure(host: str, port: int, exc: OSError, setting: str) -> str:
+    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    if setting:
+        return f"error: cannot bind {address} ({exc.strerror or exc}); change {setting}"
+    if exc.errno == errno.EADDRINUSE:
+        return (
+            f"error: {address} is already in use; serve on another port with "
+            "XYNERGY_PORT, `xynergy serve --port N` or `make run PORT=N`"
+        )
+    if exc.errno == errno.EACCES:
+        return (
+            f"error: no permission to bind {address} (ports below 1024 need privileges); "
+            "choose another with XYNERGY_PORT, `xynergy serve --port N` or `make run PORT=N`"
+        )
+    return (
+        f"error: cannot bind {address}: {exc.strerror or exc}; choose the address with "
+        "XYNERGY_HOST, `xynergy serve --host` or `make run HOST=`"
+    )

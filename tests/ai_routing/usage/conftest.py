@@ -71,6 +71,7 @@ def make_guard(platform: Platform, ai: AiSettings) -> BudgetGuard:
         redis=platform.redis,
         cache=platform.cache,
         key_prefix=platform.settings.redis_key_prefix,
+        redis_retry_after_seconds=platform.settings.redis_unavailable_retry_after_seconds,
     )
 
 

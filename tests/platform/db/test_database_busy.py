@@ -7,6 +7,7 @@ by the settings (SQLite busy timeout, PostgreSQL lock_timeout).
 
 from __future__ import annotations
 
+import socket
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
@@ -176,6 +177,26 @@ class TestOutsideTheAppHandlers:
             async with write_lock_held(database_url, "tenants"):
                 response = await client.post("/anything")
         assert_database_busy(response)
+
+    async def test_an_unreachable_database_is_503_not_500(
+        self, make_settings: Callable[..., Settings]
+    ) -> None:
+        with socket.socket() as probe:  # a loopback port nothing listens on
+            probe.bind(("127.0.0.1", 0))
+            closed_port = probe.getsockname()[1]
+        unreachable = make_settings(
+            database_url=f"postgresql+asyncpg://127.0.0.1:{closed_port}/test",
+            database_unavailable_retry_after_seconds=RETRY_AFTER_SECONDS,
+        )
+
+        async def raw(scope: Scope, receive: Receive, send: Send) -> None:
+            await _write_a_tenant(unreachable, "b" * 32)
+
+        async with self.wrapped(unreachable, raw) as client:
+            response = await client.post("/anything")
+        assert response.status_code == 503
+        assert response.json()["error"] == "database_unavailable"
+        assert response.headers["retry-after"] == str(RETRY_AFTER_SECONDS)
 
     async def test_another_database_error_is_still_a_500(
         self, settings: Settings, database_url: str

@@ -12,8 +12,16 @@ from xynergy.ai_routing.generate.schemas import GenerateRequest, GenerateRespons
 from xynergy.ai_routing.openai_compat.render import cost_usd
 from xynergy.ai_routing.routing.request_memo import ParsedBody
 from xynergy.ai_routing.routing.requests import Answer, ChatRequest, normalise_messages
-from xynergy.platform.exceptions import ValidationFailed
-from xynergy.platform.routing import api_router, fast_path, rate_limit
+from xynergy.ai_routing.routing.upstream import UpstreamRejected
+from xynergy.platform.exceptions import (
+    BudgetExceeded,
+    CircuitOpen,
+    NotFound,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+    ValidationFailed,
+)
+from xynergy.platform.routing import api_router, fast_path, raises, rate_limit
 
 __all__ = ["router"]
 
@@ -61,6 +69,9 @@ async def cached_generation(request: Request) -> Response | None:
 @router.post("/generate/intelligent", response_model=GenerateResponse)
 @rate_limit("ai_generate")
 @fast_path(cached_generation)
+@raises(
+    NotFound, UpstreamRejected, BudgetExceeded, UpstreamUnavailable, CircuitOpen, UpstreamTimeout
+)
 async def generate(body: GenerateRequest, request: Request, auth: AiCaller) -> Response:
     """Generate text for a task, routed by preference (quality, balanced or cost)."""
     engine = engine_of(request)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from xynergy.ai_routing.catalogue import Preference
 from xynergy.ai_routing.text_types import ModelName, Prompt
@@ -27,12 +28,26 @@ class MessageIn(BaseModel):
 class GenerateRequest(BaseModel):
     """Either ``prompt`` (with an optional ``system``) or ``messages``."""
 
-    model_config = ConfigDict(extra="forbid")
+    # Declared as the validator below enforces (null counts as absent, so the
+    # schema leaves it out): ``prompt`` (with an optional ``system``) or ``messages``.
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["prompt"], "not": {"required": ["messages"]}},
+                {"required": ["messages"], "not": {"required": ["prompt"]}},
+            ],
+            "dependentSchemas": {"system": {"not": {"required": ["messages"]}}},
+        },
+    )
 
     task: Task = "other"
-    prompt: Prompt | None = None
-    system: Prompt | None = None
-    messages: list[MessageIn] | None = Field(default=None, min_length=1, max_length=_MAX_MESSAGES)
+    prompt: Prompt | SkipJsonSchema[None] = None
+    system: Prompt | SkipJsonSchema[None] = None
+    messages: (
+        Annotated[list[MessageIn], Field(min_length=1, max_length=_MAX_MESSAGES)]
+        | SkipJsonSchema[None]
+    ) = None
     max_tokens: int | None = Field(default=None, ge=1)
     temperature: float | None = Field(default=None, ge=0, le=2)
     preference: Preference = "balanced"

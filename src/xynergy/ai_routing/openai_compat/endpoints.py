@@ -13,6 +13,7 @@ from fastapi.responses import StreamingResponse
 from xynergy.ai_routing.auth import AiCaller
 from xynergy.ai_routing.config import AiSettings
 from xynergy.ai_routing.gateway import cache_directives, caller_of, engine_of
+from xynergy.ai_routing.openai_compat.errors import OPENAI_ERRORS
 from xynergy.ai_routing.openai_compat.render import (
     completion_body,
     delta_chunk,
@@ -23,9 +24,18 @@ from xynergy.ai_routing.openai_compat.schemas import ChatCompletionRequest
 from xynergy.ai_routing.routing.request_memo import ParsedBody
 from xynergy.ai_routing.routing.requests import Answer, ChatRequest, normalise_messages
 from xynergy.ai_routing.routing.router import StreamItem
-from xynergy.platform.exceptions import ValidationFailed, XynergyError
+from xynergy.ai_routing.routing.upstream import UpstreamRejected
+from xynergy.platform.exceptions import (
+    BudgetExceeded,
+    CircuitOpen,
+    NotFound,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+    ValidationFailed,
+    XynergyError,
+)
 from xynergy.platform.logging import get_logger
-from xynergy.platform.routing import api_router, fast_path, rate_limit
+from xynergy.platform.routing import api_router, fast_path, raises, rate_limit, shaped_errors
 from xynergy.platform.tracing import current_request_id
 
 __all__ = ["router", "to_chat_request"]
@@ -74,8 +84,12 @@ async def cached_completion(request: Request) -> Response | None:
 
 
 @router.post("/chat/completions", responses={200: {"content": {"text/event-stream": {}}}})
+@shaped_errors(OPENAI_ERRORS)
 @rate_limit("ai_generate")
 @fast_path(cached_completion)
+@raises(
+    NotFound, UpstreamRejected, BudgetExceeded, UpstreamUnavailable, CircuitOpen, UpstreamTimeout
+)
 async def chat_completions(
     body: ChatCompletionRequest, request: Request, auth: AiCaller
 ) -> Response:
@@ -127,13 +141,19 @@ async def _events(
                 sent_text = True
                 item = await anext(items, None)
         except XynergyError as exc:
-            yield error_event(exc.code, exc.detail, current_request_id())
+            yield _error_event(exc)
         except Exception:
             log.exception("ai.stream_failed")
-            yield error_event("internal_error", "The stream failed.", current_request_id())
+            # The base error: a 500 internal_error, as it would have been before the stream.
+            yield _error_event(XynergyError("The stream failed."))
+
+
+def _error_event(exc: XynergyError) -> bytes:
+    return error_event(exc.status_code, exc.code, exc.detail, current_request_id())
 
 
 @router.get("/models")
+@shaped_errors(OPENAI_ERRORS)
 async def list_models(request: Request, auth: AiCaller) -> Response:
     """The catalogue's models (OpenAI ``models.list`` shape)."""
     engine = engine_of(request)

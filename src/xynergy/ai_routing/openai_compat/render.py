@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from xynergy.ai_routing.openai_compat.errors import openai_error
 from xynergy.ai_routing.routing.requests import Answer
 
 __all__ = ["completion_body", "delta_chunk", "error_event", "final_chunks", "sse"]
@@ -108,6 +109,8 @@ def final_chunks(stream_id: str, created: int, answer: Answer, *, include_usage:
     return body + DONE
 
 
-def error_event(code: str, detail: str, request_id: str | None) -> bytes:
-    """An error in the stream: the OpenAI SDK raises it; no ``[DONE]`` follows."""
-    return sse({"error": {"message": detail, "type": code, "code": code, "request_id": request_id}})
+def error_event(status: int, code: str, detail: str, request_id: str | None) -> bytes:
+    """An error in the stream, in the shape of the error responses (``status`` is the
+    one it would have had before the stream began): the OpenAI SDK raises it as an
+    ``APIError`` with its message and code; no ``[DONE]`` follows."""
+    return sse(openai_error(status, code, detail, request_id))

@@ -87,6 +87,9 @@ class UpstreamCaller:
     ) -> UpstreamResult:
         """The first candidate's answer; streams through ``on_delta`` when given."""
         last_error: ProviderError | None = None
+        # Why each candidate did not answer, in order: the error names them all, so
+        # the primary's failure is not hidden behind the last fallback's.
+        failures: list[str] = []
         for model in candidates:
             upstream = UpstreamRequest(
                 model=model.upstream_model,
@@ -110,6 +113,7 @@ class UpstreamCaller:
                         rejected = exc  # a 4xx: the breaker counts it as a success
             except CircuitOpen:
                 self._metrics.fallbacks.labels(reason="circuit_open").inc()
+                failures.append(f"{model.name} (circuit open, not called)")
                 continue
             except ProviderError as exc:
                 rejected = exc
@@ -125,8 +129,9 @@ class UpstreamCaller:
             if not rejected.retryable:
                 raise UpstreamRejected(f"The AI provider refused the request: {rejected.detail}")
             self._metrics.fallbacks.labels(reason="error").inc()
+            failures.append(f"{model.name} ({rejected.detail})")
             last_error = rejected
-        raise self._exhausted(last_error)
+        raise self._exhausted(last_error, "; ".join(failures))
 
     async def _call_one(
         self,
@@ -151,15 +156,16 @@ class UpstreamCaller:
             provider=model.provider, model=model.name, outcome=outcome
         ).inc()
 
-    def _exhausted(self, last_error: ProviderError | None) -> XynergyError:
+    def _exhausted(self, last_error: ProviderError | None, failures: str) -> XynergyError:
         if last_error is None:
             return CircuitOpen(
-                "Every candidate model's provider is failing; not calling them for now.",
+                "Every candidate model's provider is failing; not calling them for now: "
+                f"{failures}.",
                 headers={"Retry-After": self._retry_after},
             )
         if last_error.timeout:
-            return UpstreamTimeout("No candidate model answered in time.")
+            return UpstreamTimeout(f"No candidate model answered in time: {failures}.")
         return UpstreamUnavailable(
-            f"No candidate model could answer ({last_error.detail}).",
+            f"No candidate model could answer: {failures}.",
             headers={"Retry-After": "1"},
         )

@@ -10,6 +10,12 @@ cost above the reserved maximum is the caller's bug).
 
 Limits come from ``ai_budgets`` through the platform cache (tag-invalidated on
 change, so every replica agrees); a tenant without budgets costs one cache hit.
+
+With Redis unreachable a reservation is refused (503 ``redis_unavailable``), not
+moved to the SQL counters: in Redis mode those hold none of the period's spend,
+so reserving there would let every tenant spend its whole limit again for as
+long as the outage lasts. Settling after an outage began keeps the reserved
+maximum (an over-count, never an overspend).
 """
 
 from __future__ import annotations
@@ -21,7 +27,9 @@ from datetime import datetime
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -31,7 +39,7 @@ from xynergy.ai_routing.usage.periods import PERIODS, BudgetCounterRef, Period, 
 from xynergy.ai_routing.usage.repository import BudgetRepository
 from xynergy.platform.cache import PlatformCache
 from xynergy.platform.db.base import utcnow
-from xynergy.platform.exceptions import BudgetExceeded, UpstreamUnavailable
+from xynergy.platform.exceptions import BudgetExceeded, RedisUnavailable, UpstreamUnavailable
 from xynergy.platform.logging import get_logger
 
 __all__ = ["CACHE_NAMESPACE", "BudgetGuard", "Reservation"]
@@ -69,8 +77,10 @@ class BudgetGuard:
         redis: Redis | None,
         cache: PlatformCache,
         key_prefix: str,
+        redis_retry_after_seconds: int,
     ) -> None:
         self.ai = ai
+        self._redis_retry_after = str(redis_retry_after_seconds)
         self._sessionmaker = sessionmaker
         self._cache = cache
         self._store: BudgetStore = (
@@ -118,6 +128,8 @@ class BudgetGuard:
 
         Raises:
             BudgetExceeded: a budget would pass its limit (nothing was reserved).
+            RedisUnavailable: Redis, holding the counters, is unreachable (nothing
+                was reserved).
             UpstreamUnavailable: the counter storage failed (nothing was reserved).
         """
         amount = max(0, max_cost_nanos)
@@ -136,6 +148,13 @@ class BudgetGuard:
         )
         try:
             refused = await self._store.reserve(tenant_id, counters, amount)
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            log.warning("ai.budget.reserve_redis_unavailable", error=repr(exc))
+            raise RedisUnavailable(
+                "The budget counters are unreachable; nothing was reserved. "
+                "Retry after the time given in Retry-After.",
+                headers={"Retry-After": self._redis_retry_after},
+            ) from exc
         except (RedisError, SQLAlchemyError, OSError) as exc:
             log.error("ai.budget.reserve_failed", error=repr(exc))
             raise UpstreamUnavailable("The budget store is unavailable; try again.") from exc

@@ -15,9 +15,9 @@ from xynergy.platform.auth.context import AuthContext
 from xynergy.platform.auth.dependencies import require_scopes
 from xynergy.platform.db.base import utcnow
 from xynergy.platform.db.session import SessionDep
-from xynergy.platform.exceptions import ValidationFailed
+from xynergy.platform.exceptions import NotFound, ValidationFailed
 from xynergy.platform.pagination import PageParamsDep
-from xynergy.platform.routing import api_router
+from xynergy.platform.routing import api_router, raises
 from xynergy.platform.schemas import Page
 
 __all__ = ["BudgetsWriter", "UsageReader", "router"]
@@ -80,6 +80,7 @@ async def list_budgets(
 
 
 @router.put("/budgets")
+@raises(NotFound)
 async def set_budget(
     body: BudgetSet, request: Request, session: SessionDep, auth: BudgetsWriter
 ) -> Budget:

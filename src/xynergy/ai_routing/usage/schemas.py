@@ -10,9 +10,10 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema
 
 from xynergy.ai_routing.usage.periods import Period
+from xynergy.platform.schema_bounds import decimal_schema
 
 __all__ = [
     "KEY_ID_PATTERN",
@@ -27,7 +28,8 @@ __all__ = [
     "usd_to_nanos",
 ]
 
-NANOS_PER_USD = 10**9
+_USD_DECIMALS = 9
+NANOS_PER_USD = 10**_USD_DECIMALS
 KEY_ID_PATTERN = r"^[0-9a-f]{32}$"
 # Redis' Lua numbers are doubles, exact up to 2**53 nanos (~$9.007M); a limit
 # above that could be compared inexactly.
@@ -56,13 +58,23 @@ class BudgetSet(BaseModel):
     key_id: KeyId | None = Field(
         default=None, description="One of the tenant's keys; omitted for the whole tenant."
     )
-    limit_usd: Decimal = Field(
-        ge=0,
-        le=LIMIT_USD_MAX,
-        decimal_places=9,
-        description="A decimal string or number, at most 9 decimals.",
-        examples=["25.00"],
-    )
+    limit_usd: Annotated[
+        Decimal,
+        Field(
+            ge=0,
+            le=LIMIT_USD_MAX,
+            decimal_places=_USD_DECIMALS,
+            description="A decimal string or number, at most 9 decimals.",
+            examples=["25.00"],
+        ),
+        WithJsonSchema(
+            decimal_schema(
+                integer_digits=len(str(LIMIT_USD_MAX)),
+                decimal_places=_USD_DECIMALS,
+                maximum=int(LIMIT_USD_MAX),
+            )
+        ),
+    ]
 
 
 class Budget(BaseModel):

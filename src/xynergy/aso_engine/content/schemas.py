@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from xynergy.platform.text import MAX_ESCAPE_EXPANSION, PlainText, RawText, RichText
 
@@ -63,14 +64,15 @@ class ContentCreate(BaseModel):
 class ContentUpdate(BaseModel):
     """A partial update: only the fields sent change; none may be null."""
 
-    model_config = ConfigDict(extra="forbid")
+    # Declared as the validator below enforces: at least one field, no nulls.
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
 
-    title: Title | None = None
-    body: Body | None = None
-    status: ContentStatus | None = None
-    priority: Priority | None = None
-    target_keywords: Keywords | None = None
-    author: Author | None = None
+    title: Title | SkipJsonSchema[None] = None
+    body: Body | SkipJsonSchema[None] = None
+    status: ContentStatus | SkipJsonSchema[None] = None
+    priority: Priority | SkipJsonSchema[None] = None
+    target_keywords: Keywords | SkipJsonSchema[None] = None
+    author: Author | SkipJsonSchema[None] = None
 
     @model_validator(mode="before")
     @classmethod

@@ -30,12 +30,13 @@ from xynergy.aso_engine.keywords.schemas import (
 )
 from xynergy.platform.db.session import SessionDep
 from xynergy.platform.exceptions import (
+    Conflict,
     PayloadTooLarge,
     UnsupportedMediaType,
     ValidationFailed,
 )
 from xynergy.platform.pagination import PageParamsDep
-from xynergy.platform.routing import accepts_uploads, api_router
+from xynergy.platform.routing import accepts_uploads, api_router, raises
 from xynergy.platform.schemas import Page, ResourceId
 from xynergy.platform.tracing import current_request_id
 
@@ -80,6 +81,7 @@ def _locale(value: str | None) -> str | None:
 
 
 @router.post("/keywords", status_code=201)
+@raises(Conflict)
 async def create_keyword(
     body: KeywordCreate, request: Request, session: SessionDep, auth: KeywordsWriter
 ) -> Keyword:
@@ -149,6 +151,7 @@ async def delete_keyword(
     },
 )
 @accepts_uploads
+@raises(UnsupportedMediaType)
 async def bulk_import(
     request: Request,
     session: SessionDep,

@@ -20,8 +20,10 @@ from xynergy.aso_engine.rankings.schemas import (
     TrendingKeywords,
 )
 from xynergy.platform.db.session import SessionDep
-from xynergy.platform.exceptions import ValidationFailed
-from xynergy.platform.routing import api_router
+from xynergy.platform.exceptions import NotFound
+from xynergy.platform.pagination import PageLimit, page_size
+from xynergy.platform.routing import api_router, raises
+from xynergy.platform.schema_bounds import setting_bounds
 from xynergy.platform.schemas import Page, ResourceId
 
 __all__ = ["router"]
@@ -34,6 +36,7 @@ _TRENDING_HARD_MAX = 1000
 
 
 @router.post("/rankings")
+@raises(NotFound)
 async def record_rankings(
     body: ObservationBatch, request: Request, session: SessionDep, auth: KeywordsWriter
 ) -> RecordedRankings:
@@ -52,7 +55,15 @@ async def record_rankings(
 async def trending_keywords(
     request: Request,
     auth: KeywordsReader,
-    window: Annotated[int, Query(ge=1, le=_WINDOW_HARD_MAX_DAYS, description="Days.")],
+    window: Annotated[
+        int,
+        Query(
+            ge=1,
+            le=_WINDOW_HARD_MAX_DAYS,
+            description="Days: one of the configured trending windows.",
+            json_schema_extra=setting_bounds(enum="aso.trending_windows_days"),
+        ),
+    ],
     direction: Direction = "improved",
     engine: Annotated[EngineFilter | None, Query()] = None,
     locale: Annotated[LocaleFilter | None, Query()] = None,
@@ -84,14 +95,11 @@ async def keyword_rankings(
     engine: Annotated[EngineFilter | None, Query()] = None,
     locale: Annotated[LocaleFilter | None, Query()] = None,
     since: date | None = None,
-    limit: Annotated[int | None, Query(ge=1, description="Page size.")] = None,
+    limit: PageLimit = None,
     cursor: Annotated[str | None, Query(max_length=_CURSOR_MAX_LENGTH)] = None,
 ) -> Page[Ranking]:
     """A keyword's ranking history, newest first, one cursor page at a time."""
-    settings = request.app.state.platform.settings
-    size = settings.page_size_default if limit is None else limit
-    if size > settings.page_size_max:
-        raise ValidationFailed(f"limit must be at most {settings.page_size_max}.")
+    size = page_size(request, limit)
     rows, next_cursor = await service.keyword_history(
         session,
         tenant_id=auth.tenant_id,

@@ -9,8 +9,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+    model_validator,
+)
+from pydantic.json_schema import SkipJsonSchema
 
+from xynergy.platform.schema_bounds import setting_bounds
 from xynergy.platform.text import MAX_ESCAPE_EXPANSION, PlainText, RawText
 
 __all__ = [
@@ -38,15 +47,41 @@ _ESCAPED_NAME_MAX = NAME_HARD_MAX * MAX_ESCAPE_EXPANSION
 
 # A form's name is shown in dashboards: display text, no markup survives. Origins
 # and the webhook URL are checked by the service, which owns their syntax.
-Name = Annotated[str, PlainText(max_length=NAME_HARD_MAX, min_length=1)]
-Origin = Annotated[
-    str, StringConstraints(strip_whitespace=True), RawText(max_length=ORIGIN_HARD_MAX)
+Name = Annotated[
+    str,
+    PlainText(max_length=NAME_HARD_MAX, min_length=1),
+    Field(json_schema_extra=setting_bounds(maxLength="intake.form_name_max_chars")),
 ]
-Origins = Annotated[list[Origin], Field(min_length=1, max_length=ORIGINS_HARD_MAX)]
+# What a browser sends as ``Origin``: scheme://host[:port]. The service also
+# accepts IPv6 literals and international names (stored as punycode), which this
+# pattern leaves out, and refuses http in production.
+_LABEL = "[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_TOP_LABEL = "[A-Za-z]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_OCTET = "(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+_PORT = "(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})"
+ORIGIN_PATTERN = (
+    f"^[Hh][Tt][Tt][Pp][Ss]?://(({_LABEL}\\.)*{_TOP_LABEL}|({_OCTET}\\.){{3}}{_OCTET})"
+    f"(:{_PORT})?/?$"
+)
+Origin = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True),
+    RawText(max_length=ORIGIN_HARD_MAX),
+    WithJsonSchema({"type": "string", "maxLength": ORIGIN_HARD_MAX, "pattern": ORIGIN_PATTERN}),
+]
+Origins = Annotated[
+    list[Origin],
+    Field(
+        min_length=1,
+        max_length=ORIGINS_HARD_MAX,
+        json_schema_extra=setting_bounds(maxItems="intake.form_origins_max"),
+    ),
+]
 WebhookUrl = Annotated[
     str,
     StringConstraints(strip_whitespace=True),
     RawText(max_length=WEBHOOK_URL_HARD_MAX, min_length=1),
+    Field(json_schema_extra=setting_bounds(maxLength="intake.webhook_url_max_chars")),
 ]
 
 
@@ -64,12 +99,14 @@ class FormCreate(BaseModel):
 class FormUpdate(BaseModel):
     """A partial update: only the fields sent change; only ``webhook_url`` may be null."""
 
-    model_config = ConfigDict(extra="forbid")
+    # Declared as the validator below enforces: at least one field, no nulls but
+    # webhook_url's.
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
 
-    name: Name | None = None
-    allowed_origins: Origins | None = None
+    name: Name | SkipJsonSchema[None] = None
+    allowed_origins: Origins | SkipJsonSchema[None] = None
     webhook_url: WebhookUrl | None = Field(default=None, description="null removes the webhook.")
-    active: bool | None = None
+    active: bool | SkipJsonSchema[None] = None
     rotate_webhook_secret: bool = Field(
         default=False, description="Answer with a new webhook secret (shown this once)."
     )

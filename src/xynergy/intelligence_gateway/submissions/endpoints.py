@@ -30,6 +30,7 @@ from xynergy.platform.db.base import utcnow
 from xynergy.platform.db.session import SessionDep
 from xynergy.platform.pagination import PageParamsDep
 from xynergy.platform.routing import api_router
+from xynergy.platform.schema_bounds import setting_bounds
 from xynergy.platform.schemas import Page, ResourceId
 
 __all__ = ["router"]
@@ -195,10 +196,20 @@ async def get_stats(
         date | None, Query(description="Last UTC day counted (default today).")
     ] = None,
     sources: Annotated[
-        int | None, Query(ge=1, description="How many of the most frequent sources to count.")
+        int | None,
+        Query(
+            ge=1,
+            description="How many of the most frequent sources to count.",
+            json_schema_extra=setting_bounds(maximum="page_size_max"),
+        ),
     ] = None,
 ) -> Stats:
-    """Submission counts by kind, status, source and day over a window of whole days."""
+    """Submission counts by kind, status, source and day over a window of whole days.
+
+    The window (``since`` to ``until``, both included) spans at most
+    ``XYNERGY_INTAKE_STATS_MAX_DAYS`` days (366 by default); ``since`` defaults to
+    the first day of the longest window ending on ``until``.
+    """
     query = stats.stats_query(
         since=since,
         until=until,

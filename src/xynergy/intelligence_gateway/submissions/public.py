@@ -43,12 +43,14 @@ from xynergy.intelligence_gateway.submissions.public_schemas import (
 from xynergy.platform.client_ip import client_ip
 from xynergy.platform.db.session import SessionDep, on_commit
 from xynergy.platform.exceptions import (
+    Forbidden,
     NotFound,
+    RateLimited,
+    UnsupportedMediaType,
     ValidationFailed,
     XynergyError,
 )
-from xynergy.platform.routing import api_router, handles_own_cors, public
-from xynergy.platform.schemas import ErrorBody
+from xynergy.platform.routing import api_router, handles_own_cors, public, raises
 
 __all__ = ["router"]
 
@@ -77,18 +79,6 @@ IdempotencyKey = Annotated[
         description="A retry with the same key to the same form creates nothing new.",
     ),
 ]
-
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorBody, "description": description}
-    for status, description in {
-        400: "The body is not valid JSON.",
-        404: "No active form of this kind has this public id.",
-        413: "The body is larger than any valid submission.",
-        415: "The body is not application/json (UTF-8).",
-        422: "A field is missing, out of bounds or malformed.",
-        429: "Too many submissions from this address or to this form.",
-    }.items()
-}
 
 
 def _body_schema(model: type[PublicSubmission]) -> dict[str, Any]:
@@ -189,10 +179,10 @@ async def _submit(
     "/beta-applications",
     status_code=202,
     response_model=SubmissionReceived,
-    responses=_ERRORS,
     openapi_extra=_body_schema(BetaApplicationCreate),
 )
 @public
+@raises(NotFound, Forbidden, UnsupportedMediaType, RateLimited)
 @handles_own_cors
 async def submit_beta_application(
     request: Request, session: SessionDep, form: FormId, idempotency_key: IdempotencyKey = None
@@ -207,10 +197,10 @@ async def submit_beta_application(
     "/contact",
     status_code=202,
     response_model=SubmissionReceived,
-    responses=_ERRORS,
     openapi_extra=_body_schema(ContactMessageCreate),
 )
 @public
+@raises(NotFound, Forbidden, UnsupportedMediaType, RateLimited)
 @handles_own_cors
 async def submit_contact_message(
     request: Request, session: SessionDep, form: FormId, idempotency_key: IdempotencyKey = None
@@ -224,9 +214,9 @@ async def submit_contact_message(
 @router.get(
     "/forms/{public_id}/token",
     response_model=FormTokenIssued,
-    responses={404: _ERRORS[404]},
 )
 @public
+@raises(Forbidden)
 @handles_own_cors
 async def issue_form_token(request: Request, session: SessionDep, public_id: PublicId) -> Response:
     """A signed token for the page to send back with its submission."""

@@ -20,8 +20,15 @@ from xynergy.marketing_engine.templates.schemas import KEY_HARD_MAX
 from xynergy.platform.auth.context import AuthContext
 from xynergy.platform.auth.dependencies import require_scopes
 from xynergy.platform.db.session import SessionDep
+from xynergy.platform.exceptions import (
+    BudgetExceeded,
+    CircuitOpen,
+    Conflict,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
 from xynergy.platform.pagination import PageParamsDep
-from xynergy.platform.routing import api_router, rate_limit
+from xynergy.platform.routing import api_router, raises, rate_limit
 from xynergy.platform.runtime import Platform
 from xynergy.platform.schemas import Page, ResourceId
 
@@ -81,6 +88,7 @@ FiltersDep = Annotated[CampaignFilters, Depends(_filters)]
 )
 # Each generation may pay for an AI call: it counts against the AI rate class.
 @rate_limit("ai_generate")
+@raises(BudgetExceeded, UpstreamUnavailable, CircuitOpen, UpstreamTimeout)
 async def generate_campaign(
     body: CampaignGenerate,
     session: SessionDep,
@@ -113,6 +121,7 @@ async def get_campaign(
 
 
 @router.post("/campaigns/{campaign_id}/approve")
+@raises(Conflict)
 async def approve_campaign(
     campaign_id: ResourceId, session: SessionDep, auth: CampaignWriter
 ) -> Campaign:
@@ -123,6 +132,7 @@ async def approve_campaign(
 
 
 @router.post("/campaigns/{campaign_id}/activate")
+@raises(Conflict)
 async def activate_campaign(
     campaign_id: ResourceId, session: SessionDep, auth: CampaignWriter
 ) -> Campaign:
@@ -133,6 +143,7 @@ async def activate_campaign(
 
 
 @router.post("/campaigns/{campaign_id}/complete")
+@raises(Conflict)
 async def complete_campaign(
     campaign_id: ResourceId, session: SessionDep, auth: CampaignWriter
 ) -> Campaign:
@@ -143,6 +154,7 @@ async def complete_campaign(
 
 
 @router.post("/campaigns/{campaign_id}/archive")
+@raises(Conflict)
 async def archive_campaign(
     campaign_id: ResourceId, session: SessionDep, auth: CampaignWriter
 ) -> Campaign:

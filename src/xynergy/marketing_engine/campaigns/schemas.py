@@ -11,9 +11,10 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema
 
 from xynergy.marketing_engine.templates.schemas import KEY_HARD_MAX, KeyText
+from xynergy.platform.schema_bounds import decimal_schema, setting_bounds
 from xynergy.platform.text import PlainText, RawText
 
 __all__ = [
@@ -39,15 +40,36 @@ _BUDGET_DECIMALS = 2
 
 # Stored and shown: display text. A channel is a name the service checks against
 # the configured list.
+# The configured bounds are published too (``setting_bounds``), so the schema says
+# what this deployment accepts.
 Name = Annotated[str, PlainText(max_length=NAME_HARD_MAX, min_length=1)]
-Goal = Annotated[str, PlainText(max_length=GOAL_HARD_MAX, min_length=1)]
+Goal = Annotated[
+    str,
+    PlainText(max_length=GOAL_HARD_MAX, min_length=1),
+    Field(json_schema_extra=setting_bounds(maxLength="marketing.goal_max_chars")),
+]
 Channel = Annotated[
     str,
     StringConstraints(strip_whitespace=True, to_lower=True),
     RawText(max_length=KEY_HARD_MAX, min_length=1),
+    Field(json_schema_extra=setting_bounds(enum="marketing.channels")),
 ]
-Audience = Annotated[str, PlainText(max_length=AUDIENCE_HARD_MAX, min_length=1, multiline=True)]
-Tone = Annotated[str, PlainText(max_length=KEY_HARD_MAX, min_length=1)]
+Audience = Annotated[
+    str,
+    PlainText(max_length=AUDIENCE_HARD_MAX, min_length=1, multiline=True),
+    Field(json_schema_extra=setting_bounds(maxLength="marketing.audience_max_chars")),
+]
+Tone = Annotated[
+    str,
+    PlainText(max_length=KEY_HARD_MAX, min_length=1),
+    Field(json_schema_extra=setting_bounds(maxLength="marketing.text_field_max_chars")),
+]
+_BUDGET_SCHEMA = {
+    **decimal_schema(
+        integer_digits=_BUDGET_DIGITS - _BUDGET_DECIMALS, decimal_places=_BUDGET_DECIMALS
+    ),
+    **setting_bounds(maximum="marketing.budget_max"),
+}
 
 
 class CampaignGenerate(BaseModel):
@@ -56,15 +78,27 @@ class CampaignGenerate(BaseModel):
     name: Name | None = None
     business_type: KeyText
     industry: KeyText = "generic"
-    goals: list[Goal] = Field(min_length=1, max_length=GOALS_HARD_MAX)
-    channels: list[Channel] = Field(min_length=1, max_length=CHANNELS_HARD_MAX)
+    goals: list[Goal] = Field(
+        min_length=1,
+        max_length=GOALS_HARD_MAX,
+        json_schema_extra=setting_bounds(maxItems="marketing.goals_max"),
+    )
+    channels: list[Channel] = Field(
+        min_length=1,
+        max_length=CHANNELS_HARD_MAX,
+        json_schema_extra=setting_bounds(maxItems="marketing.channels_max"),
+    )
     audience: Audience
     tone: Tone = "friendly"
     starts_on: date
     ends_on: date
-    budget: Decimal = Field(
-        ge=0, max_digits=_BUDGET_DIGITS, decimal_places=_BUDGET_DECIMALS, allow_inf_nan=False
-    )
+    budget: Annotated[
+        Decimal,
+        Field(
+            ge=0, max_digits=_BUDGET_DIGITS, decimal_places=_BUDGET_DECIMALS, allow_inf_nan=False
+        ),
+        WithJsonSchema(_BUDGET_SCHEMA),
+    ]
 
 
 class CampaignStep(BaseModel):

@@ -11,7 +11,8 @@ from xynergy.marketing_engine.research import service
 from xynergy.marketing_engine.research.schemas import ResearchRequest, ResearchResponse
 from xynergy.platform.auth.context import AuthContext
 from xynergy.platform.auth.dependencies import require_scopes
-from xynergy.platform.routing import api_router, rate_limit
+from xynergy.platform.exceptions import CircuitOpen, UpstreamTimeout, UpstreamUnavailable
+from xynergy.platform.routing import api_router, raises, rate_limit
 
 __all__ = ["router"]
 
@@ -33,6 +34,7 @@ Researcher = Annotated[
     },
 )
 @rate_limit("ai_expensive")
+@raises(UpstreamUnavailable, CircuitOpen, UpstreamTimeout)
 async def research_keywords(
     body: ResearchRequest, request: Request, auth: Researcher
 ) -> ResearchResponse:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
+from xynergy.platform.schema_bounds import setting_bounds
 from xynergy.platform.text import RawText
 
 __all__ = [
@@ -41,22 +42,56 @@ _LOCALE = r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8}){0,2}$"
 # Seeds are search terms the service normalises; the description only feeds the
 # research (and the AI prompt). Neither is stored as display text.
 Text = Annotated[str, RawText(max_length=TEXT_HARD_MAX_CHARS)]
+# A phrase is refused when nothing is left of it once normalised: it needs a
+# letter or a digit. The configured bounds are published too (``setting_bounds``).
+_PHRASE_PATTERN = r"^[^\x00]*[A-Za-z0-9][^\x00]*$"
+Phrase = Annotated[
+    str,
+    RawText(max_length=TEXT_HARD_MAX_CHARS),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "maxLength": TEXT_HARD_MAX_CHARS,
+            "pattern": _PHRASE_PATTERN,
+            **setting_bounds(maxLength="marketing.research_seed_max_chars"),
+        }
+    ),
+]
+_RESULTS_MAX = setting_bounds(maximum="marketing.research_results_max")
 
 
 class ResearchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    seeds: list[Text] = Field(
-        min_length=1, max_length=SEEDS_HARD_MAX, description="Seed topics, e.g. 'yoga mats'."
+    seeds: list[Phrase] = Field(
+        min_length=1,
+        max_length=SEEDS_HARD_MAX,
+        description="Seed topics, e.g. 'yoga mats'.",
+        json_schema_extra=setting_bounds(maxItems="marketing.research_seeds_max"),
     )
     description: Annotated[str, RawText(max_length=DESCRIPTION_HARD_MAX_CHARS)] = Field(
-        default="", description="What the business does."
+        default="",
+        description="What the business does.",
+        json_schema_extra=setting_bounds(maxLength="marketing.research_description_max_chars"),
     )
     locale: str = Field(default="en-US", min_length=2, max_length=LOCALE_MAX_CHARS, pattern=_LOCALE)
     limit: int | None = Field(
-        default=None, ge=1, le=RESULTS_HARD_MAX, description="Suggestions to return."
+        default=None,
+        ge=1,
+        le=RESULTS_HARD_MAX,
+        description="Suggestions to return.",
+        json_schema_extra=_RESULTS_MAX,
     )
-    add_to_tracked: Annotated[list[Text], Field(max_length=RESULTS_HARD_MAX)] | bool = Field(
+    add_to_tracked: (
+        Annotated[
+            list[Phrase],
+            Field(
+                max_length=RESULTS_HARD_MAX,
+                json_schema_extra=setting_bounds(maxItems="marketing.research_results_max"),
+            ),
+        ]
+        | bool
+    ) = Field(
         default=False,
         description="true: track every new suggestion; a list: track these phrases.",
     )

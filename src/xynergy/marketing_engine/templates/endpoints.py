@@ -18,8 +18,15 @@ from xynergy.marketing_engine.templates.schemas import (
 from xynergy.platform.auth.context import AuthContext
 from xynergy.platform.auth.dependencies import require_scopes
 from xynergy.platform.db.session import SessionDep
+from xynergy.platform.exceptions import (
+    BudgetExceeded,
+    CircuitOpen,
+    Conflict,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
 from xynergy.platform.pagination import PageParamsDep
-from xynergy.platform.routing import api_router, rate_limit
+from xynergy.platform.routing import api_router, raises, rate_limit
 from xynergy.platform.runtime import Platform
 from xynergy.platform.schemas import Page
 
@@ -60,6 +67,7 @@ async def list_templates(
 
 
 @router.post("/templates", status_code=201)
+@raises(Conflict)
 async def create_template(
     body: TemplateCreate,
     session: SessionDep,
@@ -81,6 +89,7 @@ async def create_template(
 
 
 @router.put("/templates/{business_type}/{industry}")
+@raises(Conflict)
 async def update_template(
     business_type: KeyPath,
     industry: KeyPath,
@@ -134,6 +143,7 @@ async def find_template(
 )
 # Each draft pays for an AI generation: it counts against the AI rate class.
 @rate_limit("ai_generate")
+@raises(BudgetExceeded, UpstreamUnavailable, CircuitOpen, UpstreamTimeout)
 async def draft_template(
     business_type: KeyPath,
     industry: KeyPath,

@@ -24,6 +24,8 @@ from datetime import UTC, datetime
 
 from cachetools import TTLCache
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from xynergy.platform.auth.context import AuthContext
@@ -102,6 +104,10 @@ class KeyVerifier:
         self._tasks: list[asyncio.Task[None]] = []  # guard: allow XG005 start() adds two, once
         self._poll_interval = settings.key_revocation_poll_seconds
         self._epoch = 0
+        # Failed epoch reads since the last good one (and when the first failed):
+        # the poller logs an outage once when it starts and once when it ends.
+        self._epoch_failures = 0
+        self._epoch_failing_since = 0.0
         # Bumped whenever the verified cache is dropped: a lookup that started
         # before a drop may have read the pre-revocation row, so it is not cached.
         self._generation = 0
@@ -114,7 +120,7 @@ class KeyVerifier:
         except Exception as exc:
             # Not fatal: the poller keeps reading, and a first read that differs
             # from 0 costs no more than one drop of the verified cache.
-            log.warning("keys.revocation_epoch_unreadable", error=repr(exc))
+            self._note_epoch_unreadable(exc)
         self._tasks.append(asyncio.create_task(self._flush_forever(), name="keys-last-used"))
         self._tasks.append(asyncio.create_task(self._poll_forever(), name="keys-revocation-epoch"))
         if self._redis is not None:
@@ -196,8 +202,15 @@ class KeyVerifier:
     async def invalidate(self, key_hash: str) -> None:
         """Drop ``key_hash`` here and, with Redis, on every replica."""
         self._drop(key_hash)
-        if self._redis is not None:
+        if self._redis is None:
+            return
+        try:
             await publish_invalidation(self._redis, self._settings, key_hash)
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            # The change is committed and the revocation epoch moved with it:
+            # other replicas drop the key within key_revocation_poll_seconds
+            # anyway. Failing the request would not undo the revocation.
+            log.warning("keys.invalidation_not_broadcast", error=repr(exc))
 
     def _drop(self, key_hash: str) -> None:
         self._generation += 1
@@ -248,9 +261,29 @@ class KeyVerifier:
             try:
                 await self.check_revocation_epoch()
             except Exception as exc:
-                # No traceback: this repeats every interval while the database is
-                # down (and then no key can be loaded either; cached ones expire).
-                log.warning("keys.revocation_epoch_unreadable", error=repr(exc))
+                # While the database is down no key can be loaded either; cached
+                # ones keep working until they expire.
+                self._note_epoch_unreadable(exc)
+            else:
+                self._note_epoch_readable()
+
+    def _note_epoch_unreadable(self, exc: Exception) -> None:
+        # Once per outage, without a traceback: the poller fails every interval
+        # on every replica for as long as the database is down.
+        if self._epoch_failures == 0:
+            self._epoch_failing_since = time.monotonic()
+            log.warning("keys.revocation_epoch_unreadable", error=repr(exc))
+        self._epoch_failures += 1
+
+    def _note_epoch_readable(self) -> None:
+        if self._epoch_failures == 0:
+            return
+        log.info(
+            "keys.revocation_epoch_readable_again",
+            failed_reads=self._epoch_failures,
+            outage_seconds=round(time.monotonic() - self._epoch_failing_since, 1),
+        )
+        self._epoch_failures = 0
 
     async def _listen_forever(self, ready: asyncio.Event) -> None:
         assert self._redis is not None  # noqa: S101 - only started with Redis

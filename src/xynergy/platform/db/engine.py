@@ -8,6 +8,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from xynergy.platform.config import Settings
+from xynergy.platform.db.busy import database_unavailable
 
 __all__ = ["create_engine_from_settings"]
 
@@ -22,6 +23,22 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
+
+
+def _report_unreachable_server(engine: AsyncEngine, retry_after_seconds: int) -> None:
+    # asyncpg raises a refused or timed-out connect (and "too many connections")
+    # as its own exception, which SQLAlchemy passes through unwrapped: no
+    # DBAPIError handler would see it. Named here, at the one place every
+    # connection (a first checkout, a reconnect after a failed pre-ping) is made.
+    @event.listens_for(engine.sync_engine, "do_connect")
+    def _on_connect(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+        try:
+            return dialect.connect(*cargs, **cparams)
+        except Exception as exc:
+            unavailable = database_unavailable(exc, retry_after_seconds=retry_after_seconds)
+            if unavailable is None:
+                raise
+            raise unavailable from exc
 
 
 def create_engine_from_settings(settings: Settings) -> AsyncEngine:
@@ -48,7 +65,7 @@ def create_engine_from_settings(settings: Settings) -> AsyncEngine:
         )
         _tune_sqlite(engine)
         return engine
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_max_overflow,
@@ -58,3 +75,5 @@ def create_engine_from_settings(settings: Settings) -> AsyncEngine:
         # answered 503 database_busy, rather than holding its request open.
         connect_args={"server_settings": {"lock_timeout": str(settings.postgres_lock_timeout_ms)}},
     )
+    _report_unreachable_server(engine, settings.database_unavailable_retry_after_seconds)
+    return engine

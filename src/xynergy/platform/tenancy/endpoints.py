@@ -10,8 +10,9 @@ from fastapi import Depends, Request
 from xynergy.platform.auth.context import AuthContext
 from xynergy.platform.auth.dependencies import require_scopes
 from xynergy.platform.db.session import SessionDep
+from xynergy.platform.exceptions import Conflict, NotFound
 from xynergy.platform.pagination import PageParamsDep
-from xynergy.platform.routing import api_router, rate_limit
+from xynergy.platform.routing import api_router, raises, rate_limit
 from xynergy.platform.schemas import Page, ResourceId
 from xynergy.platform.tenancy import service
 from xynergy.platform.tenancy.schemas import (
@@ -37,6 +38,7 @@ def _issued(issued: service.IssuedKey) -> ApiKeyCreated:
 
 @router.post("/tenants", status_code=201)
 @rate_limit("admin")
+@raises(Conflict)
 async def create_tenant(body: TenantCreate, session: SessionDep, _auth: AdminAuth) -> Tenant:
     """Create a tenant (operator admin keys only)."""
     return Tenant.model_validate(await service.create_tenant(session, name=body.name))
@@ -54,6 +56,7 @@ async def list_tenants(
 
 @router.post("/keys", status_code=201)
 @rate_limit("admin")
+@raises(NotFound)
 async def create_key(body: ApiKeyCreate, session: SessionDep, auth: KeysAdminAuth) -> ApiKeyCreated:
     """Issue a key for the caller's tenant; the secret is in this response only."""
     issued = await service.create_key(
@@ -89,6 +92,7 @@ async def get_key(key_id: ResourceId, session: SessionDep, auth: KeysAdminAuth) 
 
 @router.post("/keys/{key_id}/rotate", status_code=201)
 @rate_limit("admin")
+@raises(Conflict)
 async def rotate_key(
     key_id: ResourceId,
     body: ApiKeyRotate,

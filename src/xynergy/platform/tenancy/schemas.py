@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
+from xynergy.platform.auth.scopes import KNOWN_SCOPES
 from xynergy.platform.text import RawText
 
 __all__ = ["ApiKey", "ApiKeyCreate", "ApiKeyCreated", "ApiKeyRotate", "Tenant", "TenantCreate"]
@@ -14,8 +15,13 @@ __all__ = ["ApiKey", "ApiKeyCreate", "ApiKeyCreated", "ApiKeyRotate", "Tenant", 
 _NAME = Field(min_length=1, max_length=200, pattern=r"^[\w .:@/-]+$")
 _MAX_SCOPES = 32
 _MAX_SCOPE_LENGTH = 64
-# Checked against the known scopes by the service.
-ScopeName = Annotated[str, RawText(max_length=_MAX_SCOPE_LENGTH, min_length=1)]
+# Checked against the known scopes by the service, whose error lists the valid
+# ones; the schema declares them so clients and generators know them up front.
+ScopeName = Annotated[
+    str,
+    RawText(max_length=_MAX_SCOPE_LENGTH, min_length=1),
+    WithJsonSchema({"type": "string", "enum": sorted(KNOWN_SCOPES)}),
+]
 _MAX_KEY_LIFETIME_SECONDS = 5 * 365 * 86_400
 _MAX_GRACE_SECONDS = 30 * 86_400
 

@@ -18,7 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from xynergy.platform.auth.context import AuthContext
 from xynergy.platform.auth.keys import KeyEnvironment, generate_key
-from xynergy.platform.auth.scopes import ADMIN_SCOPE, OPERATOR_TENANT_NAME, unknown_scopes
+from xynergy.platform.auth.scopes import (
+    ADMIN_SCOPE,
+    KNOWN_SCOPES,
+    OPERATOR_TENANT_NAME,
+    unknown_scopes,
+)
 from xynergy.platform.db.base import utcnow
 from xynergy.platform.db.session import on_commit
 from xynergy.platform.exceptions import Conflict, Forbidden, NotFound, ValidationFailed
@@ -81,7 +86,8 @@ async def list_tenants(
 def _check_grantable(scopes: list[str], granted_by: AuthContext | None) -> None:
     unknown = unknown_scopes(scopes)
     if unknown:
-        raise ValidationFailed(f"Unknown scope(s): {', '.join(unknown)}.")
+        valid = ", ".join(sorted(KNOWN_SCOPES))
+        raise ValidationFailed(f"Unknown scope(s): {', '.join(unknown)}. Valid scopes: {valid}.")
     if granted_by is None or granted_by.is_admin:
         return
     if ADMIN_SCOPE in scopes or not set(scopes) <= granted_by.scopes:
