@@ -8,6 +8,7 @@ import logging
 import pytest
 import structlog
 
+from xynergy.intelligence_gateway.forms.service import new_webhook_secret
 from xynergy.platform.auth.keys import generate_key
 from xynergy.platform.logging import (
     AccessLog,
@@ -66,6 +67,18 @@ class TestStructuredLogs:
         assert line["api_key"] == "[REDACTED]"
         assert "xyn_[REDACTED]" in line["event"]
         assert "xyn_[REDACTED]" in line["note"]
+
+    def test_a_webhook_signing_secret_in_a_message_is_redacted(
+        self, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        self._log_into_capsys()
+        secret = new_webhook_secret()
+        get_logger("test").warning(f"delivery failed with {secret}", note=f"s={secret}")
+        output = capsys.readouterr().out
+        assert secret not in output
+        line = json.loads(output.strip().splitlines()[-1])
+        assert "whsec_[REDACTED]" in line["event"]
+        assert "whsec_[REDACTED]" in line["note"]
 
 
 class TestUnconfiguredLogging:

@@ -125,6 +125,7 @@ EXPECTED: dict[RouteKey, str | None] = {
     ("platform", "POST", "/admin/keys"): "admin",
     ("platform", "POST", "/admin/keys/{key_id}/revoke"): "admin",
     ("platform", "POST", "/admin/keys/{key_id}/rotate"): "admin",
+    ("platform", "POST", "/admin/secrets/reload"): "admin",
     ("platform", "POST", "/admin/tenants"): "admin",
 }
 

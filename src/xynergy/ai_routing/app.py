@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import json
-
 from fastapi import FastAPI
 
-from xynergy.ai_routing.catalogue import Catalogue, load_catalogue
+from xynergy.ai_routing.catalogue import load_catalogue
 from xynergy.ai_routing.config import AiSettings
 from xynergy.ai_routing.gateway import AiEngine
 from xynergy.ai_routing.generate.endpoints import router as generate_router
+from xynergy.ai_routing.lineup import LiveLineup
 from xynergy.ai_routing.openai_compat.endpoints import router as openai_router
 from xynergy.ai_routing.openai_compat.errors import OPENAI_ERRORS
-from xynergy.ai_routing.providers.registry import build_providers
+from xynergy.ai_routing.reloading import PART_NAME, AiLineupPart
 from xynergy.ai_routing.routing.metrics import AiMetrics
 from xynergy.ai_routing.routing.request_memo import RequestMemo
 from xynergy.ai_routing.routing.router import CACHE_NAMESPACE, AiRouter
@@ -30,35 +29,33 @@ __all__ = ["SLUG", "create_ai_routing_app"]
 SLUG = "ai-routing-engine"
 
 
-def _models_body(catalogue: Catalogue) -> bytes:
-    return json.dumps(
-        {
-            "object": "list",
-            "data": [
-                {"id": model.name, "object": "model", "created": 0, "owned_by": model.provider}
-                for model in catalogue.models
-            ],
-        },
-        separators=(",", ":"),
-    ).encode()
-
-
 def create_ai_routing_app(
     settings: Settings, platform: Platform | None = None, ai: AiSettings | None = None
 ) -> FastAPI:
     """The AI Routing Engine; its own settings come from ``XYNERGY_AI_*`` unless given."""
     ai = ai or AiSettings()
     # Read now, not at start-up: a broken catalogue stops the process before it serves.
-    catalogue = load_catalogue(ai.catalogue)
+    load_catalogue(ai.catalogue)
 
     async def start(shared: Platform) -> None:
         # The shortest TTL bounds how long a replica's in-process copy may outlive
         # an entry; each entry is stored with its own TTL (stable or volatile).
         shared.cache.set_default_ttl(CACHE_NAMESPACE, ai.cache_volatile_ttl_seconds)
         metrics = AiMetrics(shared.metrics)
-        providers = build_providers(
-            catalogue, shared.http, max_response_bytes=settings.http_max_response_bytes
+        installed: list[LiveLineup] = []
+        # The first load goes through the registry too, so the catalogue and keys
+        # are polled, reported and reloaded (SIGHUP, admin call) like every secret.
+        shared.secrets.register(
+            AiLineupPart(
+                ai=ai,
+                http=shared.http,
+                registry=shared.secrets,
+                max_response_bytes=settings.http_max_response_bytes,
+                live=lambda: installed[0] if installed else None,
+                install=lambda lineup: installed.append(LiveLineup(lineup)),
+            )
         )
+        lineup = installed[0]
         ledger = UsageLedger(ai=ai, sessionmaker=shared.sessionmaker, metrics=shared.metrics)
         budgets = BudgetGuard(
             ai=ai,
@@ -69,14 +66,13 @@ def create_ai_routing_app(
             redis_retry_after_seconds=settings.redis_unavailable_retry_after_seconds,
         )
         upstream = UpstreamCaller(
-            providers=providers,
             breakers=shared.breakers,
             metrics=metrics,
             breaker_reset_seconds=settings.breaker_reset_seconds,
         )
         router = AiRouter(
             ai=ai,
-            catalogue=catalogue,
+            lineup=lineup,
             upstream=upstream,
             cache=shared.cache,
             ledger=ledger,
@@ -86,11 +82,10 @@ def create_ai_routing_app(
         )
         app.state.ai = AiEngine(
             ai=ai,
-            catalogue=catalogue,
+            lineup=lineup,
             router=router,
             ledger=ledger,
             budgets=budgets,
-            models_body=_models_body(catalogue),
             requests=RequestMemo(
                 max_entries=ai.request_memo_max_entries,
                 max_body_bytes=ai.request_memo_max_body_bytes,
@@ -99,6 +94,7 @@ def create_ai_routing_app(
         await ledger.start()
 
     async def stop(shared: Platform) -> None:
+        shared.secrets.unregister(PART_NAME)
         engine: AiEngine | None = getattr(app.state, "ai", None)
         if engine is None:
             return

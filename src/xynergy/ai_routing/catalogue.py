@@ -28,6 +28,7 @@ __all__ = [
     "Preference",
     "ProviderSpec",
     "load_catalogue",
+    "parse_catalogue",
 ]
 
 ProviderKind = Literal["openai", "anthropic", "offline"]
@@ -197,6 +198,17 @@ def load_catalogue(path: Path | None) -> Catalogue:
     """The catalogue in ``path`` (``.json``, else YAML), or the built-in one."""
     if path is None:
         return BUILTIN_CATALOGUE
-    text = path.read_text(encoding="utf-8")
-    data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+    return parse_catalogue(path.read_text(encoding="utf-8"), path)
+
+
+def parse_catalogue(text: str, path: Path) -> Catalogue:
+    """The catalogue in ``text``, read from ``path`` (``.json``, else YAML).
+
+    Raises:
+        ValueError: not JSON/YAML, or not a valid catalogue (pydantic's ValidationError).
+    """
+    try:
+        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path} is not valid YAML: {exc}") from exc
     return Catalogue.model_validate(data).with_offline_model()

@@ -26,7 +26,15 @@ class AiSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="XYNERGY_AI_", extra="ignore", frozen=True)
 
     catalogue: Path | None = Field(
-        default=None, description="YAML or JSON model catalogue file; unset: the built-in one."
+        default=None,
+        description="YAML or JSON model catalogue file; unset: the built-in one. Reloaded with "
+        "the provider keys (SIGHUP, POST /admin/secrets/reload, or when it changes).",
+    )
+    catalogue_max_bytes: int = Field(
+        default=4_194_304,
+        ge=1024,
+        le=268_435_456,
+        description="Largest catalogue file read on a reload, in bytes; a larger one is refused.",
     )
 
     # --- request bounds ---------------------------------------------------------

@@ -8,6 +8,7 @@ from fastapi import Request
 
 from xynergy.ai_routing.catalogue import Catalogue
 from xynergy.ai_routing.config import AiSettings
+from xynergy.ai_routing.lineup import LiveLineup
 from xynergy.ai_routing.routing.request_memo import RequestMemo
 from xynergy.ai_routing.routing.router import AiRouter, Caller
 from xynergy.ai_routing.usage.budgets import BudgetGuard
@@ -23,12 +24,21 @@ class AiEngine:
     """The AI Routing Engine's long-lived parts, created at start-up."""
 
     ai: AiSettings
-    catalogue: Catalogue
+    lineup: LiveLineup
     router: AiRouter
     ledger: UsageLedger
     budgets: BudgetGuard
-    models_body: bytes
     requests: RequestMemo
+
+    @property
+    def catalogue(self) -> Catalogue:
+        """The catalogue in use now (a reload may replace it)."""
+        return self.lineup.current.catalogue
+
+    @property
+    def models_body(self) -> bytes:
+        """``GET /v1/models``'s answer for the catalogue in use."""
+        return self.lineup.current.models_body
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from limits import parse as parse_limit
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from xynergy.platform.config import Settings
+from xynergy.platform.secrets.source import secret_fields_from_files
 
 __all__ = ["IntakeSettings"]
 
@@ -75,7 +80,8 @@ class IntakeSettings(BaseSettings):
     # --- spam resistance ------------------------------------------------------------
     form_token_secret: SecretStr | None = Field(
         default=None,
-        description="Signs form tokens; unset: derived from the internal token secret.",
+        description="Signs form tokens; unset: derived from the internal token secret. Or a "
+        "file: XYNERGY_INTAKE_FORM_TOKEN_SECRET_FILE.",
     )
     form_token_min_fill_seconds: float = Field(
         default=3.0,
@@ -173,11 +179,26 @@ class IntakeSettings(BaseSettings):
     webhook_timeout_seconds: float = Field(
         default=10.0, gt=0, le=120, description="Timeout of one webhook delivery."
     )
+    webhook_secret_grace_seconds: float = Field(
+        default=86_400.0,
+        ge=0,
+        le=30 * 86_400,
+        description="After a form's webhook secret is rotated, how long the previous secret keeps "
+        "signing deliveries beside the new one (receivers switch over meanwhile); 0: it stops at "
+        "once.",
+    )
     webhook_allow_private_addresses: bool = Field(
         default=False,
         description="Deliver to loopback/private/link-local addresses (tests, on-premise); "
         "off by default so a form cannot make the platform call its own network.",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _secrets_from_files(cls, data: Any) -> Any:
+        # XYNERGY_INTAKE_<NAME>_FILE, bounded as the platform's secret files are.
+        bound = Settings.model_fields["secret_file_max_bytes"].default
+        return secret_fields_from_files(cls, data, env_prefix="XYNERGY_INTAKE_", max_bytes=bound)
 
     @field_validator("rate_per_ip", "rate_per_form")
     @classmethod

@@ -39,6 +39,10 @@ class IntakeForm(Base):
     webhook_url: Mapped[str | None] = mapped_column(String(8192))
     # HMAC key for the webhook signature; shown once when the form is created.
     webhook_secret: Mapped[str | None] = mapped_column(String(128))
+    # The secret a rotation replaced: it signs beside the new one until it expires,
+    # so receivers can switch over without refusing a delivery. Never shown.
+    previous_webhook_secret: Mapped[str | None] = mapped_column(String(128))
+    previous_webhook_secret_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

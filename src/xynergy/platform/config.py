@@ -18,6 +18,8 @@ from platformdirs import user_data_dir
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from xynergy.platform.secrets.source import secret_fields_from_files
+
 __all__ = ["DEFAULT_RATE_LIMITS", "Settings", "default_data_dir", "get_settings"]
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -385,12 +387,13 @@ class Settings(BaseSettings):
     internal_token_secret: SecretStr | None = Field(
         default=None,
         description="Signs tokens of calls between services; at least 32 characters, required in "
-        "production; unset in development: generated into data_dir.",
+        "production; unset in development: generated into data_dir. Or a file: "
+        "XYNERGY_INTERNAL_TOKEN_SECRET_FILE.",
     )
     internal_token_previous_secret: SecretStr | None = Field(
         default=None,
         description="The secret before a rotation, still accepted for verification until every "
-        "replica has the new one.",
+        "replica has the new one. Or a file: XYNERGY_INTERNAL_TOKEN_PREVIOUS_SECRET_FILE.",
     )
     internal_token_ttl_seconds: int = Field(
         default=60, ge=5, le=600, description="Lifetime of an internal call token."
@@ -400,6 +403,26 @@ class Settings(BaseSettings):
         ge=0,
         le=60,
         description="Clock skew tolerated between replicas when checking token times.",
+    )
+
+    # --- secrets from files, reloaded live (issue 17; platform/secrets) ----------
+    secret_file_max_bytes: int = Field(
+        default=65_536,
+        ge=64,
+        le=16_777_216,
+        description="Largest secret file (<NAME>_FILE) read, in bytes; a larger one is refused.",
+    )
+    secrets_poll_interval_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        le=3600,
+        description="How often secret files and the AI catalogue are checked for changes "
+        "(modification time, size, inode); a change reloads them (0: only on SIGHUP or "
+        "POST /admin/secrets/reload).",
+    )
+    secrets_reload_on_sighup: bool = Field(
+        default=True,
+        description="Reload secrets and the AI catalogue when the process receives SIGHUP.",
     )
 
     # --- rate limits ----------------------------------------------------------
@@ -506,6 +529,16 @@ class Settings(BaseSettings):
         default="http://xynergy.internal",
         description="Host used for in-process (ASGI) calls; never resolved on a network.",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _secrets_from_files(cls, data: Any) -> Any:
+        # XYNERGY_<NAME>_FILE for every secret field: the mounted-secrets convention.
+        bound = data.get("secret_file_max_bytes") if isinstance(data, dict) else None
+        default_bound = cls.model_fields["secret_file_max_bytes"].default
+        return secret_fields_from_files(
+            cls, data, env_prefix="XYNERGY_", max_bytes=int(bound or default_bound)
+        )
 
     @field_validator("data_dir")
     @classmethod

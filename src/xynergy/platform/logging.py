@@ -23,16 +23,17 @@ __all__ = [
     "get_logger",
 ]
 
-# A safety net: keys are never passed to a logger on purpose, but if one slips into
-# a message or an exception text it must not reach the log file.
-_SECRET_PATTERN = re.compile(r"xyn_(?:live|test)_[A-Za-z0-9]{8,}")
+# A safety net: keys and webhook signing secrets are never passed to a logger on
+# purpose, but if one slips into a message or an exception text it must not reach
+# the log file. Each keeps its prefix, so the line still says what was hidden.
+_SECRET_PATTERN = re.compile(r"(xyn|whsec)_(?:(?:live|test)_)?[A-Za-z0-9_-]{8,}")
 _MAX_QUOTED_STRINGS = 10_000
 _REDACTED_FIELDS = frozenset({"api_key", "key", "authorization", "secret", "token", "password"})
 
 
 def _redact(value: Any) -> Any:
     if isinstance(value, str):
-        return _SECRET_PATTERN.sub("xyn_[REDACTED]", value)
+        return _SECRET_PATTERN.sub(r"\1_[REDACTED]", value)
     return value
 
 

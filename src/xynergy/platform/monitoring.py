@@ -98,6 +98,21 @@ class PlatformMetrics:
             registry=self.registry,
         )
 
+        # Label values are secret *names* from settings and the AI catalogue (bounded
+        # by them), never values.
+        self.secret_loaded = Gauge(
+            "xynergy_secret_last_loaded_timestamp_seconds",
+            "When each secret (or reloaded config file) was last loaded successfully.",
+            ["secret"],
+            registry=self.registry,
+        )
+        self.secret_reload_failures = Counter(
+            "xynergy_secret_reload_failures",
+            "Reloads that kept the running value of a secret because the new one failed.",
+            ["secret"],
+            registry=self.registry,
+        )
+
     def service_metric(
         self,
         kind: type[MetricT],

@@ -31,6 +31,7 @@ from xynergy.platform.metrics_port import MetricsPort
 from xynergy.platform.monitoring import PlatformMetrics
 from xynergy.platform.rate_limit import RateLimiter
 from xynergy.platform.readiness import Readiness, ReadinessProbe
+from xynergy.platform.secrets import SecretsRegistry, SecretsWatcher
 from xynergy.platform.services import ServiceClient
 from xynergy.platform.tenancy.repository import TenantRepository
 
@@ -75,11 +76,13 @@ class Platform:
     breakers: Breakers
     cache: PlatformCache
     services: ServiceClient
+    secrets: SecretsRegistry
     closed: bool = False
     _known_tenants: TTLCache[str, bool] = field(init=False)
     _log_flusher: asyncio.Task[None] | None = field(init=False, default=None)
     _readiness: ReadinessProbe = field(init=False)
     _metrics_port: MetricsPort | None = field(init=False, default=None)
+    _secrets_watcher: SecretsWatcher | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self._known_tenants = TTLCache(
@@ -114,6 +117,7 @@ class Platform:
             breakers=breakers,
             cache=PlatformCache(settings, metrics),
             services=ServiceClient(settings, http, tokens, breakers),
+            secrets=SecretsRegistry(metrics=metrics, max_bytes=settings.secret_file_max_bytes),
         )
         try:
             await platform.cache.open()
@@ -123,6 +127,10 @@ class Platform:
             )
             if settings.metrics_port is not None:
                 platform._metrics_port = await MetricsPort.start(settings, metrics)
+            platform._secrets_watcher = SecretsWatcher(
+                platform.secrets, poll_interval_seconds=settings.secrets_poll_interval_seconds
+            )
+            platform._secrets_watcher.start(sighup=settings.secrets_reload_on_sighup)
         except BaseException:
             await platform.close()
             raise
@@ -135,6 +143,8 @@ class Platform:
             return
         self.closed = True
         try:
+            if self._secrets_watcher is not None:
+                await self._secrets_watcher.stop()
             if self._metrics_port is not None:
                 await self._metrics_port.stop()
             await self._readiness.close()

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import errno
 import resource
+import signal
 import socket
 from typing import Any
 
@@ -114,6 +115,11 @@ def run(app: Any, settings: Settings, *, host: str, port: int) -> None:
         # The loopback metrics listener starts inside the lifespan, where a taken
         # port would end in uvicorn's traceback: try its address first.
         bind_listener(LOOPBACK, settings.metrics_port, setting="XYNERGY_METRICS_PORT").close()
+    if settings.secrets_reload_on_sighup:
+        # SIGHUP reloads secrets once the lifespan has installed its handler
+        # (platform/secrets/watch.py); until then its default action would end
+        # the process, so a reload asked for during start-up is dropped instead.
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
     log.info("http.listening", host=host, port=listener.getsockname()[1])
     config = uvicorn.Config(app, host=host, port=port, **uvicorn_options(settings))
     uvicorn.Server(config).run(sockets=[listener])

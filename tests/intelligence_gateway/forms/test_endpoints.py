@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -19,6 +20,8 @@ from tests.platform.special_addresses import PUBLIC, refused_cases
 from xynergy.intelligence_gateway.config import IntakeSettings
 from xynergy.intelligence_gateway.models import IntakeForm, Submission
 from xynergy.platform.config import Settings
+from xynergy.platform.db.base import utcnow
+from xynergy.platform.db.session import unit_of_work
 
 FIELDS = {
     "id",
@@ -28,6 +31,7 @@ FIELDS = {
     "allowed_origins",
     "webhook_url",
     "active",
+    "previous_webhook_secret_expires_at",
     "created_at",
     "updated_at",
 }
@@ -305,6 +309,73 @@ class TestUpdateForm:
         assert (await api.stored(IntakeForm, made["id"])).webhook_secret == secret
         again = await api.client.get(f"{FORMS}/{made['id']}", headers=api.headers)
         assert secret not in again.text
+
+    async def test_rotation_keeps_the_previous_secret_for_the_grace_period(
+        self, api: AdminApi
+    ) -> None:
+        made = await api.create()
+        assert made["previous_webhook_secret_expires_at"] is None
+        before = utcnow()
+        response = await api.client.patch(
+            f"{FORMS}/{made['id']}", json={"rotate_webhook_secret": True}, headers=api.headers
+        )
+        body = response.json()
+        expires = datetime.fromisoformat(body["previous_webhook_secret_expires_at"])
+        grace = timedelta(seconds=BOUNDS.webhook_secret_grace_seconds)
+        assert before + grace <= expires <= utcnow() + grace
+        stored = await api.stored(IntakeForm, made["id"])
+        assert stored.previous_webhook_secret == made["webhook_secret"]
+        assert stored.previous_webhook_secret_expires_at == expires
+        # Never shown again, by any answer.
+        fetched = await api.client.get(f"{FORMS}/{made['id']}", headers=api.headers)
+        listed = await api.client.get(FORMS, headers=api.headers)
+        for text in (response.text, fetched.text, listed.text):
+            assert made["webhook_secret"] not in text
+        assert (
+            fetched.json()["previous_webhook_secret_expires_at"]
+            == (body["previous_webhook_secret_expires_at"])
+        )
+
+    async def test_a_second_rotation_replaces_the_previous_secret(self, api: AdminApi) -> None:
+        made = await api.create()
+        path = f"{FORMS}/{made['id']}"
+        first = await api.client.patch(
+            path, json={"rotate_webhook_secret": True}, headers=api.headers
+        )
+        await api.client.patch(path, json={"rotate_webhook_secret": True}, headers=api.headers)
+        stored = await api.stored(IntakeForm, made["id"])
+        # At most two secrets sign: the oldest is gone.
+        assert stored.previous_webhook_secret == first.json()["webhook_secret"]
+
+    async def test_without_a_grace_period_the_old_secret_stops_at_once(
+        self, settings: Settings
+    ) -> None:
+        async with admin_api(settings, IntakeSettings(webhook_secret_grace_seconds=0)) as api:
+            made = await api.create()
+            response = await api.client.patch(
+                f"{FORMS}/{made['id']}", json={"rotate_webhook_secret": True}, headers=api.headers
+            )
+            assert response.json()["previous_webhook_secret_expires_at"] is None
+            stored = await api.stored(IntakeForm, made["id"])
+        assert stored.previous_webhook_secret is None
+        assert stored.previous_webhook_secret_expires_at is None
+
+    async def test_an_expired_previous_secret_is_dropped_by_the_next_change(
+        self, api: AdminApi
+    ) -> None:
+        made = await api.create()
+        path = f"{FORMS}/{made['id']}"
+        await api.client.patch(path, json={"rotate_webhook_secret": True}, headers=api.headers)
+        async with unit_of_work(api.platform.sessionmaker) as session:
+            form = await session.get(IntakeForm, made["id"])
+            assert form is not None
+            form.previous_webhook_secret_expires_at = utcnow() - timedelta(seconds=1)
+        await api.client.patch(path, json={"name": "Renamed"}, headers=api.headers)
+        stored = await api.stored(IntakeForm, made["id"])
+        assert (stored.previous_webhook_secret, stored.previous_webhook_secret_expires_at) == (
+            None,
+            None,
+        )
 
     @pytest.mark.parametrize(
         "change",

@@ -68,6 +68,7 @@ class WebhookReceiver:
         self.held = 0  # requests that have waited at the gate
         self.delivered: dict[str, dict[str, Any]] = {}
         self.hosts: list[str] = []
+        self.signatures: list[str] = []  # every X-Xynergy-Signature received, in order
         self.events: list[str] = []
         self._in_flight: set[str] = set()
         self._port = 0
@@ -146,6 +147,7 @@ class WebhookReceiver:
     async def _handle(self, request: web.Request) -> web.Response:
         body = await request.read()
         self.requests += 1
+        self.signatures.append(request.headers.get(SIGNATURE_HEADER, ""))
         if self.status is not None:
             return web.Response(status=self.status, text="receiver is down")
         if not verify_signature(body, request.headers.get(SIGNATURE_HEADER), self.secret):

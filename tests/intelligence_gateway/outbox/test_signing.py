@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from xynergy.intelligence_gateway.outbox.repository import ClaimedMessage
 from xynergy.intelligence_gateway.outbox.signing import (
     DELIVERY_HEADER,
     EVENT_HEADER,
     SIGNATURE_HEADER,
+    sign,
     signature_header,
     verify_signature,
     webhook_headers,
 )
 
 SECRET = "whsec-" + "k" * 32
+NEW_SECRET = "whsec-" + "n" * 32
 PAYLOAD = '{"event":"submission.created","id":"abc"}'
 NOW = 1_764_115_200
 
@@ -29,15 +34,33 @@ class TestSignatureHeader:
 
     def test_headers_carry_delivery_id_event_and_signature(self) -> None:
         headers = webhook_headers(
-            message_id="m1", event="submission.created", payload=PAYLOAD, secret=SECRET
+            message_id="m1", event="submission.created", payload=PAYLOAD, secrets=[SECRET]
         )
         assert headers[DELIVERY_HEADER] == "m1"
         assert headers[EVENT_HEADER] == "submission.created"
         assert verify_signature(PAYLOAD, headers[SIGNATURE_HEADER], SECRET)
 
     def test_a_form_without_secret_sends_no_signature(self) -> None:
-        headers = webhook_headers(message_id="m1", event="e", payload=PAYLOAD, secret=None)
+        headers = webhook_headers(message_id="m1", event="e", payload=PAYLOAD, secrets=())
         assert SIGNATURE_HEADER not in headers
+
+    def test_a_rotated_out_secret_adds_a_second_v1_after_the_new_one(self) -> None:
+        header = signature_header(NEW_SECRET, PAYLOAD, timestamp=NOW, also=[SECRET])
+        assert header == (
+            f"t={NOW},v1={sign(NEW_SECRET, NOW, PAYLOAD)},v1={sign(SECRET, NOW, PAYLOAD)}"
+        )
+        # Either secret alone verifies it: a receiver may hold the old or the new one.
+        assert verify_signature(PAYLOAD, header, SECRET, now=NOW)
+        assert verify_signature(PAYLOAD, header, NEW_SECRET, now=NOW)
+        assert not verify_signature(PAYLOAD, header, "whsec-other", now=NOW)
+
+    def test_headers_are_signed_by_every_secret_given(self) -> None:
+        headers = webhook_headers(
+            message_id="m1", event="e", payload=PAYLOAD, secrets=[NEW_SECRET, SECRET]
+        )
+        assert headers[SIGNATURE_HEADER].count("v1=") == 2
+        assert verify_signature(PAYLOAD, headers[SIGNATURE_HEADER], SECRET)
+        assert verify_signature(PAYLOAD, headers[SIGNATURE_HEADER], NEW_SECRET)
 
 
 class TestVerifySignature:
@@ -64,3 +87,41 @@ class TestVerifySignature:
         valid = signature_header(SECRET, PAYLOAD, timestamp=NOW).split(",")[1]
         header = f"t={NOW},v1={'0' * 64},{valid}"
         assert verify_signature(PAYLOAD, header, SECRET, now=NOW)
+
+
+class TestSigningSecrets:
+    """Which secrets sign a delivery: the previous one only until its grace period ends."""
+
+    EXPIRES = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+
+    def message(self, **fields: Any) -> ClaimedMessage:
+        values: dict[str, Any] = {
+            "id": "m1",
+            "tenant_id": "t1",
+            "event": "submission.created",
+            "payload": PAYLOAD,
+            "attempts": 1,
+            "created_at": self.EXPIRES - timedelta(days=1),
+            "webhook_url": "https://hooks.example/x",
+            "webhook_secret": NEW_SECRET,
+            "previous_webhook_secret": SECRET,
+            "previous_webhook_secret_expires_at": self.EXPIRES,
+        }
+        return ClaimedMessage(**(values | fields))
+
+    def test_both_sign_until_the_previous_expires_then_only_the_new(self) -> None:
+        message = self.message()
+        before = self.EXPIRES - timedelta(microseconds=1)
+        assert message.signing_secrets(before) == (NEW_SECRET, SECRET)
+        assert message.signing_secrets(self.EXPIRES) == (NEW_SECRET,)
+
+    def test_without_a_previous_secret_or_any_secret(self) -> None:
+        assert self.message(previous_webhook_secret=None).signing_secrets(self.EXPIRES) == (
+            NEW_SECRET,
+        )
+        assert self.message(webhook_secret=None).signing_secrets(self.EXPIRES) == ()
+
+    def test_secrets_stay_out_of_repr(self) -> None:
+        text = repr(self.message())
+        assert SECRET not in text
+        assert NEW_SECRET not in text

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -19,6 +19,7 @@ import aiohttp
 from xynergy.ai_routing.catalogue import ProviderSpec
 from xynergy.ai_routing.providers.base import ProviderError
 from xynergy.ai_routing.providers.sse import SSEEvent, iter_sse
+from xynergy.platform.logging import get_logger
 
 __all__ = ["MALFORMED", "HTTPProvider", "JSONUpstream", "as_token_count", "request_id_header"]
 
@@ -29,6 +30,9 @@ _DETAIL_MAX_CHARS = 200
 _ERROR_BODY_MAX_BYTES = 16 * 1024
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+_KEY_REFUSED = (401, 403)
+
+log = get_logger(__name__)
 
 
 def request_id_header(request_id: str) -> dict[str, str]:
@@ -54,6 +58,7 @@ class JSONUpstream:
         timeout: aiohttp.ClientTimeout,
         max_response_bytes: int,
         secret: str | None,
+        describe_key: Callable[[], str] | None = None,
     ) -> None:
         if max_response_bytes < 1:
             raise ValueError("max_response_bytes must be positive")
@@ -62,6 +67,7 @@ class JSONUpstream:
         self._timeout = timeout
         self._max_response_bytes = max_response_bytes
         self._secret = secret
+        self._describe_key = describe_key
 
     @asynccontextmanager
     async def post(
@@ -138,6 +144,15 @@ class JSONUpstream:
         return text
 
     async def _status_error(self, response: aiohttp.ClientResponse) -> ProviderError:
+        if response.status in _KEY_REFUSED and self._describe_key is not None:
+            # Named by the variable or file it came from; the upstream's own message
+            # is left out, since providers echo parts of a refused key in it.
+            source = self._describe_key()
+            log.warning("ai.provider_key_rejected", provider=self.name, key_source=source)
+            return ProviderError.from_status(
+                response.status,
+                f"provider {self.name} rejected its key ({source}): HTTP {response.status}",
+            )
         message = response.reason or ""
         raw = await self._read_bounded(
             response, min(_ERROR_BODY_MAX_BYTES, self._max_response_bytes)
@@ -189,6 +204,7 @@ class HTTPProvider:
         api_key: str | None,
         timeout: aiohttp.ClientTimeout,
         max_response_bytes: int,
+        describe_key: Callable[[], str] | None = None,
     ) -> None:
         if not spec.base_url:
             raise ValueError(f"provider {spec.name!r} has no base_url")
@@ -201,4 +217,5 @@ class HTTPProvider:
             timeout=timeout,
             max_response_bytes=max_response_bytes,
             secret=api_key,
+            describe_key=describe_key,
         )

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import aiohttp
+from pydantic import SecretStr
 
 from xynergy.ai_routing.catalogue import Catalogue, ProviderSpec
 from xynergy.ai_routing.providers.anthropic import AnthropicProvider
@@ -14,9 +16,17 @@ from xynergy.ai_routing.providers.openai import OpenAIProvider
 from xynergy.platform.http import OutboundHTTP
 from xynergy.platform.logging import get_logger
 
-__all__ = ["build_providers"]
+__all__ = ["ProviderKey", "build_providers"]
 
 log = get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderKey:
+    """A provider's key and how to name it when the provider refuses it."""
+
+    value: SecretStr = field(repr=False)
+    describe: Callable[[], str]
 
 
 def _timeout(spec: ProviderSpec, http: OutboundHTTP) -> aiohttp.ClientTimeout:
@@ -31,24 +41,31 @@ def _timeout(spec: ProviderSpec, http: OutboundHTTP) -> aiohttp.ClientTimeout:
     )
 
 
-def _build(spec: ProviderSpec, http: OutboundHTTP, max_response_bytes: int) -> Provider:
+def _build(
+    spec: ProviderSpec, http: OutboundHTTP, key: ProviderKey | None, max_response_bytes: int
+) -> Provider:
     if spec.kind == "offline":
         return OfflineProvider(spec.name)
-    api_key = os.environ.get(spec.api_key_env) if spec.api_key_env else None
-    if spec.api_key_env and not api_key:
-        log.warning("ai.provider_key_missing", provider=spec.name, env=spec.api_key_env)
     adapter = OpenAIProvider if spec.kind == "openai" else AnthropicProvider
     return adapter(
         spec,
         session=http.session(f"ai-{spec.name}"),
-        api_key=api_key,
+        api_key=None if key is None else key.value.get_secret_value(),
+        describe_key=None if key is None else key.describe,
         timeout=_timeout(spec, http),
         max_response_bytes=max_response_bytes,
     )
 
 
 def build_providers(
-    catalogue: Catalogue, http: OutboundHTTP, *, max_response_bytes: int
+    catalogue: Catalogue,
+    http: OutboundHTTP,
+    *,
+    keys: dict[str, ProviderKey | None],
+    max_response_bytes: int,
 ) -> dict[str, Provider]:
-    """Provider name -> provider, for every provider in the catalogue."""
-    return {spec.name: _build(spec, http, max_response_bytes) for spec in catalogue.providers}
+    """Provider name -> provider, for every provider in the catalogue, with its key."""
+    return {
+        spec.name: _build(spec, http, keys.get(spec.name), max_response_bytes)
+        for spec in catalogue.providers
+    }

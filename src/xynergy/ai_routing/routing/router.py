@@ -24,8 +24,9 @@ from typing import Any
 
 from limits import parse as parse_limit
 
-from xynergy.ai_routing.catalogue import Catalogue, ModelSpec
+from xynergy.ai_routing.catalogue import ModelSpec
 from xynergy.ai_routing.config import AiSettings
+from xynergy.ai_routing.lineup import Lineup, LiveLineup
 from xynergy.ai_routing.providers.base import TextDelta
 from xynergy.ai_routing.providers.tokens import approximate_tokens, max_input_tokens
 from xynergy.ai_routing.routing.candidates import choose_candidates
@@ -68,7 +69,7 @@ class AiRouter:
         self,
         *,
         ai: AiSettings,
-        catalogue: Catalogue,
+        lineup: LiveLineup,
         upstream: UpstreamCaller,
         cache: PlatformCache,
         ledger: Any,
@@ -77,7 +78,7 @@ class AiRouter:
         metrics: AiMetrics,
     ) -> None:
         self._ai = ai
-        self._catalogue = catalogue
+        self._lineup = lineup
         self._upstream = upstream
         self._cache = cache
         self._ledger = ledger
@@ -138,7 +139,9 @@ class AiRouter:
             if answer is not None:
                 yield answer
                 return
-        candidates = choose_candidates(self._catalogue, request, self._ai.max_attempts)
+        # One snapshot per request: candidates and their providers (keys) agree.
+        lineup = self._lineup.current
+        candidates = choose_candidates(lineup.catalogue, request, self._ai.max_attempts)
         await self._limiter.consume(
             self._tokens_per_minute,
             TOKENS_NAMESPACE,
@@ -149,7 +152,7 @@ class AiRouter:
         key = f"{caller.tenant_id}:{self._cache.key(CACHE_NAMESPACE, caller.tenant_id, parts)}"
 
         async def produce(flight: Flight[StreamItem]) -> None:
-            await self._produce(flight, caller, request, candidates, parts, store, deltas)
+            await self._produce(flight, caller, request, lineup, candidates, parts, store, deltas)
 
         flight, joined = self._flights.join(key, produce)
         if joined:
@@ -197,6 +200,7 @@ class AiRouter:
         flight: Flight[StreamItem],
         caller: Caller,
         request: ChatRequest,
+        lineup: Lineup,
         candidates: list[ModelSpec],
         parts: list[object],
         store: bool,
@@ -217,6 +221,7 @@ class AiRouter:
             result = await self._upstream.call(
                 request,
                 candidates,
+                providers=lineup.providers,
                 request_id=caller.request_id,
                 on_delta=on_delta if stream else None,
             )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass
 
@@ -67,12 +67,10 @@ class UpstreamCaller:
     def __init__(
         self,
         *,
-        providers: dict[str, Provider],
         breakers: Breakers,
         metrics: AiMetrics,
         breaker_reset_seconds: float,
     ) -> None:
-        self._providers = providers
         self._breakers = breakers
         self._metrics = metrics
         self._retry_after = str(max(1, math.ceil(breaker_reset_seconds)))
@@ -82,10 +80,15 @@ class UpstreamCaller:
         request: ChatRequest,
         candidates: list[ModelSpec],
         *,
+        providers: Mapping[str, Provider],
         request_id: str,
         on_delta: Callable[[TextDelta], None] | None = None,
     ) -> UpstreamResult:
-        """The first candidate's answer; streams through ``on_delta`` when given."""
+        """The first candidate's answer; streams through ``on_delta`` when given.
+
+        ``providers`` is the lineup the request started with: a reload meanwhile
+        does not change the key a call in flight uses.
+        """
         last_error: ProviderError | None = None
         # Why each candidate did not answer, in order: the error names them all, so
         # the primary's failure is not hidden behind the last fallback's.
@@ -106,7 +109,9 @@ class UpstreamCaller:
             try:
                 async with self._breakers.guard(circuit_name(model)):
                     try:
-                        completion = await self._call_one(model, upstream, on_delta, delivered)
+                        completion = await self._call_one(
+                            providers[model.provider], upstream, on_delta, delivered
+                        )
                     except ProviderError as exc:
                         if exc.breaker_failure:
                             raise
@@ -135,12 +140,11 @@ class UpstreamCaller:
 
     async def _call_one(
         self,
-        model: ModelSpec,
+        provider: Provider,
         upstream: UpstreamRequest,
         on_delta: Callable[[TextDelta], None] | None,
         delivered: list[str],
     ) -> Completion:
-        provider = self._providers[model.provider]
         if on_delta is None:
             return await provider.complete(upstream)
         async with aclosing(provider.stream(upstream)) as events:

@@ -139,6 +139,11 @@ class Form(BaseModel):
     allowed_origins: list[str] = Field(max_length=ORIGINS_HARD_MAX)
     webhook_url: str | None = Field(max_length=WEBHOOK_URL_HARD_MAX)
     active: bool
+    previous_webhook_secret_expires_at: datetime | None = Field(
+        description="After a rotate_webhook_secret, when the previous secret stops signing "
+        "deliveries beside the new one (a past time: it has stopped); null when only one "
+        "secret signs."
+    )
     created_at: datetime
     updated_at: datetime
 
@@ -158,7 +163,8 @@ class FormUpdated(Form):
     webhook_secret: str | None = Field(
         default=None,
         max_length=128,
-        description="The new webhook secret when rotate_webhook_secret was sent, else null.",
+        description="The new webhook secret when rotate_webhook_secret was sent, else null. "
+        "The previous one keeps signing too until previous_webhook_secret_expires_at.",
     )
 
 

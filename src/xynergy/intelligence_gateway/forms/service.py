@@ -12,6 +12,7 @@ import secrets
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from urllib.parse import SplitResult, urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -218,12 +219,38 @@ async def update_form(
         form.webhook_url = webhook_url
     if changes.active is not None:
         form.active = changes.active
+    now = utcnow()
     new_secret = None
     if changes.rotate_webhook_secret or form.webhook_secret is None:
-        new_secret = form.webhook_secret = new_webhook_secret()
-    form.updated_at = utcnow()
+        new_secret = _rotate_webhook_secret(form, rules.intake.webhook_secret_grace_seconds, now)
+    elif _previous_secret_expired(form, now):
+        # Touched anyway: a secret that signs nothing any more is not kept.
+        form.previous_webhook_secret = form.previous_webhook_secret_expires_at = None
+    form.updated_at = now
     await FormRepository(session).flush()
     return form, new_secret
+
+
+def _rotate_webhook_secret(form: IntakeForm, grace_seconds: float, now: datetime) -> str:
+    """Give ``form`` a new secret; the one it replaces keeps signing beside it for
+    ``grace_seconds`` (none: it stops at once). Answers the new secret.
+
+    A rotation during a grace period replaces the previous secret too: at most
+    two secrets ever sign.
+    """
+    old, new = form.webhook_secret, new_webhook_secret()
+    keep_old = old is not None and grace_seconds > 0
+    form.previous_webhook_secret = old if keep_old else None
+    form.previous_webhook_secret_expires_at = (
+        now + timedelta(seconds=grace_seconds) if keep_old else None
+    )
+    form.webhook_secret = new
+    return new
+
+
+def _previous_secret_expired(form: IntakeForm, now: datetime) -> bool:
+    expires = form.previous_webhook_secret_expires_at
+    return expires is not None and expires <= now
 
 
 async def delete_form(

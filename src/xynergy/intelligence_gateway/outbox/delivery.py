@@ -42,6 +42,7 @@ from xynergy.intelligence_gateway.config import IntakeSettings
 from xynergy.intelligence_gateway.outbox.repository import ClaimedMessage
 from xynergy.intelligence_gateway.outbox.signing import webhook_headers
 from xynergy.platform.breaker import UpstreamFailure
+from xynergy.platform.db.base import utcnow
 from xynergy.platform.exceptions import CircuitOpen
 from xynergy.platform.net_policy import Resolver, resolve_public
 from xynergy.platform.runtime import Platform
@@ -113,7 +114,7 @@ async def deliver(
         message_id=message.id,
         event=message.event,
         payload=message.payload,
-        secret=message.webhook_secret,
+        secrets=message.signing_secrets(utcnow()),
     )
     headers.update(extra)
     session = platform.http.session(UPSTREAM)

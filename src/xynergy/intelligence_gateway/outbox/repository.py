@@ -20,7 +20,7 @@ successful delivery is recorded regardless, since it is a fact.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -43,7 +43,6 @@ from xynergy.intelligence_gateway.models import IntakeForm, OutboxMessage, Submi
 __all__ = ["ClaimedMessage", "OutboxRepository"]
 
 _ERROR_MAX_CHARS = 500  # the column's width
-_NO_WEBHOOK: tuple[str | None, str | None] = (None, None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +56,34 @@ class ClaimedMessage:
     attempts: int  # after this claim; the fencing token
     created_at: datetime
     webhook_url: str | None
-    webhook_secret: str | None
+    # Secrets stay out of repr: a logged or printed message must not leak them.
+    webhook_secret: str | None = field(repr=False)
+    # A rotated-out secret and the end of its grace period (see signing_secrets).
+    previous_webhook_secret: str | None = field(default=None, repr=False)
+    previous_webhook_secret_expires_at: datetime | None = None
+
+    def signing_secrets(self, now: datetime) -> tuple[str, ...]:
+        """The secrets that sign a delivery sent at ``now``: the current one, then
+        the previous one while its grace period lasts; none when the form has none."""
+        if not self.webhook_secret:
+            return ()
+        expires = self.previous_webhook_secret_expires_at
+        if self.previous_webhook_secret and expires is not None and now < expires:
+            return (self.webhook_secret, self.previous_webhook_secret)
+        return (self.webhook_secret,)
+
+
+@dataclass(frozen=True, slots=True)
+class _Webhook:
+    """What delivering needs from a form."""
+
+    url: str | None = None
+    secret: str | None = field(default=None, repr=False)
+    previous_secret: str | None = field(default=None, repr=False)
+    previous_secret_expires_at: datetime | None = None
+
+
+_NO_WEBHOOK = _Webhook()
 
 
 def _pending() -> list[ColumnElement[bool]]:
@@ -120,26 +146,43 @@ class OutboxRepository:
         if not rows:
             return []
         forms = await self.session.execute(
-            select(IntakeForm.id, IntakeForm.webhook_url, IntakeForm.webhook_secret).where(
-                IntakeForm.id.in_({row.form_id for row in rows})
-            )
+            select(
+                IntakeForm.id,
+                IntakeForm.webhook_url,
+                IntakeForm.webhook_secret,
+                IntakeForm.previous_webhook_secret,
+                IntakeForm.previous_webhook_secret_expires_at,
+            ).where(IntakeForm.id.in_({row.form_id for row in rows}))
         )
-        webhooks = {form.id: (form.webhook_url, form.webhook_secret) for form in forms}
-        return [
-            ClaimedMessage(
-                id=row.id,
-                tenant_id=row.tenant_id,
-                event=row.event,
-                payload=row.payload,
-                attempts=row.attempts,
-                created_at=row.created_at,
-                # A deleted form cascades to its rows; None here means the
-                # webhook was removed after the submission.
-                webhook_url=webhooks.get(row.form_id, _NO_WEBHOOK)[0],
-                webhook_secret=webhooks.get(row.form_id, _NO_WEBHOOK)[1],
+        webhooks = {
+            form.id: _Webhook(
+                url=form.webhook_url,
+                secret=form.webhook_secret,
+                previous_secret=form.previous_webhook_secret,
+                previous_secret_expires_at=form.previous_webhook_secret_expires_at,
             )
-            for row in rows
-        ]
+            for form in forms
+        }
+        claimed_messages = []
+        for row in rows:
+            # A deleted form cascades to its rows; no URL here means the webhook
+            # was removed after the submission.
+            webhook = webhooks.get(row.form_id, _NO_WEBHOOK)
+            claimed_messages.append(
+                ClaimedMessage(
+                    id=row.id,
+                    tenant_id=row.tenant_id,
+                    event=row.event,
+                    payload=row.payload,
+                    attempts=row.attempts,
+                    created_at=row.created_at,
+                    webhook_url=webhook.url,
+                    webhook_secret=webhook.secret,
+                    previous_webhook_secret=webhook.previous_secret,
+                    previous_webhook_secret_expires_at=webhook.previous_secret_expires_at,
+                )
+            )
+        return claimed_messages
 
     async def mark_delivered(self, message_id: str, *, now: datetime) -> None:
         """Record a successful delivery (whoever holds the lease now)."""

@@ -4,6 +4,11 @@ The header a receiver checks::
 
     X-Xynergy-Signature: t=1764115200,v1=5257a869e7ecebeda32affa62cdca3fa51cad7e77a0e56ff536d0ce8e108d8bd
 
+After a rotation the header carries one ``v1`` per secret that still signs, the
+new one first (``t=…,v1=<new>,v1=<previous>``) until the previous secret's grace
+period ends: a receiver holding either secret accepts the delivery, and one that
+accepts any matching ``v1`` (as it always should) needs no change.
+
 Signing the timestamp with the body lets a receiver refuse replays older than its
 tolerance; ``X-Xynergy-Delivery`` (the outbox message id, also the payload's
 ``id``) is what it de-duplicates on, since a delivery may arrive more than once.
@@ -14,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
+from collections.abc import Sequence
 
 __all__ = [
     "DEFAULT_TOLERANCE_SECONDS",
@@ -40,23 +46,35 @@ def sign(secret: str, timestamp: int, payload: str) -> str:
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
-def signature_header(secret: str, payload: str, *, timestamp: int | None = None) -> str:
-    """The ``X-Xynergy-Signature`` value for ``payload``, signed now unless told."""
+def signature_header(
+    secret: str,
+    payload: str,
+    *,
+    timestamp: int | None = None,
+    also: Sequence[str] = (),
+) -> str:
+    """The ``X-Xynergy-Signature`` value for ``payload``, signed now unless told.
+
+    ``also``: further secrets (a rotated-out one in its grace period), each adding
+    a ``v1`` after the one of ``secret``.
+    """
     at = int(time.time()) if timestamp is None else timestamp
-    return f"t={at},{_SCHEME}={sign(secret, at, payload)}"
+    signatures = "".join(f",{_SCHEME}={sign(key, at, payload)}" for key in (secret, *also))
+    return f"t={at}{signatures}"
 
 
 def webhook_headers(
-    *, message_id: str, event: str, payload: str, secret: str | None
+    *, message_id: str, event: str, payload: str, secrets: Sequence[str]
 ) -> dict[str, str]:
-    """Every header of one delivery; unsigned when the form has no secret."""
+    """Every header of one delivery, signed with each of ``secrets`` (current first);
+    unsigned when there is none (a form without a secret)."""
     headers = {
         "Content-Type": "application/json",
         DELIVERY_HEADER: message_id,
         EVENT_HEADER: event,
     }
-    if secret:
-        headers[SIGNATURE_HEADER] = signature_header(secret, payload)
+    if secrets:
+        headers[SIGNATURE_HEADER] = signature_header(secrets[0], payload, also=secrets[1:])
     return headers
 
 
