@@ -67,6 +67,8 @@ bench: $(DEV_STAMP)
 	$(BIN)/python bench/ai_gateway.py
 	$(BIN)/python bench/sqlite_contention.py $(if $(BENCH_BEFORE_REF),--compare-ref $(BENCH_BEFORE_REF))
 	$(BIN)/python bench/intake_timing.py $(if $(BENCH_POSTGRES),--postgres $(BENCH_POSTGRES))
+	$(BIN)/python bench/runtime_overhead.py $(if $(BENCH_POSTGRES),--postgres $(BENCH_POSTGRES))
+	$(BIN)/python bench/runtime_memory.py $(if $(BENCH_POSTGRES),--postgres $(BENCH_POSTGRES))
 
 ## Regenerate the references: README scopes table, docs/settings.md, .env.example.
 ## Tests fail when one is out of date; `tools/gen_reference.py --check` prints the diff.

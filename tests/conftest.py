@@ -18,12 +18,14 @@ from typing import Any
 import asyncpg
 import pytest
 import redis as redis_sync
-from sqlalchemy import delete
+from sqlalchemy import delete, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from xynergy.migrations.models import Base
 from xynergy.platform.config import Settings
 from xynergy.platform.db.migrate import upgrade_to_head
+from xynergy.system_runtime.config import RuntimeSettings
+from xynergy.system_runtime.engine.host import DbosHost
 
 CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -104,6 +106,25 @@ async def _empty_tables(url: str) -> None:
         async with engine.begin() as connection:
             for table in reversed(Base.metadata.sorted_tables):
                 await connection.execute(delete(table))
+            # DBOS's tables (the System Runtime's engine): the next test's engine
+            # must not recover this test's runs. Emptied, not dropped: re-creating
+            # the schema would cost every later test with the runtime a migration.
+            dbos_tables = (
+                await connection.execute(
+                    text(
+                        "SELECT tablename FROM pg_tables WHERE schemaname = 'xynergy_dbos'"
+                        # Kept: the schema's version, and the queue's registration (a
+                        # queue DBOS meets as new waits up to 1 s to be served).
+                        " AND tablename NOT IN ('dbos_migrations', 'queues', 'application_versions')"
+                    )
+                )
+            ).scalars()
+            names = ", ".join(f'xynergy_dbos."{name}"' for name in dbos_tables)
+            if names:
+                # Names from the catalogue, quoted; TRUNCATE takes no bound parameters.
+                await connection.execute(
+                    text("TRUNCATE " + names + " CASCADE")
+                )  # guard: allow XG001 catalogue names
     finally:
         await engine.dispose()
 
@@ -115,8 +136,17 @@ async def _empty_tables(url: str) -> None:
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A migrated SQLite file, copied per test (faster than migrating each time)."""
     data_dir = tmp_path_factory.mktemp("sqlite-template")
-    upgrade_to_head(Settings(data_dir=data_dir))
+    settings = Settings(data_dir=data_dir)
+    upgrade_to_head(settings)
+    # DBOS's system database too (the System Runtime's engine), created once:
+    # migrating it per test would cost every test with the runtime a few 100 ms.
+    asyncio.run(_create_dbos_system_database(settings))
     return data_dir / "xynergy.db"
+
+
+async def _create_dbos_system_database(settings: Settings) -> None:
+    await DbosHost.acquire(settings, RuntimeSettings())
+    await DbosHost.release()
 
 
 @pytest.fixture
@@ -124,6 +154,8 @@ def sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
     target = tmp_path / "data" / "xynergy.db"
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(sqlite_template, target)
+    dbos_file = sqlite_template.with_suffix(".dbos.sqlite")
+    shutil.copy(dbos_file, target.with_suffix(".dbos.sqlite"))
     return f"sqlite+aiosqlite:///{target}"
 
 

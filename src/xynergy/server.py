@@ -26,6 +26,8 @@ from xynergy.platform.config import Settings
 from xynergy.platform.docs_pages import share_site_links
 from xynergy.platform.runtime import Platform
 from xynergy.platform.slash_redirect import install_relative_slash_redirects
+from xynergy.system_runtime.app import SLUG as SYSTEM_RUNTIME
+from xynergy.system_runtime.app import create_system_runtime_app
 
 __all__ = ["SERVICES", "build_all_in_one", "build_standalone"]
 
@@ -38,6 +40,7 @@ SERVICES: dict[str, ServiceFactory] = {
     AI_ROUTING_ENGINE: create_ai_routing_app,
     INTELLIGENCE_GATEWAY: create_intelligence_gateway_app,
     MARKETING_ENGINE: create_marketing_engine_app,
+    SYSTEM_RUNTIME: create_system_runtime_app,
 }
 
 

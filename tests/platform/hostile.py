@@ -150,6 +150,43 @@ SAMPLE_BODIES: dict[tuple[str, str], Any] = {
         "body": template_body(),
     },
     ("PUT", "/marketing-engine/templates/{business_type}/{industry}"): {"body": template_body()},
+    ("POST", "/system-runtime/api/workflow-definitions"): {
+        "name": "weekly-keywords",
+        "description": "Keywords of one locale.",
+        "inputs": {"locale": {"type": "string", "description": "e.g. en-US"}},
+        "steps": [
+            {
+                "id": "keywords",
+                "operation": "aso.list_keywords",
+                "input": {"locale": {"$ref": "/input/locale"}, "limit": 5},
+                "description": "One page.",
+            }
+        ],
+    },
+    ("POST", "/system-runtime/api/workflows/start"): {
+        "definition": "trending-report",
+        "input": {"window": 7},
+    },
+    ("POST", "/system-runtime/api/workflows/{run_id}/signal"): {
+        "step_id": "approval",
+        "decision": "reject",
+        "reason": "Not this quarter.",
+    },
+    ("POST", "/system-runtime/api/workflow-schedules"): {
+        "definition": "trending-report",
+        "cron": "0 6 * * 1",
+        "timezone": "Europe/Paris",
+        "input": {"window": 7},
+    },
+    ("PATCH", "/system-runtime/api/workflow-schedules/{schedule_id}"): {
+        "status": "paused",
+        "cron": "30 6 * * 1",
+        "timezone": "UTC",
+    },
+    ("POST", "/system-runtime/api/services/{service}/trigger"): {
+        "operation": "intake.stats",
+        "input": {},
+    },
     ("POST", "/admin/tenants"): {"name": "initech"},
     ("POST", "/admin/keys"): {"name": "reporting", "scopes": ["content:read"]},
     ("POST", "/admin/keys/{key_id}/rotate"): {"grace_seconds": 60},
@@ -360,6 +397,22 @@ async def _seed(api: HostilePlatform) -> None:
     key = await _created(
         client, "/admin/keys", {"name": "walk", "scopes": ["content:read"]}, api.admin
     )
+    schedule = await _created(
+        client,
+        "/system-runtime/api/workflow-schedules",
+        SAMPLE_BODIES[("POST", "/system-runtime/api/workflow-schedules")],
+        headers,
+    )
+    # A finished (cancelled) run: its event stream ends at once instead of following it.
+    started = await client.post(
+        "/system-runtime/api/workflows/start",
+        json=SAMPLE_BODIES[("POST", "/system-runtime/api/workflows/start")],
+        headers=headers,
+    )
+    assert started.status_code == 202, started.text
+    run_id = started.json()["id"]
+    cancelled = await client.post(f"/system-runtime/api/workflows/{run_id}/cancel", headers=headers)
+    assert cancelled.status_code == 200, cancelled.text
     await api.settle()
     api.form_public_ids = {kind: form["public_id"] for kind, form in forms.items()}
     api.path_values = {
@@ -372,6 +425,10 @@ async def _seed(api: HostilePlatform) -> None:
         "business_type": TEMPLATE_KEY[0],
         "industry": TEMPLATE_KEY[1],
         "key_id": key["key"]["id"],
+        "schedule_id": schedule["id"],
+        "run_id": run_id,
+        # A service whose catalogue operations may be triggered.
+        "service": "intelligence-gateway",
         "period": "month",
         # The docs pages' static files (platform/docs_assets.py).
         "digest": docs_assets()["docs.js"].digest,

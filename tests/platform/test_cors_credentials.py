@@ -30,6 +30,7 @@ PRIVATE_PATHS = {
     "/ai-routing-engine": "/api/usage",
     "/intelligence-gateway": "/api/submissions",
     "/marketing-engine": "/campaigns",
+    "/system-runtime": "/api/workflows",
     "": "/admin/tenants",
 }
 

@@ -24,6 +24,7 @@ from xynergy.platform.admin_app import PLATFORM_SLUG, create_admin_app
 from xynergy.platform.app import walk_routes
 from xynergy.platform.config import Settings
 from xynergy.platform.routing import SecureRoute
+from xynergy.platform.websocket_routing import SecureWebSocketRoute
 from xynergy.server import SERVICES
 
 RouteKey = tuple[str, str, str]  # (service slug, method, path as declared)
@@ -127,6 +128,33 @@ EXPECTED: dict[RouteKey, str | None] = {
     ("platform", "POST", "/admin/keys/{key_id}/rotate"): "admin",
     ("platform", "POST", "/admin/secrets/reload"): "admin",
     ("platform", "POST", "/admin/tenants"): "admin",
+    ("system-runtime", "DELETE", "/api/workflow-schedules/{schedule_id}"): "writes",
+    ("system-runtime", "GET", "/"): "docs",
+    ("system-runtime", "GET", "/api/workflow-definitions"): "reads",
+    ("system-runtime", "GET", "/api/workflow-definitions/{name}"): "reads",
+    ("system-runtime", "GET", "/api/workflow-definitions/{name}/versions"): "reads",
+    ("system-runtime", "GET", "/api/workflow-operations"): "reads",
+    ("system-runtime", "GET", "/api/workflow-schedules"): "reads",
+    ("system-runtime", "GET", "/api/workflow-schedules/{schedule_id}"): "reads",
+    ("system-runtime", "GET", "/api/workflows"): "reads",
+    ("system-runtime", "GET", "/api/workflows/{run_id}"): "reads",
+    ("system-runtime", "GET", "/api/workflows/{run_id}/events"): "reads",
+    ("system-runtime", "GET", "/docs"): "docs",
+    ("system-runtime", "GET", "/docs/assets/{digest}/{name}"): "docs",
+    ("system-runtime", "GET", "/healthz"): None,
+    ("system-runtime", "GET", "/metrics"): "metrics",
+    ("system-runtime", "GET", "/openapi.json"): "docs",
+    ("system-runtime", "GET", "/readyz"): None,
+    ("system-runtime", "PATCH", "/api/workflow-schedules/{schedule_id}"): "writes",
+    ("system-runtime", "POST", "/api/services/{service}/trigger"): "workflow_start",
+    ("system-runtime", "POST", "/api/workflow-definitions"): "writes",
+    ("system-runtime", "POST", "/api/workflow-schedules"): "writes",
+    ("system-runtime", "POST", "/api/workflows/start"): "workflow_start",
+    ("system-runtime", "POST", "/api/workflows/{run_id}/cancel"): "writes",
+    ("system-runtime", "POST", "/api/workflows/{run_id}/resume"): "workflow_start",
+    ("system-runtime", "POST", "/api/workflows/{run_id}/signal"): "writes",
+    ("system-runtime", "POST", "/api/ws-tickets"): "writes",
+    ("system-runtime", "WEBSOCKET", "/ws/workflows/{run_id}"): "reads",
 }
 
 
@@ -144,6 +172,9 @@ def rate_classes(settings: Settings) -> dict[RouteKey, str | None]:
     found: dict[RouteKey, str | None] = {}
     for slug, app in service_apps(settings).items():
         for route in walk_routes(app.routes):
+            if isinstance(route, SecureWebSocketRoute):
+                found[(slug, "WEBSOCKET", route.path)] = route.rate_class
+                continue
             assert isinstance(route, SecureRoute), route
             for method in sorted(route.methods):
                 key = (slug, method, route.path)

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -26,6 +27,7 @@ from xynergy.platform.config import DEFAULT_RATE_LIMITS, Settings
 from xynergy.platform.db.session import unit_of_work
 from xynergy.platform.routing import SecureRoute, api_router, public
 from xynergy.platform.tenancy import service
+from xynergy.platform.websocket_routing import SecureWebSocketRoute
 from xynergy.server import build_all_in_one
 
 # Public on purpose; anything else public is a finding. The pages (docs_pages.py)
@@ -73,9 +75,59 @@ def secure_routes(root: Starlette) -> Iterator[WalkedRoute]:
         app = mount.app
         assert isinstance(app, FastAPI)
         for route in walk_routes(app.routes):
+            if isinstance(route, SecureWebSocketRoute):
+                continue  # walked by websocket_routes()
             # Every route, the docs and openapi.json included, is a SecureRoute.
             assert isinstance(route, SecureRoute), route
             yield WalkedRoute(mount.path, route)
+
+
+def websocket_routes(root: Starlette) -> Iterator[tuple[str, SecureWebSocketRoute]]:
+    """Every WebSocket route of every mounted app: (its URL, the route)."""
+    for mount in root.routes:
+        assert isinstance(mount, Mount)
+        assert isinstance(mount.app, FastAPI)
+        for route in walk_routes(mount.app.routes):
+            if isinstance(route, SecureWebSocketRoute):
+                yield mount.path + re.sub(r"\{[^}]+\}", "0123abcd", route.path), route
+
+
+async def upgrade_answer(app: Starlette, url: str, headers: dict[str, str]) -> tuple[str, int]:
+    """How ``app`` answers a WebSocket upgrade of ``url``: (first ASGI message type, status).
+
+    Driven in process as uvicorn drives it, with the WebSocket Denial Response extension.
+    """
+    sent: list[MutableMapping[str, Any]] = []
+    scope: dict[str, Any] = {
+        "type": "websocket",
+        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "scheme": "ws",
+        "http_version": "1.1",
+        "path": url,
+        "raw_path": url.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+        "subprotocols": [],
+        "extensions": {"websocket.http.response": {}},
+        "state": {},
+    }
+    received: list[MutableMapping[str, Any]] = [{"type": "websocket.connect"}]
+
+    async def receive() -> MutableMapping[str, Any]:
+        if received:
+            return received.pop()
+        await asyncio.sleep(3600)  # never: a refusal does not read again
+        return {"type": "websocket.disconnect", "code": 1000}
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(message)
+
+    await asyncio.wait_for(app(scope, receive, send), 10)
+    first = sent[0]
+    return str(first["type"]), int(first.get("status", 0))
 
 
 def required_scopes(route: APIRoute) -> set[str]:
@@ -168,6 +220,38 @@ async def test_every_private_route_forbids_a_key_without_its_scopes(all_in_one: 
             response = await client.request(walked.method, walked.url, headers=auth(key.secret))
             assert response.status_code == 403, (walked.url, response.text)
             assert error_code(response.json()) == "forbidden"
+
+
+async def test_every_websocket_route_refuses_bad_credentials_before_accept(
+    all_in_one: Starlette,
+) -> None:
+    async with running(all_in_one):
+        platform = all_in_one.state.platform
+        _, revoked = await issue_key(platform, tenant="walk", scopes=["workflows:read"])
+        async with unit_of_work(platform.sessionmaker) as session:
+            await service.revoke_key(
+                session,
+                tenant_id=revoked.key.tenant_id,
+                key_id=revoked.key.id,
+                invalidate=platform.key_verifier.invalidate,
+            )
+        credentials = {
+            "no key": {},
+            "malformed key": auth(MALFORMED_KEY),
+            "revoked key": auth(revoked.secret),
+            "forged internal token": {"X-Xynergy-Internal-Token": "v1.e30.c2ln"},
+        }
+        walked = list(websocket_routes(all_in_one))
+        assert walked, "no WebSocket route was walked"
+        for url, route in walked:
+            assert route.required_scopes, f"{url} requires no scope"
+            for label, headers in credentials.items():
+                answer = await upgrade_answer(all_in_one, url, headers)
+                assert answer == ("websocket.http.response.start", 401), (url, label)
+            other = sorted({"content:read", "metrics:read"} - route.required_scopes)[0]
+            _, key = await issue_key(platform, tenant="walk", scopes=[other])
+            answer = await upgrade_answer(all_in_one, url, auth(key.secret))
+            assert answer == ("websocket.http.response.start", 403), url
 
 
 def test_a_plain_apiroute_cannot_be_mounted(make_settings: Callable[..., Settings]) -> None:

@@ -8,6 +8,7 @@ from xynergy.aso_engine.config import AsoSettings
 from xynergy.aso_engine.content.endpoints import router as content_router
 from xynergy.aso_engine.keywords.endpoints import router as keywords_router
 from xynergy.aso_engine.rankings.endpoints import router as rankings_router
+from xynergy.aso_engine.rankings.warming import trending_warmer
 from xynergy.platform.app import create_service_app
 from xynergy.platform.config import Settings
 from xynergy.platform.runtime import Platform
@@ -26,6 +27,7 @@ def create_aso_engine_app(
     async def register_cache_ttls(shared: Platform) -> None:
         shared.cache.set_default_ttl("content", aso.list_cache_ttl_seconds)
         shared.cache.set_default_ttl("trending", aso.trending_cache_ttl_seconds)
+        shared.cache.add_warmer(trending_warmer(shared.sessionmaker, aso))
 
     app = create_service_app(
         slug=SLUG,

@@ -86,6 +86,13 @@ class AsoSettings(BaseSettings):
         default=(7, 30),
         description="Windows (days) GET /api/keywords/trending accepts as ?window=; JSON list.",
     )
+    trending_warm_tenants_max: int = Field(
+        default=200,
+        ge=0,
+        le=100_000,
+        description="Most tenants whose trending answers are computed ahead when the cache is "
+        "warmed (at start-up and on the runtime's warming schedule); 0: none.",
+    )
     trending_max_results: int = Field(
         default=100,
         ge=1,

@@ -4,14 +4,20 @@ from xynergy.ai_routing.usage import models as ai_usage_models
 from xynergy.aso_engine import models as aso_engine_models
 from xynergy.intelligence_gateway import models as intake_models
 from xynergy.marketing_engine import models as marketing_models
+from xynergy.platform import idempotency_models
 from xynergy.platform.db.base import Base
 from xynergy.platform.tenancy import models as tenancy_models
+from xynergy.system_runtime import models as runtime_models
+from xynergy.system_runtime.schedules import models as runtime_schedule_models
 
 __all__ = [
     "Base",
     "ai_usage_models",
     "aso_engine_models",
+    "idempotency_models",
     "intake_models",
     "marketing_models",
+    "runtime_models",
+    "runtime_schedule_models",
     "tenancy_models",
 ]

@@ -28,6 +28,7 @@ from xynergy.platform.probes import probes_router
 from xynergy.platform.routing import SecureRoute
 from xynergy.platform.runtime import Platform
 from xynergy.platform.slash_redirect import install_relative_slash_redirects
+from xynergy.platform.websocket_routing import SecureWebSocketRoute
 
 __all__ = ["Hook", "create_service_app", "walk_routes"]
 
@@ -40,6 +41,8 @@ _EXPOSED_HEADERS = [
     "RateLimit-Remaining",
     "RateLimit-Reset",
     "RateLimit-Policy",
+    # A replayed answer to a repeated Idempotency-Key (platform/idempotency.py).
+    "Idempotent-Replayed",
 ]
 
 
@@ -60,7 +63,9 @@ def walk_routes(routes: Iterable[BaseRoute]) -> Iterator[BaseRoute]:
 
 def _refuse_insecure_routes(routes: Sequence[BaseRoute], slug: str, settings: Settings) -> None:
     for route in walk_routes(routes):
-        if isinstance(route, SecureRoute):
+        # A SecureWebSocketRoute authenticates before accept as a SecureRoute does
+        # before the body (platform/websocket_routing.py).
+        if isinstance(route, SecureRoute | SecureWebSocketRoute):
             if route.rate_class is not None and route.rate_class not in settings.rate_limits:
                 raise RuntimeError(
                     f"{slug}: route {route.path!r} uses rate-limit class "
@@ -69,7 +74,8 @@ def _refuse_insecure_routes(routes: Sequence[BaseRoute], slug: str, settings: Se
             continue
         raise RuntimeError(
             f"{slug}: route {getattr(route, 'path', route)!r} is not a SecureRoute; "
-            "build routers with xynergy.platform.routing.api_router()"
+            "build routers with xynergy.platform.routing.api_router() (WebSockets: "
+            "xynergy.platform.websocket_routing.SecureWebSocketRoute)"
         )
 
 

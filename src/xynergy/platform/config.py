@@ -20,7 +20,13 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from xynergy.platform.secrets.source import secret_fields_from_files
 
-__all__ = ["DEFAULT_RATE_LIMITS", "Settings", "default_data_dir", "get_settings"]
+__all__ = [
+    "DEFAULT_RATE_LIMITS",
+    "MIN_INTERNAL_SECRET_LENGTH",
+    "Settings",
+    "default_data_dir",
+    "get_settings",
+]
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -44,7 +50,8 @@ DEFAULT_RATE_LIMITS: dict[str, str] = {
     "metrics": "60/minute",
 }
 
-_MIN_SECRET_LENGTH = 32
+# Of the internal token secrets; also checked when they are reloaded live.
+MIN_INTERNAL_SECRET_LENGTH = 32
 _APP_NAME = "xynergy"
 
 
@@ -388,12 +395,19 @@ class Settings(BaseSettings):
         default=None,
         description="Signs tokens of calls between services; at least 32 characters, required in "
         "production; unset in development: generated into data_dir. Or a file: "
-        "XYNERGY_INTERNAL_TOKEN_SECRET_FILE.",
+        "XYNERGY_INTERNAL_TOKEN_SECRET_FILE (reloaded live; rotation: docs/runbooks.md).",
     )
     internal_token_previous_secret: SecretStr | None = Field(
         default=None,
-        description="The secret before a rotation, still accepted for verification until every "
-        "replica has the new one. Or a file: XYNERGY_INTERNAL_TOKEN_PREVIOUS_SECRET_FILE.",
+        description="The secret before a rotation, still accepted (never signs) until every "
+        "replica signs with the new one. Or a file: XYNERGY_INTERNAL_TOKEN_PREVIOUS_SECRET_FILE "
+        "(reloaded live; docs/runbooks.md).",
+    )
+    internal_token_next_secret: SecretStr | None = Field(
+        default=None,
+        description="The secret a rotation moves to, accepted (never signs) before any replica "
+        "signs with it. Or a file: XYNERGY_INTERNAL_TOKEN_NEXT_SECRET_FILE (reloaded live; "
+        "docs/runbooks.md).",
     )
     internal_token_ttl_seconds: int = Field(
         default=60, ge=5, le=600, description="Lifetime of an internal call token."
@@ -425,6 +439,47 @@ class Settings(BaseSettings):
         description="Reload secrets and the AI catalogue when the process receives SIGHUP.",
     )
 
+    # --- Idempotency-Key on authenticated writes (platform/idempotency.py) ------
+    idempotency_ttl_seconds: int = Field(
+        default=86_400,
+        ge=60,
+        le=30 * 86_400,
+        description="How long a write's outcome is kept under its Idempotency-Key: a repeat "
+        "within this time replays it; after it, the key may be used afresh.",
+    )
+    idempotency_max_response_bytes: int = Field(
+        default=1_048_576,
+        ge=1024,
+        le=64 * 1_048_576,
+        description="Largest response body kept for replay; a repeat of a write whose answer "
+        "was larger is refused (409 idempotency_response_not_stored), never run again.",
+    )
+    idempotency_pending_timeout_seconds: int = Field(
+        default=300,
+        ge=5,
+        le=86_400,
+        description="A first request still unfinished after this long is taken to have "
+        "crashed: a repeat runs the write again instead of answering 409.",
+    )
+    idempotency_in_progress_retry_after_seconds: int = Field(
+        default=1,
+        ge=1,
+        le=3600,
+        description="Retry-After of the 409 idempotency_in_progress answered to a repeat "
+        "while the first request runs.",
+    )
+    idempotency_purge_interval_seconds: float = Field(
+        default=300.0,
+        ge=1,
+        le=86_400,
+        description="How often expired Idempotency-Key records are deleted.",
+    )
+    idempotency_purge_batch_size: int = Field(
+        default=500,
+        ge=1,
+        le=10_000,
+        description="Expired Idempotency-Key records deleted per statement.",
+    )
     # --- rate limits ----------------------------------------------------------
     rate_limits: dict[str, str] = Field(
         default_factory=lambda: dict(DEFAULT_RATE_LIMITS),
@@ -613,10 +668,10 @@ class Settings(BaseSettings):
         if self.environment != "production":
             return self
         secret = self.internal_token_secret
-        if secret is None or len(secret.get_secret_value()) < _MIN_SECRET_LENGTH:
+        if secret is None or len(secret.get_secret_value()) < MIN_INTERNAL_SECRET_LENGTH:
             raise ValueError(
                 "production requires XYNERGY_INTERNAL_TOKEN_SECRET of at least "
-                f"{_MIN_SECRET_LENGTH} characters"
+                f"{MIN_INTERNAL_SECRET_LENGTH} characters"
             )
         if any(origin.startswith("http://") for origin in self.cors_origins):
             raise ValueError("production CORS origins must use https://")

@@ -35,6 +35,7 @@ from fastapi import FastAPI
 
 from xynergy.platform.config import Settings
 from xynergy.platform.error_shapes import ErrorShape
+from xynergy.platform.idempotency_openapi import declare_idempotency
 from xynergy.platform.openapi_errors import ErrorCause, error_causes
 from xynergy.platform.openapi_links import add_resource_links
 from xynergy.platform.routing import ACTING_TENANT_HEADER, SecureRoute
@@ -185,6 +186,8 @@ def _describe_operation(
         parameters = operation.setdefault("parameters", [])
         if not any(p.get("name") == ACTING_TENANT_HEADER for p in parameters):
             parameters.append(deepcopy(_ACTING_TENANT_PARAMETER))
+    if route.honours_idempotency:
+        declare_idempotency(operation)
     responses: dict[str, Any] = operation.setdefault("responses", {})
     by_status: dict[int, list[ErrorCause]] = {}
     for cause in causes:

@@ -30,6 +30,12 @@ from xynergy.platform.exceptions import (
     ValidationFailed,
     XynergyError,
 )
+from xynergy.platform.idempotency import (
+    IdempotencyInProgress,
+    IdempotencyKeyInvalid,
+    IdempotencyKeyReused,
+    IdempotencyResponseNotStored,
+)
 from xynergy.platform.routing import ACTING_TENANT_HEADER, SecureRoute, acts_in_one_tenant
 
 __all__ = ["RATE_LIMIT_HEADERS", "ErrorCause", "error_causes"]
@@ -72,7 +78,7 @@ class ErrorCause:
 def _headers_of(error: type[XynergyError]) -> dict[str, bool]:
     if issubclass(error, Unauthorized):
         return {"WWW-Authenticate": True}
-    if issubclass(error, RateLimited):
+    if issubclass(error, (RateLimited, IdempotencyInProgress)):
         return {"Retry-After": True}
     if issubclass(error, (DatabaseBusy, DatabaseUnavailable, RedisUnavailable)):
         return {"Retry-After": True}
@@ -159,6 +165,19 @@ def _caller_causes(route: SecureRoute, limits: Mapping[str, str]) -> Iterator[Er
         yield _rate_limited(f"The `{route.rate_class}` rate limit ({limit} per {per}) is used up.")
 
 
+def _idempotency_causes(route: SecureRoute) -> Iterator[ErrorCause]:
+    """What an Idempotency-Key can meet (``xynergy.platform.idempotency``)."""
+    if not route.honours_idempotency:
+        return
+    yield ErrorCause.of(IdempotencyKeyInvalid)
+    yield ErrorCause.of(IdempotencyInProgress)
+    yield ErrorCause.of(IdempotencyResponseNotStored)
+    yield ErrorCause.of(IdempotencyKeyReused)
+    # The key's record is kept in the database, whatever the endpoint uses.
+    yield ErrorCause.of(DatabaseBusy)
+    yield ErrorCause.of(DatabaseUnavailable)
+
+
 def error_causes(
     route: SecureRoute, operation: Mapping[str, Any], limits: Mapping[str, str]
 ) -> list[ErrorCause]:
@@ -169,7 +188,11 @@ def error_causes(
         operation: FastAPI's OpenAPI operation of one of its methods.
         limits: ``settings.rate_limits`` (to name the limit in the text).
     """
-    causes = [*_request_causes(route, operation), *_caller_causes(route, limits)]
+    causes = [
+        *_request_causes(route, operation),
+        *_caller_causes(route, limits),
+        *_idempotency_causes(route),
+    ]
     if _uses_database(route):
         causes.append(ErrorCause.of(DatabaseBusy))
         causes.append(ErrorCause.of(DatabaseUnavailable))

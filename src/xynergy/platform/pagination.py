@@ -21,6 +21,7 @@ from typing import Annotated, Any, TypeVar, cast
 
 from fastapi import Depends, Query, Request
 from sqlalchemy import BigInteger, Integer, Select, SmallInteger, literal, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from xynergy.platform.exceptions import BadRequest, ValidationFailed
@@ -38,6 +39,7 @@ __all__ = [
     "decode_keyset_cursor",
     "encode_cursor",
     "encode_keyset_cursor",
+    "created_page_rows",
     "keyset_page",
     "keyset_page_by",
     "page_size",
@@ -146,6 +148,15 @@ def keyset_page(
         position = tuple_(literal(created, created_column.type), literal(row_id, id_column.type))
         query = query.where(tuple_(created_column, id_column) < position)
     return query.order_by(created_column.desc(), id_column.desc()).limit(params.limit + 1)
+
+
+async def created_page_rows(
+    session: AsyncSession, query: Select[Any], entity: Any, params: PageParams
+) -> Sequence[Any]:
+    """One newest-first page of ``query`` by ``entity``'s ``(created_at, id)``, with the
+    extra row :func:`split_page` uses to tell whether a next page exists."""
+    page = keyset_page(query, created_column=entity.created_at, id_column=entity.id, params=params)
+    return (await session.scalars(page)).all()
 
 
 def split_page(

@@ -14,6 +14,10 @@ Scopes are declared by :class:`RequireScopes` dependencies (see
 on the endpoint itself out of FastAPI's solver and checks them right after
 authentication (``xynergy.platform.scope_hoisting``). The route-walk test finds
 scopes on every non-public route.
+
+Every authenticated write route honours an ``Idempotency-Key`` header
+(``xynergy.platform.idempotency``) unless its endpoint opts out with
+:func:`idempotency_exempt`, giving the reason.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request, Response
 from fastapi.routing import APIRoute
+from starlette.requests import HTTPConnection
 from starlette.types import Scope
 
 from xynergy.platform.auth.context import AuthContext
@@ -41,6 +46,11 @@ from xynergy.platform.exceptions import (
     Unauthorized,
     XynergyError,
 )
+from xynergy.platform.idempotency import (
+    WRITE_METHODS,
+    idempotency_key_of,
+    run_idempotently,
+)
 from xynergy.platform.input_text import check_request_text
 from xynergy.platform.scope_hoisting import hoist_scope_checks
 
@@ -53,6 +63,7 @@ __all__ = [
     "exempt_from_rate_limit",
     "fast_path",
     "handles_own_cors",
+    "idempotency_exempt",
     "public",
     "rate_limit",
     "raises",
@@ -67,6 +78,7 @@ _FAST_PATH_ATTR = "__xynergy_fast_path__"
 _OWN_CORS_ATTR = "__xynergy_handles_own_cors__"
 _ERROR_SHAPE_ATTR = "__xynergy_error_shape__"
 _RAISES_ATTR = "__xynergy_raises__"
+_IDEMPOTENCY_EXEMPT_ATTR = "__xynergy_idempotency_exempt__"
 _EXEMPT = "exempt"
 _AUTH_FAILURES = "auth_failures"
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -154,6 +166,22 @@ def raises(*errors: type[XynergyError]) -> Callable[[EndpointT], EndpointT]:
     return mark
 
 
+def idempotency_exempt(reason: str) -> Callable[[EndpointT], EndpointT]:
+    """Leave this write endpoint out of the Idempotency-Key layer, for ``reason``.
+
+    For answers that must never be stored (a secret shown once) or cannot be
+    (a stream). A route walk test lists every exemption with its reason.
+    """
+    if not reason.strip():
+        raise ValueError("an idempotency exemption needs its reason")
+
+    def mark(endpoint: EndpointT) -> EndpointT:
+        setattr(endpoint, _IDEMPOTENCY_EXEMPT_ATTR, reason)
+        return endpoint
+
+    return mark
+
+
 def exempt_from_rate_limit(endpoint: EndpointT) -> EndpointT:
     """For the health and readiness probes only: never rate limited."""
     setattr(endpoint, _RATE_CLASS_ATTR, _EXEMPT)
@@ -210,6 +238,10 @@ class SecureRoute(APIRoute):
         self.fast_path: FastPath | None = getattr(endpoint, _FAST_PATH_ATTR, None)
         self.error_shape: ErrorShape = getattr(endpoint, _ERROR_SHAPE_ATTR, PLATFORM_ERRORS)
         self.raises: tuple[type[XynergyError], ...] = getattr(endpoint, _RAISES_ATTR, ())
+        self.idempotency_exempt: str | None = getattr(endpoint, _IDEMPOTENCY_EXEMPT_ATTR, None)
+        self.honours_idempotency: bool = (
+            not self.is_public and bool(methods & WRITE_METHODS) and self.idempotency_exempt is None
+        )
         if not self.is_public:
             endpoint, self.required_scopes = hoist_scope_checks(endpoint)
         super().__init__(path, endpoint, **kwargs)
@@ -221,6 +253,14 @@ class SecureRoute(APIRoute):
         fast = self.fast_path
         # Uploads stream their own body; reading it here would hold it in memory.
         json_body = self.body_field is not None and not self.accepts_uploads
+        idempotent, uploads = self.honours_idempotency, self.accepts_uploads
+
+        async def answer(request: Request) -> Response:
+            if fast is not None:
+                answered = await fast(request)
+                if answered is not None:
+                    return answered
+            return await handler(request)
 
         async def secured(request: Request) -> Response:
             platform = request.app.state.platform
@@ -237,20 +277,28 @@ class SecureRoute(APIRoute):
             if rate_class is not None and identity:
                 await platform.rate_limiter.hit(rate_class, identity, service=service)
             await check_request_text(request, json_body=json_body)
-            if fast is not None:
-                answered = await fast(request)
-                if answered is not None:
-                    return answered
-            return await handler(request)
+            if idempotent and request.method in WRITE_METHODS:
+                key = idempotency_key_of(request.scope)
+                if key is not None:
+                    return await run_idempotently(
+                        request,
+                        tenant_id=request.state.auth.tenant_id,
+                        key=key,
+                        streamed_body=uploads,
+                        answer=answer,
+                    )
+            return await answer(request)
 
         return secured
 
 
-def _ip_identity(request: Request, platform: Any) -> str:
+def _ip_identity(request: HTTPConnection, platform: Any) -> str:
     return "ip:" + client_ip(request.scope, platform.settings.trusted_proxies)
 
 
-async def _authenticate_or_count(request: Request, platform: Any, service: str) -> AuthContext:
+async def _authenticate_or_count(
+    request: HTTPConnection, platform: Any, service: str
+) -> AuthContext:
     try:
         return await authenticate(request, platform)
     except (Unauthorized, Forbidden, NotFound) as exc:
@@ -260,7 +308,9 @@ async def _authenticate_or_count(request: Request, platform: Any, service: str) 
         raise
 
 
-async def _count_failed_authentication(request: Request, platform: Any, service: str) -> None:
+async def _count_failed_authentication(
+    request: HTTPConnection, platform: Any, service: str
+) -> None:
     # Only failures are counted, and only a failure is ever refused: a valid key
     # is served whatever its address did, so an attacker behind a shared address
     # (NAT, office proxy) cannot lock out the colleagues behind it. Past the
@@ -274,8 +324,9 @@ async def _count_failed_authentication(request: Request, platform: Any, service:
         ) from None
 
 
-async def authenticate(request: Request, platform: Any) -> AuthContext:
-    """The caller's context from an internal token or an API key."""
+async def authenticate(request: HTTPConnection, platform: Any) -> AuthContext:
+    """The caller's context from an internal token or an API key (a request, or a
+    WebSocket before it is accepted: platform/websocket_routing.py)."""
     presented = _credentials(request.scope)
     if presented.internal_token is not None:
         auth = platform.internal_tokens.verify(
@@ -302,7 +353,7 @@ async def authenticate(request: Request, platform: Any) -> AuthContext:
     return auth
 
 
-def _acts_in_one_tenant(request: Request) -> bool:
+def _acts_in_one_tenant(request: HTTPConnection) -> bool:
     """Whether the matched route works on one tenant's data (not platform-wide)."""
     required: frozenset[str] = getattr(request.scope.get("route"), "required_scopes", frozenset())
     return acts_in_one_tenant(required)

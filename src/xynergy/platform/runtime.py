@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from cachetools import TTLCache
@@ -18,6 +19,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from xynergy.platform.auth.internal_secret_reload import InternalSecretPart
 from xynergy.platform.auth.internal_tokens import InternalTokens
 from xynergy.platform.auth.verifier import KeyVerifier
 from xynergy.platform.breaker import Breakers
@@ -26,6 +28,7 @@ from xynergy.platform.config import Settings
 from xynergy.platform.db.engine import create_engine_from_settings
 from xynergy.platform.db.session import unit_of_work
 from xynergy.platform.http import OutboundHTTP
+from xynergy.platform.idempotency_purge import IdempotencyPurger
 from xynergy.platform.logging import flush_stdout_forever, get_logger
 from xynergy.platform.metrics_port import MetricsPort
 from xynergy.platform.monitoring import PlatformMetrics
@@ -83,6 +86,10 @@ class Platform:
     _readiness: ReadinessProbe = field(init=False)
     _metrics_port: MetricsPort | None = field(init=False, default=None)
     _secrets_watcher: SecretsWatcher | None = field(init=False, default=None)
+    _idempotency_purger: IdempotencyPurger | None = field(init=False, default=None)
+    # Run once every service is started and reachable in process (bounded: one per
+    # service that asks, at start-up).
+    _when_ready: list[Callable[[], Awaitable[None]]] = field(init=False, default_factory=list)
 
     def __post_init__(self) -> None:
         self._known_tenants = TTLCache(
@@ -120,8 +127,12 @@ class Platform:
             secrets=SecretsRegistry(metrics=metrics, max_bytes=settings.secret_file_max_bytes),
         )
         try:
+            # The internal token secrets rotate live; start-up fails on a refused set.
+            platform.secrets.register(InternalSecretPart(settings=settings, tokens=tokens))
             await platform.cache.open()
             await platform.key_verifier.start()
+            platform._idempotency_purger = IdempotencyPurger(sessionmaker, settings)
+            platform._idempotency_purger.start()
             platform._log_flusher = asyncio.create_task(
                 flush_stdout_forever(settings.log_flush_interval_seconds), name="log-flusher"
             )
@@ -148,6 +159,8 @@ class Platform:
             if self._metrics_port is not None:
                 await self._metrics_port.stop()
             await self._readiness.close()
+            if self._idempotency_purger is not None:
+                await self._idempotency_purger.stop()
             if self._log_flusher is not None:
                 self._log_flusher.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -165,10 +178,19 @@ class Platform:
     async def settle_after_startup(self) -> None:
         """Warm the cache, then freeze what start-up allocated so full GC passes
         skip it (process-wide)."""
+        for hook in self._when_ready:
+            await hook()
+        self._when_ready.clear()
         await self.cache.warm()
         if self.settings.gc_freeze_after_startup:
             gc.collect()
             gc.freeze()
+
+    def when_ready(self, hook: Callable[[], Awaitable[None]]) -> None:
+        """Run ``hook`` once every service of this process has started and can be
+        called (in all-in-one mode, after all are mounted): e.g. work that calls
+        other services, such as recovering workflows."""
+        self._when_ready.append(hook)
 
     async def tenant_exists(self, tenant_id: str) -> bool:
         """Whether ``tenant_id`` exists (cached briefly; tenants are never renamed)."""

@@ -174,6 +174,20 @@ class TestTrendingCache:
         assert recorded.status_code == 200, recorded.text
         assert ("unchanged", "google", 3, 1, 2) in await _trending(engine, window=7)
 
+    async def test_warming_computes_the_default_answers_of_active_tenants_ahead(
+        self, engine: Aso
+    ) -> None:
+        await _seed(engine)
+        await engine.platform.cache.warm()  # what start-up and the runtime's schedule run
+        hits_before = metric_value(
+            scrape(engine.platform), HITS, namespace="trending", result="hit"
+        )
+        for window in (7, 30):
+            for direction in ("improved", "worsened"):
+                await _trending(engine, window=window, direction=direction)
+        hits = metric_value(scrape(engine.platform), HITS, namespace="trending", result="hit")
+        assert hits == hits_before + 4
+
     @pytest.mark.redis
     async def test_a_write_on_one_replica_reaches_the_others_trending_within_a_second(
         self,

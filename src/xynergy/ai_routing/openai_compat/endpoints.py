@@ -35,7 +35,14 @@ from xynergy.platform.exceptions import (
     XynergyError,
 )
 from xynergy.platform.logging import get_logger
-from xynergy.platform.routing import api_router, fast_path, raises, rate_limit, shaped_errors
+from xynergy.platform.routing import (
+    api_router,
+    fast_path,
+    idempotency_exempt,
+    raises,
+    rate_limit,
+    shaped_errors,
+)
 from xynergy.platform.tracing import current_request_id
 
 __all__ = ["router", "to_chat_request"]
@@ -87,6 +94,10 @@ async def cached_completion(request: Request) -> Response | None:
 @shaped_errors(OPENAI_ERRORS)
 @rate_limit("ai_generate")
 @fast_path(cached_completion)
+@idempotency_exempt(
+    "OpenAI-compatible surface: answers may stream, OpenAI clients send no Idempotency-Key, "
+    "and the gateway's cache and in-flight dedup already answer repeats."
+)
 @raises(
     NotFound, UpstreamRejected, BudgetExceeded, UpstreamUnavailable, CircuitOpen, UpstreamTimeout
 )

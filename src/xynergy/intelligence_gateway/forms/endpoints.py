@@ -22,7 +22,7 @@ from xynergy.platform.auth.dependencies import require_scopes
 from xynergy.platform.cache import PlatformCache
 from xynergy.platform.db.session import SessionDep
 from xynergy.platform.pagination import PageParamsDep
-from xynergy.platform.routing import api_router
+from xynergy.platform.routing import api_router, idempotency_exempt
 from xynergy.platform.schemas import Page, ResourceId
 
 __all__ = ["router"]
@@ -58,6 +58,7 @@ FiltersDep = Annotated[FormFilters, Depends(_filters)]
 
 
 @router.post("/forms", status_code=201)
+@idempotency_exempt("The answer holds the webhook secret, shown once: never stored.")
 async def create_form(
     body: FormCreate, session: SessionDep, auth: IntakeAdmin, rules: RulesDep
 ) -> FormWithSecret:
@@ -82,6 +83,9 @@ async def get_form(form_id: ResourceId, session: SessionDep, auth: IntakeReader)
 
 
 @router.patch("/forms/{form_id}")
+@idempotency_exempt(
+    "rotate_webhook_secret answers the new webhook secret, shown once: never stored."
+)
 async def update_form(
     form_id: ResourceId, body: FormUpdate, session: SessionDep, auth: IntakeAdmin, rules: RulesDep
 ) -> FormUpdated:

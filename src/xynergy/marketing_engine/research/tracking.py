@@ -1,8 +1,8 @@
 """Track chosen suggestions as keywords in the ASO Engine, in one call.
 
 The phrases go to the ASO Engine's bulk import as JSON lines, best effort, with
-an idempotency key over the tenant and the phrases, so a retried request adds
-nothing twice. Phrases the research already saw tracked are not sent; a phrase
+an idempotency key over the request, the tenant and the phrases, so a call
+repeated within one request adds nothing twice. Phrases the research already saw tracked are not sent; a phrase
 the import refuses is reported with the import's own reason.
 """
 
@@ -21,6 +21,7 @@ from xynergy.marketing_engine.research.schemas import (
 from xynergy.marketing_engine.research.scoring import classify_intent
 from xynergy.platform.auth.context import AuthContext
 from xynergy.platform.services import ServiceClient
+from xynergy.platform.tracing import current_request_id
 
 __all__ = ["TRACKING_TAG", "track_phrases"]
 
@@ -28,8 +29,14 @@ TRACKING_TAG = "marketing-research"
 _JSON_LINES = "application/x-ndjson"
 
 
-def _idempotency_key(tenant_id: str, locale: str, phrases: Sequence[str]) -> str:
-    raw = "\x1f".join(("marketing-research-track", tenant_id, locale, *phrases))
+def _idempotency_key(tenant_id: str, locale: str, phrases: Sequence[str]) -> str | None:
+    # Per incoming request: a repeat of this call within the request imports once,
+    # while a later request (say, after the phrases were deleted) tracks them anew.
+    # A retried request is deduplicated one level up, by its own Idempotency-Key.
+    request_id = current_request_id()
+    if request_id is None:
+        return None
+    raw = "\x1f".join(("marketing-research-track", request_id, tenant_id, locale, *phrases))
     return hashlib.sha256(raw.encode()).hexdigest()
 
 

@@ -6,8 +6,12 @@ of the caller's) and the request id, addressed to one target service and valid
 for about a minute, signed with HMAC-SHA256. The receiver verifies it as
 strictly as a key: signature, audience, issue time and expiry.
 
-Two secrets may be configured (current and previous) so the secret can be
-rotated without a moment when one side rejects the other's tokens.
+Besides the signing secret, a *next* secret (accepted before it signs) and a
+*previous* one (accepted after it stopped signing) may be configured, so the
+secret rotates across replicas without a moment when one side rejects the
+other's tokens. The set is reloaded live (``internal_secret_reload``): it is one
+immutable snapshot swapped in a single assignment, so a mint or a verify reads
+one consistent set however a reload interleaves with it.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ import hmac
 import json
 import secrets
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeGuard
 
@@ -28,7 +33,13 @@ from xynergy.platform.config import Settings
 from xynergy.platform.exceptions import Forbidden, Unauthorized
 from xynergy.platform.input_text import is_storable_text
 
-__all__ = ["INTERNAL_TOKEN_HEADER", "InternalTokens", "resolve_internal_secrets"]
+__all__ = [
+    "INTERNAL_TOKEN_HEADER",
+    "InternalTokens",
+    "TokenSecrets",
+    "development_secret",
+    "resolve_internal_secrets",
+]
 
 INTERNAL_TOKEN_HEADER = "X-Xynergy-Internal-Token"  # noqa: S105 - a header name
 _VERSION = "v1"
@@ -54,42 +65,95 @@ def _is_name(value: object) -> TypeGuard[str]:
     return isinstance(value, str) and bool(value) and is_storable_text(value)
 
 
-def resolve_internal_secrets(settings: Settings) -> list[bytes]:
-    """The signing secret first, then any previous one still accepted.
+def development_secret(data_dir: Path) -> bytes:
+    """The secret generated once into ``data_dir`` for development without a configured one.
 
-    Without a configured secret (development only; production refuses to start),
-    one is generated once into the data dir so standalone services started on
-    the same machine agree on it.
+    Standalone services started on the same machine share it, so they accept
+    each other's tokens with no set-up.
     """
-    configured = [
-        s.get_secret_value().encode()
-        for s in (settings.internal_token_secret, settings.internal_token_previous_secret)
-        if s is not None
-    ]
-    if configured:
-        return configured
-    path = Path(settings.data_dir) / _SECRET_FILE
+    path = Path(data_dir) / _SECRET_FILE
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch(mode=0o600)
         path.write_text(secrets.token_urlsafe(_GENERATED_SECRET_BYTES))
-    return [path.read_text().strip().encode()]
+    return path.read_text().strip().encode()
+
+
+def resolve_internal_secrets(settings: Settings) -> list[bytes]:
+    """The signing secret first, then the next and previous ones still accepted.
+
+    Without a configured signing secret (development only; production refuses
+    to start) the generated :func:`development_secret` signs.
+    """
+    signing = settings.internal_token_secret
+    accepted = [
+        s.get_secret_value().encode()
+        for s in (settings.internal_token_next_secret, settings.internal_token_previous_secret)
+        if s is not None
+    ]
+    first = (
+        development_secret(settings.data_dir)
+        if signing is None
+        else signing.get_secret_value().encode()
+    )
+    return list(TokenSecrets.of(first, *accepted).accepted)
 
 
 @dataclass(frozen=True, slots=True)
-class InternalTokens:
-    """Mints and verifies internal tokens."""
+class TokenSecrets:
+    """One consistent set: the secret that signs and every secret a token may carry.
 
-    secrets: tuple[bytes, ...]
-    ttl_seconds: int
-    leeway_seconds: int
+    ``accepted`` starts with ``signing``; duplicates are dropped (a next or
+    previous secret equal to the signing one adds nothing).
+    """
+
+    signing: bytes = field(repr=False)
+    accepted: tuple[bytes, ...] = field(repr=False)
+
+    @classmethod
+    def of(cls, signing: bytes, *also_accepted: bytes) -> TokenSecrets:
+        return cls(signing, tuple(dict.fromkeys((signing, *also_accepted))))
+
+
+class InternalTokens:
+    """Mints and verifies internal tokens with a secret set that may be swapped live."""
+
+    __slots__ = ("_current", "leeway_seconds", "ttl_seconds")
+
+    def __init__(self, *, secrets: Sequence[bytes], ttl_seconds: int, leeway_seconds: int) -> None:
+        """``secrets``: the signing secret first, then any others still accepted."""
+        if not secrets:
+            raise ValueError("internal tokens need a signing secret")
+        self._current = TokenSecrets.of(*secrets)
+        self.ttl_seconds = ttl_seconds
+        self.leeway_seconds = leeway_seconds
 
     @classmethod
     def from_settings(cls, settings: Settings) -> InternalTokens:
         return cls(
-            secrets=tuple(resolve_internal_secrets(settings)),
+            secrets=resolve_internal_secrets(settings),
             ttl_seconds=settings.internal_token_ttl_seconds,
             leeway_seconds=settings.internal_token_leeway_seconds,
+        )
+
+    @property
+    def secrets(self) -> tuple[bytes, ...]:
+        """Every accepted secret, the signing one first (one snapshot)."""
+        return self._current.accepted
+
+    @property
+    def current(self) -> TokenSecrets:
+        """The secret set in use now."""
+        return self._current
+
+    def install(self, new: TokenSecrets) -> None:
+        """Use ``new`` from the next mint or verify on (one assignment: atomic)."""
+        self._current = new
+
+    def __repr__(self) -> str:
+        return (
+            f"InternalTokens(accepted={len(self._current.accepted)}, "
+            f"ttl_seconds={self.ttl_seconds}, leeway_seconds={self.leeway_seconds})"
         )
 
     def _sign(self, secret: bytes, payload: str) -> str:
@@ -114,7 +178,7 @@ class InternalTokens:
             "exp": now + self.ttl_seconds,
         }
         payload = _b64(json.dumps(claims, separators=(",", ":")).encode())
-        return f"{_VERSION}.{payload}.{self._sign(self.secrets[0], payload)}"
+        return f"{_VERSION}.{payload}.{self._sign(self._current.signing, payload)}"
 
     def verify(self, token: str, *, audience: str) -> AuthContext:
         """The context a token grants; raises Unauthorized on any defect."""
@@ -125,8 +189,9 @@ class InternalTokens:
         payload, _, signature = rest.partition(".")
         if version != _VERSION or not payload or not signature:
             raise Unauthorized("The internal token is malformed.")
+        accepted = self._current.accepted  # one snapshot, whatever a reload does meanwhile
         if not any(
-            hmac.compare_digest(self._sign(secret, payload), signature) for secret in self.secrets
+            hmac.compare_digest(self._sign(secret, payload), signature) for secret in accepted
         ):
             raise Unauthorized("The internal token signature is invalid.")
         try:

@@ -111,6 +111,11 @@ class KeyVerifier:
         # Bumped whenever the verified cache is dropped: a lookup that started
         # before a drop may have read the pre-revocation row, so it is not cached.
         self._generation = 0
+        # Keys by id found usable (until when, and at which generation): work done on
+        # a key's behalf later (workflow steps) checks it as strictly as a request.
+        self._usable_ids: TTLCache[str, tuple[int, float]] = TTLCache(
+            maxsize=settings.key_cache_max_entries, ttl=settings.key_cache_ttl_seconds
+        )
 
     async def start(self) -> None:
         """Start the last-used flusher, the revocation-epoch poller and, with Redis,
@@ -158,6 +163,23 @@ class KeyVerifier:
             raise Unauthorized("The API key has expired.")
         self._note_use(verified.context.key_id, now)
         return verified.context
+
+    async def unusable_reason(self, key_id: str) -> str | None:
+        """Why key ``key_id`` cannot act now ("revoked", "expired", "rotated",
+        "deleted"), or None. Cached like verified keys: a revocation made anywhere
+        is seen within ``key_revocation_poll_seconds`` (at once on this replica)."""
+        now = time.time()
+        cached = self._usable_ids.get(key_id)
+        if cached is not None and cached[0] == self._generation and now < cached[1]:
+            return None
+        generation = self._generation
+        async with unit_of_work(self._sessionmaker) as session:
+            key = await session.get(ApiKey, key_id)
+            reason = "deleted" if key is None else key.unusable_reason(utcnow())
+        if key is not None and reason is None and generation == self._generation:
+            usable_until = min(_epoch(key.expires_at), _epoch(key.grace_until))
+            self._usable_ids[key_id] = (generation, usable_until)
+        return reason
 
     async def _load(self, key_hash: str) -> _VerifiedKey:
         if key_hash in self._unknown:

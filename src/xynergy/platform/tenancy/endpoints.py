@@ -12,7 +12,7 @@ from xynergy.platform.auth.dependencies import require_scopes
 from xynergy.platform.db.session import SessionDep
 from xynergy.platform.exceptions import Conflict, NotFound
 from xynergy.platform.pagination import PageParamsDep
-from xynergy.platform.routing import api_router, raises, rate_limit
+from xynergy.platform.routing import api_router, idempotency_exempt, raises, rate_limit
 from xynergy.platform.schemas import Page, ResourceId
 from xynergy.platform.tenancy import service
 from xynergy.platform.tenancy.schemas import (
@@ -56,6 +56,7 @@ async def list_tenants(
 
 @router.post("/keys", status_code=201)
 @rate_limit("admin")
+@idempotency_exempt("The answer holds the new key's secret, shown once: never stored.")
 @raises(NotFound)
 async def create_key(body: ApiKeyCreate, session: SessionDep, auth: KeysAdminAuth) -> ApiKeyCreated:
     """Issue a key for the caller's tenant; the secret is in this response only."""
@@ -92,6 +93,7 @@ async def get_key(key_id: ResourceId, session: SessionDep, auth: KeysAdminAuth) 
 
 @router.post("/keys/{key_id}/rotate", status_code=201)
 @rate_limit("admin")
+@idempotency_exempt("The answer holds the new key's secret, shown once: never stored.")
 @raises(Conflict)
 async def rotate_key(
     key_id: ResourceId,

@@ -1,0 +1,1 @@
+"""The System Runtime: durable workflows of catalogue operations on DBOS Transact."""

@@ -1,0 +1,1 @@
+"""Workflow definitions: named, versioned DAGs of catalogue operations."""

@@ -1,0 +1,1 @@
+"""The runtime's engine: DBOS Transact hosted in the process, and the run workflow."""

@@ -1,0 +1,1 @@
+"""Runs: starting, reading, cancelling, resuming and signalling workflow runs."""

@@ -1,0 +1,1 @@
+"""Cron schedules of workflow definitions, per tenant, fired by DBOS's scheduler."""

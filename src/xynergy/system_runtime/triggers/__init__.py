@@ -1,0 +1,1 @@
+"""Service triggers: one catalogue operation, called with the caller's own scopes."""
