@@ -291,8 +291,9 @@ class TestNoZombies:
         assert tasks_after <= baseline, (baseline, tasks_after)
         assert leftovers == []
         # A task left per connection keeps dozens of objects (its coroutine, frames,
-        # the socket's protocol...): 1,000 of them would be tens of thousands.
-        assert objects_grown < 2_000, objects_grown
+        # the socket's protocol...): 1,000 of them would be tens of thousands. Runs
+        # measured +261 to +2,003 (caches warming, the engine's own bookkeeping).
+        assert objects_grown < 5_000, objects_grown
         # The review's zombie held ~10 KB per connection: 1 MB over the sample.
         assert heap_grown < 300_000, heap_grown
         # Generous: RSS also grows with memory Python does not trace (SQLite's page
