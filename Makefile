@@ -69,6 +69,7 @@ bench: $(DEV_STAMP)
 	$(BIN)/python bench/intake_timing.py $(if $(BENCH_POSTGRES),--postgres $(BENCH_POSTGRES))
 	$(BIN)/python bench/runtime_overhead.py $(if $(BENCH_POSTGRES),--postgres $(BENCH_POSTGRES))
 	$(BIN)/python bench/runtime_memory.py $(if $(BENCH_POSTGRES),--postgres $(BENCH_POSTGRES))
+	$(BIN)/python bench/assistant_latency.py
 
 ## Regenerate the references: README scopes table, docs/settings.md, .env.example.
 ## Tests fail when one is out of date; `tools/gen_reference.py --check` prints the diff.

@@ -90,7 +90,12 @@ from xynergy.platform import services as platform_services
 from xynergy.platform.runtime import Platform
 from xynergy.system_runtime.config import RuntimeSettings
 from xynergy.system_runtime.engine import calls, control, records, workflow
-from xynergy.system_runtime.engine.host import _dbos_config, _route_dbos_logs_through_ours
+from xynergy.system_runtime.engine.host import (
+    _dbos_config,
+    _route_dbos_logs_through_ours,
+    migrate_system_database_off_loop,
+)
+from xynergy.system_runtime.engine.record_writer import RecordWriter
 from xynergy.system_runtime.runs import service as runs_service
 
 GOAL_OVERHEAD = 0.30
@@ -149,11 +154,12 @@ _TIMED: list[tuple[Any, str, str]] = [
     (runs_service, "start_run", "POST: start_run (definition, checks, inserts, enqueue)"),
     (runs_service, "find_definition", "POST:   find_definition"),
     (control, "enqueue", "POST:   DBOS enqueue"),
-    (records, "begin_run", "run: records.begin_run (run, steps, status)"),
+    (records, "load_run", "run: records.load_run (run; steps of a fork)"),
     (records, "set_run_status", "run: records.set_run_status"),
     (workflow, "_operation_step", "step: DBOS step body (_operation_step)"),
-    (records, "set_step", "step: records.set_step (success)"),
-    (records, "start_attempt", "step: records.start_attempt"),
+    (records, "set_step", "step: records.set_step (approvals, waits)"),
+    (records, "start_attempt", "step: records.start_attempt (retries)"),
+    (RecordWriter, "_commit", "writer: a group commit of row updates (off the path)"),
     (calls, "_ensure_key_usable", "step: calls._ensure_key_usable (key check)"),
     (platform_services.ServiceClient, "request", "step: ServiceClient.request (the call)"),
 ]
@@ -318,6 +324,8 @@ async def bare_phase(
         _BARE.platform = platform
         _BARE.caller = await create_caller(platform, None)
         # The runtime's own DBOS configuration and queue settings (engine/host.py).
+        # As engine/host.py does: DBOS's tables first, off the loop; launch only verifies.
+        await migrate_system_database_off_loop(settings, runtime)
         DBOS(config=_dbos_config(settings, runtime))
         try:
             DBOS.launch()

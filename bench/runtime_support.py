@@ -27,6 +27,7 @@ from typing import Annotated, Any
 import asyncpg  # type: ignore[import-untyped]
 import httpx
 import structlog
+from dbos import DBOS
 from fastapi import Depends, FastAPI, Query
 from starlette.applications import Starlette
 
@@ -45,6 +46,7 @@ from xynergy.system_runtime.app import create_system_runtime_app
 from xynergy.system_runtime.catalogue import BUILT_IN_OPERATIONS, Catalogue, Operation
 from xynergy.system_runtime.config import RuntimeSettings
 from xynergy.system_runtime.definitions.spec import WorkflowSpec
+from xynergy.system_runtime.engine.host import system_database_url
 from xynergy.system_runtime.models import WorkflowDefinition
 
 BENCH_SERVICE = "bench-svc"
@@ -284,8 +286,16 @@ class Databases:
         )
         if self._admin is not None:
             self._pg_template = await self._create_pg(template=None)
+            template_settings = bench_settings(self._pg_url(self._pg_template), template_dir)
+            await asyncio.to_thread(upgrade_to_head, template_settings)
+            # DBOS's own tables too, off the loop: DBOS.launch() migrates synchronously
+            # on the app's loop, and its CREATE INDEX CONCURRENTLY waits for every open
+            # transaction of the database, including one the blocked loop holds (the
+            # runtime's metrics refresh): a fresh database could hang the launch.
             await asyncio.to_thread(
-                upgrade_to_head, bench_settings(self._pg_url(self._pg_template), template_dir)
+                DBOS.migrate,
+                system_database_url(template_settings),
+                schema=RuntimeSettings().dbos_schema,
             )
 
     def _pg_url(self, name: str) -> str:

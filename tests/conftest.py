@@ -95,6 +95,10 @@ def postgres_url() -> Iterator[str]:
         _unavailable("PostgreSQL", exc)
     url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
     upgrade_to_head(Settings(database_url=url))
+    # DBOS's schema too, made once here with nothing else running: made by the first
+    # test app that launches DBOS, its CREATE INDEX CONCURRENTLY waited for that
+    # app's own open transactions while DBOS's launch held the event loop (a hang).
+    asyncio.run(_create_dbos_system_database(Settings(database_url=url)))
     yield url
     drop = "DROP DATABASE IF EXISTS " + name + " WITH (FORCE)"
     asyncio.run(_pg_admin(drop))  # guard: allow XG001 generated identifier

@@ -40,6 +40,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from xynergy.platform.config import Settings
 from xynergy.platform.db.engine import create_engine_from_settings
+from xynergy.platform.db.migrate import upgrade_to_head
 from xynergy.platform.db.session import unit_of_work
 from xynergy.platform.tenancy import service
 from xynergy.platform.tenancy.repository import TenantRepository
@@ -148,11 +149,7 @@ class LiveServer:
 
     def settings(self) -> Settings:
         """Settings pointing at this server's database (for in-process set-up)."""
-        return Settings(
-            data_dir=self.data_dir,
-            database_url=self.env.get("XYNERGY_DATABASE_URL") or None,
-            internal_token_secret=self.env["XYNERGY_INTERNAL_TOKEN_SECRET"],
-        )
+        return _settings_of(self.env, self.data_dir)
 
     def tenant_id(self, name: str) -> str:
         """The id of tenant ``name``, created on first use."""
@@ -173,8 +170,23 @@ class LiveServer:
         return self.issue_key_record(tenant=tenant, scopes=scopes).secret
 
     def bootstrap_admin_key(self) -> str:
-        """The operator tenant's first admin key (``xynergy bootstrap``)."""
-        return str(self.cli_json("bootstrap")["secret"])
+        """The operator tenant's first admin key: what ``xynergy bootstrap`` does and prints.
+
+        In this process, like ``issue_key`` (the CLI takes seconds to import; its own
+        tests run the command).
+        """
+        issued = _run_async(_bootstrap(self.settings()))
+        if issued is None:
+            raise RuntimeError("the operator tenant has an admin key already")
+        return issued.secret
+
+
+def _settings_of(env: Mapping[str, str], data_dir: Path) -> Settings:
+    return Settings(
+        data_dir=data_dir,
+        database_url=env.get("XYNERGY_DATABASE_URL") or None,
+        internal_token_secret=env["XYNERGY_INTERNAL_TOKEN_SECRET"],
+    )
 
 
 def _run_async(work: Coroutine[Any, Any, ResultT]) -> ResultT:
@@ -205,6 +217,21 @@ async def _issue(settings: Settings, tenant: str, scopes: list[str]) -> IssuedKe
             )
     finally:
         await engine.dispose()
+
+
+async def _bootstrap(settings: Settings) -> IssuedKey | None:
+    engine = create_engine_from_settings(settings)
+    try:
+        async with unit_of_work(async_sessionmaker(engine, expire_on_commit=False)) as session:
+            return await service.ensure_bootstrap_admin_key(session)
+    finally:
+        await engine.dispose()
+
+
+def _migrate(settings: Settings) -> None:
+    # A thread of its own: the migrations run their own event loop (asyncio.run).
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(upgrade_to_head, settings).result()
 
 
 def _wait_healthy(server: LiveServer, timeout: float) -> None:
@@ -256,7 +283,7 @@ def live_server(
             calls; the outer ``XYNERGY_*`` variables are not inherited.
         data_dir: the server's data dir (SQLite file, log files); created if absent.
         port: the port to listen on; a free one by default.
-        migrate: run ``xynergy migrate`` first.
+        migrate: migrate the database first (``xynergy migrate``'s work, in this process).
         serve_args: extra arguments for ``xynergy serve`` (e.g. ``--service``).
         startup_timeout: seconds to wait for ``/healthz``.
         shutdown_timeout: seconds between SIGTERM and SIGKILL.
@@ -264,16 +291,8 @@ def live_server(
     data_dir.mkdir(parents=True, exist_ok=True)
     child_env = server_env(env, data_dir=data_dir)
     if migrate:
-        migrated = subprocess.run(  # noqa: S603 - our own CLI
-            [*xynergy_command(), "migrate"],
-            env=child_env,
-            capture_output=True,
-            text=True,
-            timeout=CLI_TIMEOUT_SECONDS,
-            check=False,
-        )
-        if migrated.returncode != 0:
-            raise RuntimeError(f"xynergy migrate failed:\n{migrated.stderr or migrated.stdout}")
+        # What `xynergy migrate` does, in this process: the CLI takes seconds to import.
+        _migrate(_settings_of(child_env, data_dir))
     chosen = port or free_port()
     command = [
         *xynergy_command(),

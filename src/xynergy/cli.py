@@ -100,6 +100,12 @@ def migrate(as_json: JsonFlag = False) -> None:
     """Migrate the configured database to the newest schema."""
     settings = get_settings()
     upgrade_to_head(settings)
+    # The workflow engine's tables too, once, before any replica starts. Imported
+    # here: the workflow engine is a heavy import every other command does without.
+    from xynergy.system_runtime.config import RuntimeSettings
+    from xynergy.system_runtime.engine.host import migrate_system_database
+
+    migrate_system_database(settings, RuntimeSettings())
 
     async def revision() -> str:
         engine = create_engine_from_settings(settings)

@@ -13,6 +13,8 @@ from fastapi import FastAPI
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
+from xynergy.ai_assistant.app import SLUG as AI_ASSISTANT
+from xynergy.ai_assistant.app import create_ai_assistant_app
 from xynergy.ai_routing.app import SLUG as AI_ROUTING_ENGINE
 from xynergy.ai_routing.app import create_ai_routing_app
 from xynergy.aso_engine.app import SLUG as ASO_ENGINE
@@ -41,6 +43,8 @@ SERVICES: dict[str, ServiceFactory] = {
     INTELLIGENCE_GATEWAY: create_intelligence_gateway_app,
     MARKETING_ENGINE: create_marketing_engine_app,
     SYSTEM_RUNTIME: create_system_runtime_app,
+    # After the AI Routing Engine: it stops first, storing replies still in flight.
+    AI_ASSISTANT: create_ai_assistant_app,
 }
 
 

@@ -27,6 +27,11 @@ Knobs (plain attributes or methods, change them any time):
     raw_body: bytes sent as-is with status 200 instead of an answer (a broken
         upstream); JSON content type, or text/event-stream when streaming.
     api_key: when set, requests without it get a 401 (constructor argument).
+    tool_call: (name, arguments) or None; when set, a request that offers tools
+        and does not end with a tool result is answered with that one tool call
+        (id ``call_fake_<n>`` / ``toolu_fake_<n>``, finish reason ``tool_calls`` /
+        ``tool_use``; output tokens: the words of the arguments' JSON). A request
+        ending with a tool result gets ``echo: <that result>``.
 
 Observations:
     calls (requests received, failed ones included), in_flight, max_in_flight,
@@ -91,6 +96,7 @@ class FakeUpstream:
         self.chunk_delay_seconds = 0.0
         self.gate: asyncio.Event | None = None
         self.raw_body: bytes | None = None
+        self.tool_call: tuple[str, dict[str, Any]] | None = None
         self.calls = 0
         self.in_flight = 0
         self.max_in_flight = 0
@@ -192,6 +198,19 @@ class FakeUpstream:
     def _stream_error(self, message: str) -> bytes:
         raise NotImplementedError
 
+    def _ends_with_tool_result(self, body: dict[str, Any]) -> bool:
+        raise NotImplementedError
+
+    def _tool_answer_body(
+        self, body: dict[str, Any], arguments: str, usage: tuple[int, int]
+    ) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _tool_stream_events(
+        self, body: dict[str, Any], arguments: str, usage: tuple[int, int]
+    ) -> list[bytes]:
+        raise NotImplementedError
+
     # --- serving --------------------------------------------------------------------
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
@@ -236,6 +255,12 @@ class FakeUpstream:
             )
         except (KeyError, TypeError, ValueError) as exc:
             return self._error(400, f"invalid request: {exc!r}")
+        if (
+            self.tool_call is not None
+            and body.get("tools")
+            and not self._ends_with_tool_result(body)
+        ):
+            return await self._call_tool(request, body, input_tokens)
         full = expected_answer(last_user)
         text = expected_answer(last_user, max_tokens)
         usage = (input_tokens, count_tokens(text))
@@ -274,6 +299,22 @@ class FakeUpstream:
         self._reported(usage)
         return response
 
+    async def _call_tool(
+        self, request: web.Request, body: dict[str, Any], input_tokens: int
+    ) -> web.StreamResponse:
+        assert self.tool_call is not None
+        arguments = json.dumps(self.tool_call[1])
+        usage = (input_tokens, count_tokens(arguments))
+        if not body.get("stream"):
+            self._reported(usage)
+            return web.json_response(self._tool_answer_body(body, arguments, usage))
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        for event in self._tool_stream_events(body, arguments, usage):
+            await response.write(event)
+        self._reported(usage)
+        return response
+
     def _drop(self, request: web.Request, response: web.StreamResponse) -> web.StreamResponse:
         # Close the socket mid-body (after flushing what was written): the client sees
         # an unterminated chunked body, like a real upstream dying midway.
@@ -297,9 +338,20 @@ def _sse(data: dict[str, Any] | str, event: str | None = None) -> bytes:
 
 
 def _message_text(content: Any) -> str:
+    """A message's text; Anthropic ``tool_result`` blocks count with their content."""
+    if content is None:
+        return ""
     if isinstance(content, str):
         return content
-    return "".join(block.get("text", "") for block in content if isinstance(block, dict))
+    return "".join(
+        str(block.get("text") or block.get("content") or "")
+        for block in content
+        if isinstance(block, dict)
+    )
+
+
+def _halves(text: str) -> list[str]:
+    return [text[: len(text) // 2], text[len(text) // 2 :]]
 
 
 class FakeOpenAI(FakeUpstream):
@@ -325,9 +377,65 @@ class FakeOpenAI(FakeUpstream):
 
     def _prompt(self, body: dict[str, Any]) -> tuple[str, int]:
         messages = body["messages"]
-        users = [_message_text(m["content"]) for m in messages if m["role"] == "user"]
-        words = sum(len(_message_text(m["content"]).split()) for m in messages)
+        users = [_message_text(m.get("content")) for m in messages if m["role"] in ("user", "tool")]
+        words = sum(len(_message_text(m.get("content")).split()) for m in messages)
         return (users[-1] if users else ""), max(1, words)
+
+    def _ends_with_tool_result(self, body: dict[str, Any]) -> bool:
+        return bool(body["messages"]) and body["messages"][-1]["role"] == "tool"
+
+    def _tool_call(self, arguments: str) -> dict[str, Any]:
+        assert self.tool_call is not None
+        return {
+            "id": f"call_fake_{self.calls}",
+            "type": "function",
+            "function": {"name": self.tool_call[0], "arguments": arguments},
+        }
+
+    def _tool_answer_body(
+        self, body: dict[str, Any], arguments: str, usage: tuple[int, int]
+    ) -> dict[str, Any]:
+        answer = self._answer_body(body, "", True, usage)
+        answer["choices"][0]["message"] = {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [self._tool_call(arguments)],
+        }
+        answer["choices"][0]["finish_reason"] = "tool_calls"
+        return answer
+
+    def _tool_stream_events(
+        self, body: dict[str, Any], arguments: str, usage: tuple[int, int]
+    ) -> list[bytes]:
+        base = {
+            "id": f"chatcmpl-fake-{self.calls}",
+            "object": "chat.completion.chunk",
+            "created": 0,
+            "model": body.get("model"),
+        }
+
+        def choice(delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
+            return _sse(
+                {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}]}
+            )
+
+        call = self._tool_call("")
+        events = [
+            choice({"role": "assistant", "content": None, "tool_calls": [{"index": 0, **call}]})
+        ]
+        events += [
+            choice({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]})
+            for piece in _halves(arguments)
+        ]
+        events.append(choice({}, "tool_calls"))
+        if (body.get("stream_options") or {}).get("include_usage"):
+            usage_body = {
+                "prompt_tokens": usage[0],
+                "completion_tokens": usage[1],
+                "total_tokens": sum(usage),
+            }
+            events.append(_sse({**base, "choices": [], "usage": usage_body}))
+        return [*events, _sse("[DONE]")]
 
     def _answer_body(
         self, body: dict[str, Any], text: str, finished: bool, usage: tuple[int, int]
@@ -496,3 +604,65 @@ class FakeAnthropic(FakeUpstream):
         return _sse(
             {"type": "error", "error": {"type": "overloaded_error", "message": message}}, "error"
         )
+
+    def _ends_with_tool_result(self, body: dict[str, Any]) -> bool:
+        content = body["messages"][-1]["content"] if body["messages"] else ""
+        return isinstance(content, list) and any(
+            isinstance(block, dict) and block.get("type") == "tool_result" for block in content
+        )
+
+    def _tool_use(self) -> dict[str, Any]:
+        assert self.tool_call is not None
+        return {
+            "type": "tool_use",
+            "id": f"toolu_fake_{self.calls}",
+            "name": self.tool_call[0],
+            "input": self.tool_call[1],
+        }
+
+    def _tool_answer_body(
+        self, body: dict[str, Any], arguments: str, usage: tuple[int, int]
+    ) -> dict[str, Any]:
+        answer = self._answer_body(body, "", True, usage)
+        answer["content"] = [{"type": "text", "text": "Let me check."}, self._tool_use()]
+        answer["stop_reason"] = "tool_use"
+        return answer
+
+    def _tool_stream_events(
+        self, body: dict[str, Any], arguments: str, usage: tuple[int, int]
+    ) -> list[bytes]:
+        start = {
+            **self._answer_body(body, "", True, (usage[0], 1)),
+            "content": [],
+            "stop_reason": None,
+        }
+
+        def event(kind: str, **data: Any) -> bytes:
+            return _sse({"type": kind, **data}, kind)
+
+        return [
+            event("message_start", message=start),
+            event("content_block_start", index=0, content_block={"type": "text", "text": ""}),
+            event(
+                "content_block_delta",
+                index=0,
+                delta={"type": "text_delta", "text": "Let me check."},
+            ),
+            event("content_block_stop", index=0),
+            event("content_block_start", index=1, content_block={**self._tool_use(), "input": {}}),
+            *(
+                event(
+                    "content_block_delta",
+                    index=1,
+                    delta={"type": "input_json_delta", "partial_json": piece},
+                )
+                for piece in ["", *_halves(arguments)]
+            ),
+            event("content_block_stop", index=1),
+            event(
+                "message_delta",
+                delta={"stop_reason": "tool_use", "stop_sequence": None},
+                usage={"output_tokens": usage[1]},
+            ),
+            event("message_stop"),
+        ]

@@ -187,6 +187,15 @@ SAMPLE_BODIES: dict[tuple[str, str], Any] = {
         "operation": "intake.stats",
         "input": {},
     },
+    ("POST", "/ai-assistant/api/conversations"): {"title": "Launch plan"},
+    ("PATCH", "/ai-assistant/api/conversations/{conversation_id}"): {"title": "Renamed"},
+    ("POST", "/ai-assistant/api/conversation/message"): {
+        "conversation_id": "{conversation_id}",
+        "message": "Which keywords should we track?",
+    },
+    ("POST", "/ai-assistant/api/conversations/{conversation_id}/messages"): {
+        "message": "And for the launch?",
+    },
     ("POST", "/admin/tenants"): {"name": "initech"},
     ("POST", "/admin/keys"): {"name": "reporting", "scopes": ["content:read"]},
     ("POST", "/admin/keys/{key_id}/rotate"): {"grace_seconds": 60},
@@ -397,6 +406,9 @@ async def _seed(api: HostilePlatform) -> None:
     key = await _created(
         client, "/admin/keys", {"name": "walk", "scopes": ["content:read"]}, api.admin
     )
+    conversation = await _created(
+        client, "/ai-assistant/api/conversations", {"title": "Seed"}, headers
+    )
     schedule = await _created(
         client,
         "/system-runtime/api/workflow-schedules",
@@ -426,6 +438,9 @@ async def _seed(api: HostilePlatform) -> None:
         "industry": TEMPLATE_KEY[1],
         "key_id": key["key"]["id"],
         "schedule_id": schedule["id"],
+        "conversation_id": conversation["id"],
+        # The seeded conversation has no proposed action: its routes answer 404.
+        "action_id": MISSING_ID,
         "run_id": run_id,
         # A service whose catalogue operations may be triggered.
         "service": "intelligence-gateway",

@@ -31,6 +31,7 @@ PRIVATE_PATHS = {
     "/intelligence-gateway": "/api/submissions",
     "/marketing-engine": "/campaigns",
     "/system-runtime": "/api/workflows",
+    "/ai-assistant": "/api/conversations",
     "": "/admin/tenants",
 }
 

@@ -68,6 +68,8 @@ EXPECTED_EXEMPT = {
     ("PATCH", "/intelligence-gateway/api/forms/{form_id}"): "secret",
     ("POST", "/ai-routing-engine/v1/chat/completions"): "OpenAI",
     ("POST", "/system-runtime/api/ws-tickets"): "secret",
+    ("POST", "/ai-assistant/api/conversation/message"): "turn",
+    ("POST", "/ai-assistant/api/conversations/{conversation_id}/messages"): "turn",
 }
 
 

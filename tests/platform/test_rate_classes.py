@@ -33,6 +33,32 @@ PROBES = frozenset({"/healthz", "/readyz"})
 
 # Reviewed when it changes. None: exempt from rate limiting (probes only).
 EXPECTED: dict[RouteKey, str | None] = {
+    ("ai-assistant", "DELETE", "/api/conversations/{conversation_id}"): "writes",
+    ("ai-assistant", "GET", "/"): "docs",
+    ("ai-assistant", "GET", "/api/conversations"): "reads",
+    ("ai-assistant", "GET", "/api/conversations/{conversation_id}"): "reads",
+    ("ai-assistant", "GET", "/api/conversations/{conversation_id}/actions/{action_id}"): "reads",
+    ("ai-assistant", "GET", "/api/conversations/{conversation_id}/export"): "reads",
+    ("ai-assistant", "GET", "/docs"): "docs",
+    ("ai-assistant", "GET", "/docs/assets/{digest}/{name}"): "docs",
+    ("ai-assistant", "GET", "/healthz"): None,
+    ("ai-assistant", "GET", "/metrics"): "metrics",
+    ("ai-assistant", "GET", "/openapi.json"): "docs",
+    ("ai-assistant", "GET", "/readyz"): None,
+    ("ai-assistant", "PATCH", "/api/conversations/{conversation_id}"): "writes",
+    ("ai-assistant", "POST", "/api/conversation/message"): "ai_generate",
+    ("ai-assistant", "POST", "/api/conversations"): "writes",
+    (
+        "ai-assistant",
+        "POST",
+        "/api/conversations/{conversation_id}/actions/{action_id}/confirm",
+    ): "workflow_start",
+    (
+        "ai-assistant",
+        "POST",
+        "/api/conversations/{conversation_id}/actions/{action_id}/reject",
+    ): "writes",
+    ("ai-assistant", "POST", "/api/conversations/{conversation_id}/messages"): "ai_generate",
     ("ai-routing-engine", "DELETE", "/api/budgets/{period}"): "writes",
     ("ai-routing-engine", "GET", "/"): "docs",
     ("ai-routing-engine", "GET", "/api/budgets"): "reads",

@@ -81,6 +81,9 @@ def runtime_settings(**overrides: Any) -> RuntimeSettings:
         "retry_base_seconds": 0.01,
         "retry_max_seconds": 5.0,
         "queue_poll_seconds": 0.05,
+        # A test ending with a run parked (approval, wait) does not wait out the
+        # production grace; tests/system_runtime/test_shutdown.py sets its own.
+        "shutdown_grace_seconds": 0.5,
     }
     values.update(overrides)
     return RuntimeSettings(**values)

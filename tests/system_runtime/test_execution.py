@@ -66,6 +66,11 @@ class TestParallelism:
             await h.define("slow", [op("only", "test.sleep", ms=100)])
             other_tenant, _, other_secret = await h.key(tenant="globex")
             await h.define("slow", [op("only", "test.sleep", ms=100)], tenant_id=other_tenant)
+            # DBOS's queue worker reloads the queue's stored settings before it waits
+            # for its next poll: the first poll after a launch can still use the
+            # previous registration's (here the template database's tenant bound of
+            # 4, not this test's 2). The bound holds from the second poll on.
+            await asyncio.sleep(runtime.queue_poll_seconds * 2.5)
             backlog = [await h.started("slow") for _ in range(16)]
             response = await h.start("slow", secret=other_secret)
             assert response.status_code == 202, response.text
@@ -83,11 +88,7 @@ class TestParallelism:
             for run_id in backlog:
                 assert (await h.wait_for(run_id, timeout=30))["status"] == "succeeded"
         assert still_waiting >= 4, "the other tenant's run finished behind the backlog"
-        # DBOS enforces partition_concurrency by counting PENDING runs when it dequeues.
-        # On SQLite (no row locks) one run over the bound was seen once under load in
-        # the full suite: allowed there and reported; PostgreSQL is held to the bound.
-        slack = 1 if database_url.startswith("sqlite") else 0
-        assert 2 <= h.probe.tenant_max_in_flight[h.tenant_id] <= 2 + slack
+        assert h.probe.tenant_max_in_flight[h.tenant_id] == 2
         assert h.probe.tenant_max_in_flight[other_tenant] == 1
 
 

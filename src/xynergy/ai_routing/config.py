@@ -62,6 +62,16 @@ class AiSettings(BaseSettings):
     stop_sequence_max_chars: int = Field(
         default=64, ge=1, le=1000, description="Longest stop sequence, in characters."
     )
+    tools_max: int = Field(
+        default=128, ge=0, le=1000, description="Most tools (functions) in one chat request."
+    )
+    tools_max_chars: int = Field(
+        default=100_000,
+        ge=1,
+        le=10_000_000,
+        description="Longest tool definitions of one request (names, descriptions and JSON "
+        "schemas together), in characters.",
+    )
 
     # --- cache ------------------------------------------------------------------
     cache_enabled: bool = Field(

@@ -9,6 +9,7 @@ from xynergy.marketing_engine.campaigns.endpoints import router as campaigns_rou
 from xynergy.marketing_engine.config import MarketingSettings
 from xynergy.marketing_engine.research.endpoints import router as research_router
 from xynergy.marketing_engine.templates.endpoints import router as templates_router
+from xynergy.marketing_engine.templates.warming import template_warmer
 from xynergy.platform.app import create_service_app
 from xynergy.platform.config import Settings
 from xynergy.platform.runtime import Platform
@@ -29,6 +30,7 @@ def create_marketing_engine_app(
         shared.cache.set_default_ttl("marketing-templates", marketing.template_cache_ttl_seconds)
         shared.cache.set_default_ttl("marketing-steps", marketing.step_cache_ttl_seconds)
         shared.cache.set_default_ttl("marketing-analytics", marketing.analytics_cache_ttl_seconds)
+        shared.cache.add_warmer(template_warmer(shared.sessionmaker, marketing))
 
     app = create_service_app(
         slug=SLUG,

@@ -123,6 +123,14 @@ class MarketingSettings(BaseSettings):
         le=1_000_000,
         description="Largest campaign template body, in characters of JSON.",
     )
+    template_warm_max: int = Field(
+        default=500,
+        ge=0,
+        le=100_000,
+        description="Most templates (tenant, business type, industry) computed ahead when the "
+        "cache is warmed (at start-up and on the runtime's warming schedule): the most recently "
+        "stored, then those of the most recent campaigns; 0: none.",
+    )
 
     # --- analytics -------------------------------------------------------------------
     analytics_cache_ttl_seconds: float = Field(

@@ -1,5 +1,6 @@
 """Every ORM model the migrations know about; services add their models here."""
 
+from xynergy.ai_assistant import models as assistant_models
 from xynergy.ai_routing.usage import models as ai_usage_models
 from xynergy.aso_engine import models as aso_engine_models
 from xynergy.intelligence_gateway import models as intake_models
@@ -13,6 +14,7 @@ from xynergy.system_runtime.schedules import models as runtime_schedule_models
 __all__ = [
     "Base",
     "ai_usage_models",
+    "assistant_models",
     "aso_engine_models",
     "idempotency_models",
     "intake_models",

@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from cachetools import TTLCache
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -38,9 +39,12 @@ from xynergy.platform.secrets import SecretsRegistry, SecretsWatcher
 from xynergy.platform.services import ServiceClient
 from xynergy.platform.tenancy.repository import TenantRepository
 
-__all__ = ["Platform"]
+__all__ = ["MaintenanceJob", "Platform"]
 
 log = get_logger(__name__)
+
+# Periodic upkeep a service registers (see Platform.add_maintenance).
+MaintenanceJob = Callable[[], Awaitable[None]]
 
 
 def create_redis(settings: Settings) -> Redis | None:
@@ -90,6 +94,8 @@ class Platform:
     # Run once every service is started and reachable in process (bounded: one per
     # service that asks, at start-up).
     _when_ready: list[Callable[[], Awaitable[None]]] = field(init=False, default_factory=list)
+    # Periodic upkeep by name (one per service that registers, at start-up).
+    _maintenance: dict[str, MaintenanceJob] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self._known_tenants = TTLCache(
@@ -191,6 +197,20 @@ class Platform:
         called (in all-in-one mode, after all are mounted): e.g. work that calls
         other services, such as recovering workflows."""
         self._when_ready.append(hook)
+
+    def add_maintenance(self, name: str, job: MaintenanceJob) -> None:
+        """Register periodic upkeep (e.g. deleting expired rows) under ``name``.
+
+        The System Runtime runs every registered job on its maintenance schedule,
+        once per tick across replicas (``XYNERGY_RUNTIME_MAINTENANCE_EVERY_HOURS``).
+        A job must be safe to repeat: a tick interrupted by a crash runs it again.
+        """
+        self._maintenance[name] = job  # guard: allow XG005 one per service, named in code
+
+    @property
+    def maintenance_jobs(self) -> Mapping[str, MaintenanceJob]:
+        """The registered upkeep jobs, by name."""
+        return MappingProxyType(self._maintenance)
 
     async def tenant_exists(self, tenant_id: str) -> bool:
         """Whether ``tenant_id`` exists (cached briefly; tenants are never renamed)."""

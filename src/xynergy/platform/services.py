@@ -10,7 +10,8 @@ and a short-lived internal token, never the caller's key.
 from __future__ import annotations
 
 import json as jsonlib
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -24,9 +25,10 @@ from xynergy.platform.breaker import Breakers, UpstreamFailure
 from xynergy.platform.config import Settings
 from xynergy.platform.exceptions import UpstreamTimeout, UpstreamUnavailable
 from xynergy.platform.http import OutboundHTTP
+from xynergy.platform.service_streams import ServiceStream, asgi_stream, network_stream
 from xynergy.platform.tracing import REQUEST_ID_HEADER, current_request_id
 
-__all__ = ["ServiceClient", "ServiceResponse"]
+__all__ = ["ServiceClient", "ServiceResponse", "ServiceStream"]
 
 _READ_CHUNK_BYTES = 65_536
 _FIRST_SERVER_ERROR = 500
@@ -65,6 +67,7 @@ class ServiceClient:
         self._tokens = tokens
         self._breakers = breakers
         self._in_process: httpx.AsyncClient | None = None
+        self._in_process_app: ASGIApp | None = None
         self._mounts: dict[str, str] = {}
 
     def attach_in_process(self, app: ASGIApp, mounts: Mapping[str, str]) -> None:
@@ -73,6 +76,7 @@ class ServiceClient:
         ``mounts`` maps each slug to the path prefix it is mounted under in ``app``.
         """
         self._mounts = dict(mounts)
+        self._in_process_app = app
         self._in_process = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app),
             base_url=self._settings.internal_base_url,
@@ -102,22 +106,17 @@ class ServiceClient:
         idempotency_key: str | None = None,
         content: bytes | None = None,
         content_type: str | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> ServiceResponse:
         """Call ``method path`` on ``service`` on behalf of ``caller`` with ``scopes``.
 
         The body is ``json``, or raw ``content`` of ``content_type`` (e.g. the
-        JSON lines of a bulk import).
+        JSON lines of a bulk import); ``headers`` are extra headers (the token and
+        request id always win over them).
         """
         if content is not None and (json is not None or not content_type):
             raise ValueError("raw content needs a content_type and no json body")
-        request_id = current_request_id()
-        headers = {
-            INTERNAL_TOKEN_HEADER: self._tokens.mint(
-                caller, audience=service, scopes=frozenset(scopes), request_id=request_id
-            )
-        }
-        if request_id:
-            headers[REQUEST_ID_HEADER] = request_id
+        headers = self._signed_headers(service, caller, scopes, headers)
         if idempotency_key:
             headers["Idempotency-Key"] = idempotency_key
         if content_type:
@@ -136,6 +135,95 @@ class ServiceClient:
         except UpstreamFailure as failure:
             return cast(ServiceResponse, failure.outcome)
         return response
+
+    def _signed_headers(
+        self,
+        service: str,
+        caller: AuthContext,
+        scopes: Iterable[str],
+        extra: Mapping[str, str] | None,
+    ) -> dict[str, str]:
+        """``extra`` plus the call's internal token and request id, which win over it."""
+        request_id = current_request_id()
+        headers = {
+            **(extra or {}),
+            INTERNAL_TOKEN_HEADER: self._tokens.mint(
+                caller, audience=service, scopes=frozenset(scopes), request_id=request_id
+            ),
+        }
+        if request_id:
+            headers[REQUEST_ID_HEADER] = request_id
+        return headers
+
+    @asynccontextmanager
+    async def stream(
+        self,
+        service: str,
+        method: str,
+        path: str,
+        *,
+        caller: AuthContext,
+        scopes: Iterable[str],
+        json: Any,
+        headers: Mapping[str, str] | None = None,
+    ) -> AsyncIterator[ServiceStream]:
+        """Like :meth:`request`, but the body is read as it arrives (an SSE answer).
+
+        The breaker counts a 5xx status; the body's chunks are the caller's to read
+        within the block. No retries and no idempotency key: a stream is one call.
+        """
+        headers = {
+            **self._signed_headers(service, caller, scopes, headers),
+            "Content-Type": "application/json",
+        }
+        body = jsonlib.dumps(json, separators=(",", ":")).encode()
+        base_url = self._settings.service_urls.get(service)
+        async with self._opened_stream(service, base_url, method, path, headers, body) as opened:
+            try:
+                async with self._breakers.guard("service:" + service):
+                    if opened.status >= _FIRST_SERVER_ERROR:
+                        raise UpstreamFailure(opened)
+            except UpstreamFailure:
+                pass
+            yield opened
+
+    @asynccontextmanager
+    async def _opened_stream(
+        self,
+        service: str,
+        base_url: str | None,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        body: bytes,
+    ) -> AsyncIterator[ServiceStream]:
+        read_timeout = self._settings.http_read_timeout_seconds
+        if base_url is None:
+            prefix = self._mounts.get(service)
+            app = self._in_process_app
+            if app is None or prefix is None:
+                raise UpstreamUnavailable(f"Service {service!r} is neither mounted nor configured.")
+            async with asgi_stream(
+                app,
+                base_url=self._settings.internal_base_url,
+                method=method,
+                path=prefix + path,
+                headers=headers,
+                body=body,
+                read_timeout=read_timeout,
+            ) as opened:
+                yield opened
+            return
+        async with network_stream(
+            self._http.session("service:" + base_url),
+            url=base_url.rstrip("/") + path,
+            method=method,
+            headers=headers,
+            body=body,
+            connect_timeout=self._settings.http_connect_timeout_seconds,
+            read_timeout=read_timeout,
+        ) as opened:
+            yield opened
 
     async def _over_network(self, base_url: str, call: _Call) -> ServiceResponse:
         session = self._http.session("service:" + base_url)

@@ -14,6 +14,8 @@ from xynergy.system_runtime.engine import context as runtime_context
 from xynergy.system_runtime.engine.events import RunEvents
 from xynergy.system_runtime.engine.host import DbosHost
 from xynergy.system_runtime.engine.reconcile import queue_orphaned_runs
+from xynergy.system_runtime.engine.record_writer import RecordWriter
+from xynergy.system_runtime.engine.takeover import ExecutorTakeover
 from xynergy.system_runtime.extra_operations import with_extra_operations
 from xynergy.system_runtime.live.endpoints import router as live_router
 from xynergy.system_runtime.live.service import LiveProgress
@@ -42,10 +44,15 @@ def create_system_runtime_app(
     bound: list[runtime_context.RuntimeContext] = []
     events = RunEvents(queue_size=runtime.live_event_queue_size)
     live = LiveProgress(runtime, events)  # progress streams, tickets, metrics
+    takeover = ExecutorTakeover(settings, runtime)  # of dead replicas' runs
 
     async def start_engine(shared: Platform) -> None:
         context = runtime_context.RuntimeContext(
-            platform=shared, catalogue=catalogue, settings=runtime, events=events
+            platform=shared,
+            catalogue=catalogue,
+            settings=runtime,
+            events=events,
+            records=RecordWriter(shared.sessionmaker),
         )
         app.state.runtime = context
 
@@ -54,6 +61,9 @@ def create_system_runtime_app(
             runtime_context.bind(context)
             bound.append(context)
             await DbosHost.acquire(settings, runtime)
+            # Not before: DBOS's launch blocks this loop, and a first launch may build
+            # an index CONCURRENTLY, which waits for any transaction this loop has open.
+            await takeover.start(shared)
             await queue_orphaned_runs(context)
             await apply_process_schedules(runtime)
 
@@ -63,10 +73,15 @@ def create_system_runtime_app(
     async def stop_engine(shared: Platform) -> None:
         if not bound:
             return
+        context = bound[-1]
         try:
             await DbosHost.release()
         finally:
+            # Heartbeats go on while DBOS drains: a live replica's runs stay its own.
+            await takeover.stop()
             runtime_context.unbind(bound.pop())
+            # After the runs stopped: what they queued is committed, not lost.
+            await context.records.stop()
 
     app = create_service_app(
         slug=SLUG,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Self
+
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from xynergy.system_runtime.extra_operations import ExtraOperation
@@ -202,6 +204,14 @@ class RuntimeSettings(BaseSettings):
         description="Run the platform's cache warmers every this many hours, once per tick "
         "across replicas (a DBOS scheduled workflow); 0 turns the schedule off.",
     )
+    maintenance_every_hours: int = Field(
+        default=1,
+        ge=0,
+        le=24,
+        description="Run the services' maintenance jobs (e.g. the AI Assistant's deletion of "
+        "inactive conversations) every this many hours, once per tick across replicas (a DBOS "
+        "scheduled workflow); 0 turns the schedule off.",
+    )
     trigger_timeout_seconds: float = Field(
         default=30.0, gt=0, le=300, description="One attempt of a service trigger's call."
     )
@@ -239,3 +249,45 @@ class RuntimeSettings(BaseSettings):
     dbos_pool_size: int = Field(
         default=10, ge=2, le=200, description="Connections of DBOS's own system-database pool."
     )
+    shutdown_grace_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        le=300,
+        description="At shutdown, this replica stops taking runs from the queue and gives the "
+        "runs it is executing this long to finish; the rest stop where they are, unrecorded, "
+        "and continue at their first unfinished step when the replica starts again (or on "
+        "another replica, by takeover). Keep it under the process manager's stop timeout.",
+    )
+    # --- takeover of a dead replica's runs (PostgreSQL) ----------------------------------
+    takeover_enabled: bool = Field(
+        default=True,
+        description="On PostgreSQL, a live replica takes over the runs of a replica whose "
+        "heartbeat stopped for takeover_grace_seconds: they continue, on any replica, at "
+        "their first unfinished step. Off: they wait for a replica with the dead one's "
+        "executor id to start. Always off on SQLite (one process).",
+    )
+    takeover_heartbeat_seconds: float = Field(
+        default=5.0,
+        ge=0.1,
+        le=60,
+        description="How often each replica records that it is alive and looks for replicas "
+        "that stopped doing so.",
+    )
+    takeover_grace_seconds: float = Field(
+        default=30.0,
+        ge=1,
+        le=3600,
+        description="Silence after which a replica counts as dead and its runs are taken "
+        "over: longer than any pause of a live replica (its runs would be executed again "
+        "elsewhere, each step call with the same Idempotency-Key), at least three "
+        "heartbeats.",
+    )
+
+    @model_validator(mode="after")
+    def _grace_spans_heartbeats(self) -> Self:
+        # One late heartbeat must not make a live replica look dead.
+        if self.takeover_grace_seconds < 3 * self.takeover_heartbeat_seconds:
+            raise ValueError(
+                "takeover_grace_seconds must be at least 3 x takeover_heartbeat_seconds"
+            )
+        return self

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from xynergy.platform.db.base import Base, UTCDateTime, new_id, utcnow
 
-__all__ = ["RunRecord", "StepRecord", "WorkflowDefinition"]
+__all__ = ["RunRecord", "RuntimeExecutor", "StepRecord", "WorkflowDefinition"]
 
 _TENANT_FK = "tenants.id"
 
@@ -92,3 +92,15 @@ class StepRecord(Base):
     output: Mapped[Any | None] = mapped_column(JSON(none_as_null=True), nullable=True)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class RuntimeExecutor(Base):
+    """A replica's DBOS executor id and when it last said it was alive (PostgreSQL):
+    the runs of one silent for the grace period are taken over (engine/takeover.py)."""
+
+    __tablename__ = "runtime_executors"
+
+    executor_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    application_version: Mapped[str] = mapped_column(String(64))
+    # Written with the database's clock, so the replicas' clocks need not agree.
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -18,6 +18,7 @@ from xynergy.ai_routing.providers.base import (
     StreamEnd,
     StreamEvent,
     TextDelta,
+    ToolCall,
     UpstreamRequest,
     Usage,
 )
@@ -156,7 +157,7 @@ class TestComplete:
         assert completion.finish_reason == "length"
         assert completion.usage.output_tokens == 2
 
-    async def test_joins_only_the_text_blocks(
+    async def test_joins_the_text_blocks_and_keeps_tool_use_apart(
         self, upstream: FakeAnthropic, session: aiohttp.ClientSession
     ) -> None:
         upstream.raw_body = json.dumps(
@@ -172,7 +173,12 @@ class TestComplete:
         ).encode()
         completion = await make_provider(upstream.base_url, session).complete(REQUEST)
 
-        assert completion == Completion(text="one two", finish_reason="stop", usage=Usage(3, 2))
+        assert completion == Completion(
+            text="one two",
+            finish_reason="stop",
+            usage=Usage(3, 2),
+            tool_calls=(ToolCall(id="t1", name="f", arguments="{}"),),
+        )
 
     async def test_overloaded_is_retryable_and_counts_for_the_breaker(
         self, upstream: FakeAnthropic, session: aiohttp.ClientSession

@@ -13,7 +13,15 @@ from xynergy.ai_routing.text_types import ModelName, Prompt
 __all__ = ["GenerateRequest", "GenerateResponse", "MessageIn", "UsageOut"]
 
 Task = Literal[
-    "chat", "content", "keywords", "campaign", "analysis", "summary", "classification", "other"
+    "chat",
+    "content",
+    "keywords",
+    "campaign",
+    "analysis",
+    "summary",
+    "classification",
+    "assistant",
+    "other",
 ]
 _MAX_MESSAGES = 10_000
 

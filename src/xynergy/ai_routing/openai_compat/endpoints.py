@@ -6,6 +6,8 @@ import secrets
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
+from dataclasses import replace
+from typing import get_args
 
 from fastapi import Request, Response
 from fastapi.responses import StreamingResponse
@@ -13,18 +15,23 @@ from fastapi.responses import StreamingResponse
 from xynergy.ai_routing.auth import AiCaller
 from xynergy.ai_routing.config import AiSettings
 from xynergy.ai_routing.gateway import cache_directives, caller_of, engine_of
+from xynergy.ai_routing.generate.schemas import Task
 from xynergy.ai_routing.openai_compat.errors import OPENAI_ERRORS
 from xynergy.ai_routing.openai_compat.render import (
     completion_body,
     delta_chunk,
     error_event,
     final_chunks,
+    tool_call_chunk,
 )
 from xynergy.ai_routing.openai_compat.schemas import ChatCompletionRequest
+from xynergy.ai_routing.openai_compat.tools import chat_messages, tools_of
+from xynergy.ai_routing.providers.base import ToolCallDelta
 from xynergy.ai_routing.routing.request_memo import ParsedBody
-from xynergy.ai_routing.routing.requests import Answer, ChatRequest, normalise_messages
+from xynergy.ai_routing.routing.requests import Answer, ChatRequest, check_messages
 from xynergy.ai_routing.routing.router import StreamItem
 from xynergy.ai_routing.routing.upstream import UpstreamRejected
+from xynergy.platform.auth.context import AuthContext
 from xynergy.platform.exceptions import (
     BudgetExceeded,
     CircuitOpen,
@@ -45,7 +52,7 @@ from xynergy.platform.routing import (
 )
 from xynergy.platform.tracing import current_request_id
 
-__all__ = ["router", "to_chat_request"]
+__all__ = ["TASK_HEADER", "router", "to_chat_request"]
 
 log = get_logger(__name__)
 
@@ -54,6 +61,20 @@ router = api_router(prefix="/v1", tags=["openai-compatible"])
 _JSON = "application/json"
 _ENDPOINT = "chat.completions"
 _STREAM_HEADERS = {"X-Accel-Buffering": "no"}
+# A service calling /v1 for a key (an internal token) names the ledger task its
+# spend is recorded under; a key's own call is always "chat": a client cannot
+# relabel its spend.
+TASK_HEADER = "X-Xynergy-Task"
+_TASKS = frozenset(get_args(Task))
+
+
+def _task_of(request: Request, auth: AuthContext) -> str:
+    named = request.headers.get(TASK_HEADER)
+    if named is None or auth.via != "internal":
+        return "chat"
+    if named not in _TASKS:
+        raise ValidationFailed(f"{TASK_HEADER} must be one of {sorted(_TASKS)}.")
+    return named
 
 
 def to_chat_request(body: ChatCompletionRequest, ai: AiSettings) -> ChatRequest:
@@ -70,12 +91,13 @@ def to_chat_request(body: ChatCompletionRequest, ai: AiSettings) -> ChatRequest:
             f"{ai.stop_sequence_max_chars} characters each are accepted."
         )
     return ChatRequest(
-        messages=normalise_messages([(m.role, m.text()) for m in body.messages], ai),
+        messages=check_messages(chat_messages(body.messages), ai),
         max_tokens=max_tokens,
         model=body.model,
         temperature=body.temperature,
         top_p=body.top_p,
         stop=stop,
+        tools=tools_of(body, ai),
     )
 
 
@@ -85,8 +107,11 @@ async def cached_completion(request: Request) -> Response | None:
     parsed = engine.requests.get(_ENDPOINT, await request.body())
     if parsed is None or parsed.stream or not cache_directives(request).lookup:
         return None
-    caller = caller_of(request, request.state.auth)
-    answer = await engine.router.cached(caller, parsed.chat, count_miss=False)
+    auth = request.state.auth
+    caller = caller_of(request, auth)
+    task = _task_of(request, auth)
+    chat = parsed.chat if parsed.chat.task == task else replace(parsed.chat, task=task)
+    answer = await engine.router.cached(caller, chat, count_miss=False)
     return None if answer is None else Response(completion_body(answer), media_type=_JSON)
 
 
@@ -106,7 +131,7 @@ async def chat_completions(
 ) -> Response:
     """Create a chat completion (OpenAI-compatible; ``stream: true`` answers with SSE)."""
     engine = engine_of(request)
-    chat = to_chat_request(body, engine.ai)
+    chat = replace(to_chat_request(body, engine.ai), task=_task_of(request, auth))
     engine.requests.remember(_ENDPOINT, await request.body(), ParsedBody(chat, body.stream))
     directives = cache_directives(request)
     caller = caller_of(request, auth)
@@ -138,18 +163,23 @@ async def _events(
     # id is known only at the end when it streams live).
     stream_id = "chatcmpl-" + (first.id if isinstance(first, Answer) else secrets.token_hex(12))
     created = first.created if isinstance(first, Answer) else int(time.time())
-    sent_text = False
+    sent = False
     async with aclosing(items):
         try:
             item: StreamItem | None = first
             while item is not None:
                 if isinstance(item, Answer):
-                    if not sent_text and item.text:
-                        yield delta_chunk(stream_id, created, model, item.text, first=True)
+                    if not sent:
+                        # A cached or shared answer: replayed whole, in one chunk per part.
+                        for chunk in _replay(stream_id, created, model, item):
+                            yield chunk
                     yield final_chunks(stream_id, created, item, include_usage=include_usage)
                     return
-                yield delta_chunk(stream_id, created, model, item.text, first=not sent_text)
-                sent_text = True
+                if isinstance(item, ToolCallDelta):
+                    yield tool_call_chunk(stream_id, created, model, item, first=not sent)
+                else:
+                    yield delta_chunk(stream_id, created, model, item.text, first=not sent)
+                sent = True
                 item = await anext(items, None)
         except XynergyError as exc:
             yield _error_event(exc)
@@ -157,6 +187,16 @@ async def _events(
             log.exception("ai.stream_failed")
             # The base error: a 500 internal_error, as it would have been before the stream.
             yield _error_event(XynergyError("The stream failed."))
+
+
+def _replay(stream_id: str, created: int, model: str, answer: Answer) -> list[bytes]:
+    chunks = []
+    if answer.text:
+        chunks.append(delta_chunk(stream_id, created, model, answer.text, first=True))
+    for index, call in enumerate(answer.tool_calls):
+        delta = ToolCallDelta(index, call.id, call.name, call.arguments)
+        chunks.append(tool_call_chunk(stream_id, created, model, delta, first=not chunks))
+    return chunks
 
 
 def _error_event(exc: XynergyError) -> bytes:

@@ -10,9 +10,17 @@ import json
 from typing import Any
 
 from xynergy.ai_routing.openai_compat.errors import openai_error
+from xynergy.ai_routing.providers.base import ToolCallDelta
 from xynergy.ai_routing.routing.requests import Answer
 
-__all__ = ["completion_body", "delta_chunk", "error_event", "final_chunks", "sse"]
+__all__ = [
+    "completion_body",
+    "delta_chunk",
+    "error_event",
+    "final_chunks",
+    "sse",
+    "tool_call_chunk",
+]
 
 DONE = b"data: [DONE]\n\n"
 _NANOS_PER_USD = 1_000_000_000
@@ -44,6 +52,24 @@ def _extension(answer: Answer) -> dict[str, Any]:
     }
 
 
+def _message(answer: Answer) -> dict[str, Any]:
+    if not answer.tool_calls:
+        return {"role": "assistant", "content": answer.text}
+    return {
+        "role": "assistant",
+        # OpenAI's shape for a turn that only calls tools.
+        "content": answer.text or None,
+        "tool_calls": [
+            {
+                "id": call.id,
+                "type": "function",
+                "function": {"name": call.name, "arguments": call.arguments},
+            }
+            for call in answer.tool_calls
+        ],
+    }
+
+
 def completion_body(answer: Answer) -> bytes:
     """A non-streamed ``chat.completion``."""
     return _dumps(
@@ -56,7 +82,7 @@ def completion_body(answer: Answer) -> bytes:
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": answer.text},
+                    "message": _message(answer),
                     "finish_reason": answer.finish_reason,
                 }
             ],
@@ -87,6 +113,27 @@ def delta_chunk(stream_id: str, created: int, model: str, text: str, *, first: b
     if first:
         delta["role"] = "assistant"
     choice = {"index": 0, "delta": delta, "finish_reason": None}
+    return sse(_chunk(stream_id, created, model, [choice]))
+
+
+def tool_call_chunk(
+    stream_id: str, created: int, model: str, delta: ToolCallDelta, *, first: bool
+) -> bytes:
+    """A piece of a tool call: id, type and name come with its first piece only."""
+    call: dict[str, Any] = {"index": delta.index}
+    function: dict[str, str] = {}
+    if delta.id is not None:
+        call["id"] = delta.id
+        call["type"] = "function"
+    if delta.name is not None:
+        function["name"] = delta.name
+    function["arguments"] = delta.arguments
+    call["function"] = function
+    message: dict[str, Any] = {"tool_calls": [call]}
+    if first:
+        message["role"] = "assistant"
+        message["content"] = None
+    choice = {"index": 0, "delta": message, "finish_reason": None}
     return sse(_chunk(stream_id, created, model, [choice]))
 
 

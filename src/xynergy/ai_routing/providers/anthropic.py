@@ -3,7 +3,8 @@
 Translates to and from the OpenAI-shaped types the router speaks: system
 messages move to the top-level ``system`` field, same-role neighbours are
 merged (the API requires user and assistant turns to alternate), and
-``stop_reason`` becomes an OpenAI ``finish_reason``.
+``stop_reason`` becomes an OpenAI ``finish_reason``. Tool use is translated by
+:mod:`.anthropic_tools`.
 """
 
 from __future__ import annotations
@@ -18,12 +19,18 @@ from xynergy.ai_routing.providers._http import (
     as_token_count,
     request_id_header,
 )
+from xynergy.ai_routing.providers.anthropic_tools import (
+    anthropic_tools,
+    anthropic_turns,
+    tool_call_of,
+)
 from xynergy.ai_routing.providers.base import (
     Completion,
     ProviderError,
     StreamEnd,
     StreamEvent,
     TextDelta,
+    ToolCallDelta,
     UpstreamRequest,
     Usage,
 )
@@ -69,6 +76,9 @@ class AnthropicProvider(HTTPProvider):
             text = "".join(
                 block["text"] for block in data["content"] if block.get("type") == "text"
             )
+            calls = tuple(
+                tool_call_of(block) for block in data["content"] if block.get("type") == "tool_use"
+            )
             usage = Usage(
                 input_tokens=as_token_count(data["usage"]["input_tokens"]),
                 output_tokens=as_token_count(data["usage"]["output_tokens"]),
@@ -76,7 +86,10 @@ class AnthropicProvider(HTTPProvider):
         except MALFORMED as exc:
             raise self._upstream.malformed("answer", exc) from exc
         return Completion(
-            text=text, finish_reason=_finish_reason(data.get("stop_reason")), usage=usage
+            text=text,
+            finish_reason=_finish_reason(data.get("stop_reason")),
+            usage=usage,
+            tool_calls=calls,
         )
 
     async def stream(self, request: UpstreamRequest) -> AsyncGenerator[StreamEvent, None]:
@@ -84,6 +97,9 @@ class AnthropicProvider(HTTPProvider):
         input_tokens: int | None = None
         output_tokens: int | None = None
         stop_reason: object = None
+        # Anthropic numbers content blocks; OpenAI numbers tool calls only.
+        tool_index: dict[int, int] = {}
+        with_arguments: set[int] = set()
         async with self._upstream.post(
             self._url, self._payload(request, stream=True), self._headers(request)
         ) as response:
@@ -95,10 +111,27 @@ class AnthropicProvider(HTTPProvider):
                 try:
                     if kind == "message_start":
                         input_tokens = as_token_count(data["message"]["usage"]["input_tokens"])
+                    elif kind == "content_block_start":
+                        block = data["content_block"]
+                        if block.get("type") == "tool_use":
+                            call = tool_call_of({**block, "input": {}})
+                            tool_index[data["index"]] = len(tool_index)
+                            yield ToolCallDelta(tool_index[data["index"]], call.id, call.name)
                     elif kind == "content_block_delta":
                         delta = data["delta"]
                         if delta.get("type") == "text_delta" and _text(delta["text"]):
                             yield TextDelta(delta["text"])
+                        elif delta.get("type") == "input_json_delta":
+                            index = tool_index[data["index"]]
+                            if _text(delta["partial_json"]):
+                                with_arguments.add(index)
+                                yield ToolCallDelta(index, arguments=delta["partial_json"])
+                    elif kind == "content_block_stop":
+                        index = tool_index.get(data["index"], -1)
+                        if index >= 0 and index not in with_arguments:
+                            # A call without input streams no JSON; OpenAI clients
+                            # expect the arguments to parse.
+                            yield ToolCallDelta(index, arguments="{}")
                     elif kind == "message_delta":
                         stop_reason = data["delta"].get("stop_reason") or stop_reason
                         usage = data["usage"]
@@ -120,20 +153,14 @@ class AnthropicProvider(HTTPProvider):
 
     def _payload(self, request: UpstreamRequest, *, stream: bool) -> dict[str, Any]:
         system = "\n\n".join(m.content for m in request.messages if m.role == "system")
-        turns: list[dict[str, str]] = []
-        for message in request.messages:
-            if message.role == "system":
-                continue
-            if turns and turns[-1]["role"] == message.role:
-                turns[-1]["content"] += "\n\n" + message.content
-            else:
-                turns.append({"role": message.role, "content": message.content})
         payload: dict[str, Any] = {
             "model": request.model,
-            "messages": turns,
+            "messages": anthropic_turns(request.messages),
             "max_tokens": request.max_tokens,
             "stream": stream,
         }
+        if request.tools is not None:
+            payload.update(anthropic_tools(request.tools))
         if system:
             payload["system"] = system
         if request.temperature is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 __all__ = [
     "ChatMessage",
@@ -19,17 +19,72 @@ __all__ = [
     "StreamEnd",
     "StreamEvent",
     "TextDelta",
+    "ToolCall",
+    "ToolCallDelta",
+    "ToolSpec",
+    "Tools",
     "UpstreamRequest",
     "Usage",
 ]
 
-Role = Literal["system", "user", "assistant"]
+Role = Literal["system", "user", "assistant", "tool"]
+ToolMode = Literal["none", "auto", "required", "named"]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """A function call the model asked for; ``arguments`` is JSON text, as OpenAI sends it."""
+
+    id: str
+    name: str
+    arguments: str
 
 
 @dataclass(frozen=True, slots=True)
 class ChatMessage:
+    """One turn. An assistant turn may carry ``tool_calls`` (and empty content); a
+    ``tool`` turn answers the call named by ``tool_call_id``."""
+
     role: Role
     content: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpec:
+    """A function the model may call; ``parameters`` is its JSON Schema (an object)."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+    strict: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Tools:
+    """The functions offered and how the model may use them.
+
+    ``mode``: ``none`` never call, ``auto`` the model decides, ``required`` call at
+    least one, ``named`` call ``name``. ``parallel``: None leaves it to the provider.
+    """
+
+    specs: tuple[ToolSpec, ...]
+    mode: ToolMode = "auto"
+    name: str | None = None
+    parallel: bool | None = None
+
+    def fingerprint(self) -> list[object]:
+        """What decides the answer, in a stable JSON-able form."""
+        return [
+            [[t.name, t.description, t.parameters, t.strict] for t in self.specs],
+            self.mode,
+            self.name,
+            self.parallel,
+        ]
+
+    def spec(self, name: str) -> ToolSpec | None:
+        return next((tool for tool in self.specs if tool.name == name), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +98,7 @@ class UpstreamRequest:
     top_p: float | None = None
     stop: tuple[str, ...] = ()
     request_id: str = ""
+    tools: Tools | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +112,7 @@ class Completion:
     text: str
     finish_reason: str
     usage: Usage
+    tool_calls: tuple[ToolCall, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +128,18 @@ class StreamEnd:
     usage: Usage
 
 
-StreamEvent = TextDelta | StreamEnd
+@dataclass(frozen=True, slots=True)
+class ToolCallDelta:
+    """A piece of the ``index``-th tool call: its id and name come first (once), then
+    pieces of its arguments, which concatenate to the JSON text."""
+
+    index: int
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+
+
+StreamEvent = TextDelta | ToolCallDelta | StreamEnd
 
 
 class ProviderError(Exception):

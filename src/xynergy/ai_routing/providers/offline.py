@@ -3,7 +3,9 @@
 It is what a fresh install routes to, so every platform feature works end to
 end with no AI account. Answers are built from the prompt's own salient words
 (useful as keyword ideas or a first draft), identical for identical requests,
-and labelled ``provider: "offline"`` wherever they are shown.
+and labelled ``provider: "offline"`` wherever they are shown. Offered tools are
+used by the rules of :mod:`.offline_tools`; those answers say they are offline
+in their text too.
 """
 
 from __future__ import annotations
@@ -17,10 +19,17 @@ from xynergy.ai_routing.providers.base import (
     StreamEnd,
     StreamEvent,
     TextDelta,
+    ToolCall,
+    ToolCallDelta,
     UpstreamRequest,
     Usage,
 )
-from xynergy.ai_routing.providers.tokens import approximate_tokens
+from xynergy.ai_routing.providers.offline_tools import (
+    OFFLINE_NOTE,
+    choose_tool_call,
+    summarise_tool_result,
+)
+from xynergy.ai_routing.providers.tokens import approximate_tokens, prompt_text
 
 __all__ = ["OfflineProvider"]
 
@@ -66,10 +75,14 @@ def _topic(request: UpstreamRequest) -> str:
 
 
 def _answer(request: UpstreamRequest) -> tuple[str, str]:
-    """(text, finish_reason): one idea per line, cut at max_tokens words."""
-    topic = _topic(request)
-    seed = hashlib.sha256(repr(request.messages).encode()).digest()[0]
-    lines = [_ANGLES[(seed + i) % len(_ANGLES)].format(t=topic) for i in range(len(_ANGLES))]
+    """(text, finish_reason): one idea per line (or a tool result summarised), cut at
+    max_tokens words."""
+    if request.messages and request.messages[-1].role == "tool":
+        lines = summarise_tool_result(request.messages).splitlines()
+    else:
+        topic = _topic(request)
+        seed = hashlib.sha256(repr(request.messages).encode()).digest()[0]
+        lines = [_ANGLES[(seed + i) % len(_ANGLES)].format(t=topic) for i in range(len(_ANGLES))]
     words: list[str] = []
     finish_reason = "stop"
     for line in lines:
@@ -83,9 +96,16 @@ def _answer(request: UpstreamRequest) -> tuple[str, str]:
     return text, finish_reason
 
 
-def _usage(request: UpstreamRequest, text: str) -> Usage:
-    prompt = "".join(message.content for message in request.messages)
-    return Usage(input_tokens=approximate_tokens(prompt), output_tokens=len(text.split()))
+def _usage(request: UpstreamRequest, text: str, call: ToolCall | None = None) -> Usage:
+    output = len(text.split()) + (approximate_tokens(call.name + call.arguments) if call else 0)
+    return Usage(
+        input_tokens=approximate_tokens(prompt_text(request.messages, request.tools)),
+        output_tokens=output,
+    )
+
+
+def _call_text(call: ToolCall) -> str:
+    return f"{OFFLINE_NOTE}: calling {call.name}."
 
 
 class OfflineProvider:
@@ -97,10 +117,25 @@ class OfflineProvider:
         self.name = name
 
     async def complete(self, request: UpstreamRequest) -> Completion:
+        call = choose_tool_call(request)
+        if call is not None:
+            text = _call_text(call)
+            return Completion(text, "tool_calls", _usage(request, text, call), (call,))
         text, finish_reason = _answer(request)
         return Completion(text=text, finish_reason=finish_reason, usage=_usage(request, text))
 
     async def stream(self, request: UpstreamRequest) -> AsyncGenerator[StreamEvent, None]:
+        call = choose_tool_call(request)
+        if call is not None:
+            text = _call_text(call)
+            yield TextDelta(text)
+            # The arguments in two pieces, as models stream them: clients must join them.
+            half = len(call.arguments) // 2
+            yield ToolCallDelta(index=0, id=call.id, name=call.name)
+            yield ToolCallDelta(index=0, arguments=call.arguments[:half])
+            yield ToolCallDelta(index=0, arguments=call.arguments[half:])
+            yield StreamEnd(finish_reason="tool_calls", usage=_usage(request, text, call))
+            return
         text, finish_reason = _answer(request)
         # Split on spaces but keep them, so the deltas concatenate to the text.
         pieces = re.findall(r"\S+\s*", text)

@@ -6,11 +6,12 @@ request may cost (budget reservations) and what it may use (tokens per minute).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 
-from xynergy.ai_routing.providers.base import ChatMessage
+from xynergy.ai_routing.providers.base import ChatMessage, Tools
 
-__all__ = ["approximate_tokens", "max_input_tokens"]
+__all__ = ["approximate_tokens", "max_input_tokens", "message_text", "prompt_text", "tools_text"]
 
 # Chat formats add a few framing tokens per message and per request.
 _PER_MESSAGE_OVERHEAD = 4
@@ -18,12 +19,32 @@ _PER_REQUEST_OVERHEAD = 3
 _CHARS_PER_TOKEN = 4
 
 
-def max_input_tokens(messages: Iterable[ChatMessage]) -> int:
+def message_text(message: ChatMessage) -> str:
+    """Everything a message sends the model: its text and its tool calls."""
+    if not message.tool_calls:
+        return message.content
+    calls = "".join(call.name + call.arguments for call in message.tool_calls)
+    return message.content + calls
+
+
+def tools_text(tools: Tools | None) -> str:
+    """The tool definitions as the model reads them (JSON), or nothing."""
+    if tools is None or not tools.specs:
+        return ""
+    return json.dumps(tools.fingerprint()[0], ensure_ascii=False, separators=(",", ":"))
+
+
+def prompt_text(messages: Iterable[ChatMessage], tools: Tools | None = None) -> str:
+    """The whole prompt as text, for estimates."""
+    return "".join(message_text(message) for message in messages) + tools_text(tools)
+
+
+def max_input_tokens(messages: Iterable[ChatMessage], tools: Tools | None = None) -> int:
     """An upper bound of the prompt's tokens: byte-level tokenizers never emit
-    more tokens than UTF-8 bytes, plus the framing overhead."""
-    total = _PER_REQUEST_OVERHEAD
+    more tokens than UTF-8 bytes, plus the framing overhead (tool definitions too)."""
+    total = _PER_REQUEST_OVERHEAD + len(tools_text(tools).encode())
     for message in messages:
-        total += len(message.content.encode()) + _PER_MESSAGE_OVERHEAD
+        total += len(message_text(message).encode()) + _PER_MESSAGE_OVERHEAD
     return total
 
 

@@ -12,14 +12,15 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from xynergy.ai_routing.catalogue import Preference
 from xynergy.ai_routing.config import AiSettings
-from xynergy.ai_routing.providers.base import ChatMessage, Usage
+from xynergy.ai_routing.providers.base import ChatMessage, ToolCall, Tools, Usage
+from xynergy.ai_routing.providers.tokens import message_text
 from xynergy.platform.exceptions import PayloadTooLarge, ValidationFailed
 
-__all__ = ["Answer", "ChatRequest", "CachePolicy", "normalise_messages"]
+__all__ = ["Answer", "CachePolicy", "ChatRequest", "check_messages", "normalise_messages"]
 
 _WHITESPACE_RUN = re.compile(r"[ \t]+")
 
@@ -31,26 +32,35 @@ def normalise_messages(
 
     Raises ValidationFailed (422) or PayloadTooLarge (413) with a clear message.
     """
-    if not messages:
-        raise ValidationFailed("At least one message is required.")
-    if len(messages) > ai.messages_max:
-        raise ValidationFailed(f"At most {ai.messages_max} messages are accepted.")
-    total = 0
     result: list[ChatMessage] = []
     for role, content in messages:
         # "developer" is OpenAI's newer name for the system role.
         role = "system" if role == "developer" else role
         if role not in ("system", "user", "assistant"):
             raise ValidationFailed(f"Unsupported message role {role!r}.")
-        total += len(content)
-        result.append(ChatMessage(role=role, content=content.strip()))  # type: ignore[arg-type]
+        result.append(ChatMessage(role=role, content=content))  # type: ignore[arg-type]
+    return check_messages(result, ai)
+
+
+def check_messages(messages: Sequence[ChatMessage], ai: AiSettings) -> tuple[ChatMessage, ...]:
+    """``messages`` within the configured bounds, their text trimmed.
+
+    Tool-call arguments count towards the prompt's characters. Raises
+    ValidationFailed (422) or PayloadTooLarge (413) with a clear message.
+    """
+    if not messages:
+        raise ValidationFailed("At least one message is required.")
+    if len(messages) > ai.messages_max:
+        raise ValidationFailed(f"At most {ai.messages_max} messages are accepted.")
+    total = sum(len(message_text(message)) for message in messages)
+    result = tuple(replace(message, content=message.content.strip()) for message in messages)
     if total > ai.prompt_max_chars:
         raise PayloadTooLarge(
             f"The prompt has {total} characters; at most {ai.prompt_max_chars} are accepted."
         )
     if not any(message.role == "user" and message.content for message in result):
         raise ValidationFailed("At least one non-empty user message is required.")
-    return tuple(result)
+    return result
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,21 +75,36 @@ class ChatRequest:
     temperature: float | None = None
     top_p: float | None = None
     stop: tuple[str, ...] = ()
+    tools: Tools | None = None
 
     def fingerprint(self) -> list[object]:
         """What decides the answer: the cache and in-flight key parts.
 
         The task is left out (it labels usage, it does not change the answer);
-        whitespace runs inside messages are collapsed.
+        whitespace runs inside messages are collapsed. Tools, tool calls and tool
+        results are added only when present, so requests without them keep the
+        keys they always had.
         """
-        return [
+        parts: list[object] = [
             self.model or f"preference:{self.preference}",
-            [(m.role, _WHITESPACE_RUN.sub(" ", m.content)) for m in self.messages],
+            [_message_key(m) for m in self.messages],
             self.max_tokens,
             self.temperature,
             self.top_p,
             list(self.stop),
         ]
+        if self.tools is not None:
+            parts.append(["tools", *self.tools.fingerprint()])
+        return parts
+
+
+def _message_key(message: ChatMessage) -> tuple[object, ...]:
+    key: tuple[object, ...] = (message.role, _WHITESPACE_RUN.sub(" ", message.content))
+    if message.tool_calls:
+        key += tuple((c.id, c.name, c.arguments) for c in message.tool_calls)
+    if message.tool_call_id is not None:
+        key += (message.tool_call_id,)
+    return key
 
 
 @dataclass(slots=True)
@@ -98,6 +123,7 @@ class Answer:
     cached: bool = False
     deduplicated: bool = False
     latency_ms: int = field(default=0)
+    tool_calls: tuple[ToolCall, ...] = ()
 
     @property
     def usage(self) -> Usage:
@@ -111,7 +137,9 @@ class Answer:
 
     @classmethod
     def from_cache_json(cls, text: str) -> Answer:
-        return cls(**json.loads(text), cached=True)
+        data = json.loads(text)
+        calls = tuple(ToolCall(**call) for call in data.pop("tool_calls", ()))
+        return cls(**data, tool_calls=calls, cached=True)
 
 
 class CachePolicy:

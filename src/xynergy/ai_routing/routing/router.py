@@ -27,13 +27,13 @@ from limits import parse as parse_limit
 from xynergy.ai_routing.catalogue import ModelSpec
 from xynergy.ai_routing.config import AiSettings
 from xynergy.ai_routing.lineup import Lineup, LiveLineup
-from xynergy.ai_routing.providers.base import TextDelta
-from xynergy.ai_routing.providers.tokens import approximate_tokens, max_input_tokens
+from xynergy.ai_routing.providers.base import TextDelta, ToolCallDelta
+from xynergy.ai_routing.providers.tokens import approximate_tokens, max_input_tokens, prompt_text
 from xynergy.ai_routing.routing.candidates import choose_candidates
 from xynergy.ai_routing.routing.metrics import AiMetrics
 from xynergy.ai_routing.routing.requests import Answer, CachePolicy, ChatRequest
 from xynergy.ai_routing.routing.singleflight import Flight, SingleFlight
-from xynergy.ai_routing.routing.upstream import UpstreamCaller, UpstreamResult
+from xynergy.ai_routing.routing.upstream import Delta, UpstreamCaller, UpstreamResult, delta_text
 from xynergy.ai_routing.usage.events import UsageEvent
 from xynergy.platform.cache import PlatformCache
 from xynergy.platform.logging import get_logger
@@ -45,7 +45,7 @@ log = get_logger(__name__)
 
 CACHE_NAMESPACE = "ai"
 TOKENS_NAMESPACE = "ai_tokens"
-StreamItem = TextDelta | Answer
+StreamItem = TextDelta | ToolCallDelta | Answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +147,8 @@ class AiRouter:
             TOKENS_NAMESPACE,
             "key:" + (caller.key_id or caller.tenant_id),
             service=caller.service,
-            cost=sum(approximate_tokens(m.content) for m in request.messages) + request.max_tokens,
+            cost=approximate_tokens(prompt_text(request.messages, request.tools))
+            + request.max_tokens,
         )
         key = f"{caller.tenant_id}:{self._cache.key(CACHE_NAMESPACE, caller.tenant_id, parts)}"
 
@@ -206,15 +207,15 @@ class AiRouter:
         store: bool,
         stream: bool,
     ) -> None:
-        input_bound = max_input_tokens(request.messages)
+        input_bound = max_input_tokens(request.messages, request.tools)
         max_cost = max(model.cost_nanos(input_bound, request.max_tokens) for model in candidates)
         reservation = await self._budgets.reserve(
             tenant_id=caller.tenant_id, key_id=caller.key_id, max_cost_nanos=max_cost
         )
         delivered: list[str] = []
 
-        def on_delta(delta: TextDelta) -> None:
-            delivered.append(delta.text)
+        def on_delta(delta: Delta) -> None:
+            delivered.append(delta_text(delta))
             flight.push(delta)
 
         try:
@@ -259,6 +260,7 @@ class AiRouter:
             cost_nanos=cost,
             created=int(time.time()),
             latency_ms=result.latency_ms,
+            tool_calls=result.completion.tool_calls,
         )
 
     async def _fail(
@@ -272,7 +274,7 @@ class AiRouter:
         """Give the reservation back; a stream cut midway is billed by estimate."""
         if delivered:
             # The provider bills what it sent; it never told us how much.
-            input_tokens = sum(approximate_tokens(m.content) for m in request.messages)
+            input_tokens = approximate_tokens(prompt_text(request.messages, request.tools))
             output_tokens = approximate_tokens("".join(delivered))
             cost = model.cost_nanos(input_tokens, output_tokens)
             await self._budgets.settle(reservation, cost)

@@ -23,6 +23,8 @@ from xynergy.ai_routing.providers.base import (
     ProviderError,
     StreamEnd,
     TextDelta,
+    ToolCall,
+    ToolCallDelta,
     UpstreamRequest,
 )
 from xynergy.ai_routing.routing.metrics import AiMetrics
@@ -36,7 +38,23 @@ from xynergy.platform.exceptions import (
     XynergyError,
 )
 
-__all__ = ["StreamInterrupted", "UpstreamCaller", "UpstreamRejected", "UpstreamResult"]
+__all__ = [
+    "Delta",
+    "StreamInterrupted",
+    "UpstreamCaller",
+    "UpstreamRejected",
+    "UpstreamResult",
+    "delta_text",
+]
+
+Delta = TextDelta | ToolCallDelta
+
+
+def delta_text(delta: Delta) -> str:
+    """What a delta adds to the answer, for estimates of a cut stream."""
+    if isinstance(delta, TextDelta):
+        return delta.text
+    return (delta.name or "") + delta.arguments
 
 
 class UpstreamRejected(BadRequest):
@@ -82,7 +100,7 @@ class UpstreamCaller:
         *,
         providers: Mapping[str, Provider],
         request_id: str,
-        on_delta: Callable[[TextDelta], None] | None = None,
+        on_delta: Callable[[Delta], None] | None = None,
     ) -> UpstreamResult:
         """The first candidate's answer; streams through ``on_delta`` when given.
 
@@ -102,8 +120,9 @@ class UpstreamCaller:
                 top_p=request.top_p,
                 stop=request.stop,
                 request_id=request_id,
+                tools=request.tools,
             )
-            delivered: list[str] = []
+            delivered: list[Delta] = []
             started = time.perf_counter()
             rejected: ProviderError | None = None
             try:
@@ -142,16 +161,17 @@ class UpstreamCaller:
         self,
         provider: Provider,
         upstream: UpstreamRequest,
-        on_delta: Callable[[TextDelta], None] | None,
-        delivered: list[str],
+        on_delta: Callable[[Delta], None] | None,
+        delivered: list[Delta],
     ) -> Completion:
         if on_delta is None:
             return await provider.complete(upstream)
         async with aclosing(provider.stream(upstream)) as events:
             async for event in events:
                 if isinstance(event, StreamEnd):
-                    return Completion("".join(delivered), event.finish_reason, event.usage)
-                delivered.append(event.text)
+                    text, calls = _assemble(delivered)
+                    return Completion(text, event.finish_reason, event.usage, calls)
+                delivered.append(event)
                 on_delta(event)
         raise ProviderError.unreachable("the provider's stream ended without its final event")
 
@@ -173,3 +193,21 @@ class UpstreamCaller:
             f"No candidate model could answer: {failures}.",
             headers={"Retry-After": "1"},
         )
+
+
+def _assemble(deltas: list[Delta]) -> tuple[str, tuple[ToolCall, ...]]:
+    """The text and the tool calls (in index order) a stream's deltas add up to."""
+    text: list[str] = []
+    calls: dict[int, tuple[str, str, list[str]]] = {}
+    for delta in deltas:
+        if isinstance(delta, TextDelta):
+            text.append(delta.text)
+            continue
+        call_id, name, arguments = calls.get(delta.index, ("", "", []))
+        arguments.append(delta.arguments)
+        calls[delta.index] = (delta.id or call_id, delta.name or name, arguments)
+    assembled = tuple(
+        ToolCall(id=call_id, name=name, arguments="".join(arguments))
+        for _, (call_id, name, arguments) in sorted(calls.items())
+    )
+    return "".join(text), assembled

@@ -32,7 +32,7 @@ from xynergy.platform.db.session import unit_of_work
 from xynergy.platform.exceptions import NotFound
 from xynergy.platform.runtime import Platform
 
-__all__ = ["ResolvedTemplate", "find_template", "resolve_template"]
+__all__ = ["ResolvedTemplate", "find_template", "resolve_template", "warm_template"]
 
 # Bumped when the cached shape changes, so old entries are never read back.
 _CACHE_SHAPE = 1
@@ -124,6 +124,52 @@ async def resolve_template(
         tags=[type_tag(platform.cache, tenant_id, business_type)],
     )
     return ResolvedTemplate(Template.model_validate(value), computed=computed)
+
+
+async def warm_template(
+    session: AsyncSession,
+    *,
+    cache: PlatformCache,
+    tenant_id: str,
+    business_type: str,
+    industry: str,
+) -> bool:
+    """Fill both cached answers for this pair (lookup and campaign); never drafts.
+
+    Returns False when the pair has no stored or built-in template (nothing cached).
+    """
+    try:
+        await find_template(
+            session,
+            cache=cache,
+            tenant_id=tenant_id,
+            business_type=business_type,
+            industry=industry,
+        )
+    except NotFound:
+        return False
+
+    async def compute() -> dict[str, Any]:
+        # Read again rather than reuse the lookup's value: that one may predate a
+        # write whose invalidation this computation's tag check would then miss.
+        template = await _stored_or_builtin(
+            session, tenant_id=tenant_id, business_type=business_type, industry=industry
+        )
+        if template is None:
+            raise NotFound(f"No template for {business_type}/{industry}.")
+        return template.model_dump(mode="json")
+
+    try:
+        await cache.get_or_compute(
+            CACHE_NAMESPACE,
+            tenant_id,
+            ["resolved", _CACHE_SHAPE, business_type, industry],
+            compute,
+            tags=[type_tag(cache, tenant_id, business_type)],
+        )
+    except NotFound:  # deleted between the two reads
+        return False
+    return True
 
 
 async def _stored_or_builtin(

@@ -37,6 +37,7 @@ KNOWN_SCOPES: frozenset[str] = frozenset(
         "templates:write",
         "analytics:read",
         "assistant:chat",
+        "assistant:audit",
         "workflows:read",
         "workflows:write",
         "intake:read",

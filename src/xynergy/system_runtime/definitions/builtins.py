@@ -134,6 +134,26 @@ _TRENDING_REPORT: dict[str, Any] = {
     ],
 }
 
+# One durable step: what the AI Assistant runs when a user confirms a drafted campaign.
+_GENERATE_CAMPAIGN: dict[str, Any] = {
+    "name": "generate-campaign",
+    "description": "Generate a draft campaign (the Marketing Engine's POST /campaigns/generate).",
+    "inputs": {
+        "campaign": {
+            "type": "object",
+            "description": "The body of POST /campaigns/generate (business_type, goals, channels, "
+            "audience, dates, budget).",
+        }
+    },
+    "steps": [
+        {
+            "id": "campaign",
+            "operation": "marketing.generate_campaign",
+            "input": _ref("/input/campaign"),
+        }
+    ],
+}
+
 
 def _checked(raw: dict[str, Any]) -> WorkflowSpec:
     spec = WorkflowSpec.model_validate(raw)
@@ -147,5 +167,8 @@ def _checked(raw: dict[str, Any]) -> WorkflowSpec:
 
 BUILT_IN_DEFINITIONS: dict[str, WorkflowSpec] = {
     spec.name: spec
-    for spec in map(_checked, [_CAMPAIGN_FROM_RESEARCH, _KEYWORD_RANKINGS, _TRENDING_REPORT])
+    for spec in map(
+        _checked,
+        [_CAMPAIGN_FROM_RESEARCH, _KEYWORD_RANKINGS, _TRENDING_REPORT, _GENERATE_CAMPAIGN],
+    )
 }

@@ -152,7 +152,7 @@ async def call_operation(
     while True:
         attempt += 1
         if on_attempt is not None:
-            await on_attempt()
+            await on_attempt(attempt)
         # Checked before every attempt: a revoked key stops the run at its next call.
         await _ensure_key_usable(context, identity)
         retry_after: float | None = None

@@ -8,12 +8,14 @@ the first bound one executes runs, like the one DBOS engine they share.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from xynergy.platform.runtime import Platform
 from xynergy.system_runtime.catalogue import Catalogue
 from xynergy.system_runtime.config import RuntimeSettings
+from xynergy.system_runtime.definitions.lookup import CheckedSpecs
 from xynergy.system_runtime.engine.events import RunEvents
+from xynergy.system_runtime.engine.record_writer import RecordWriter
 
 __all__ = ["RuntimeContext", "bind", "current", "unbind"]
 
@@ -24,6 +26,8 @@ class RuntimeContext:
     catalogue: Catalogue
     settings: RuntimeSettings
     events: RunEvents
+    records: RecordWriter
+    checked_specs: CheckedSpecs = field(default_factory=CheckedSpecs)
 
 
 # One per System Runtime app alive in the process: bounded by the apps, not by traffic.

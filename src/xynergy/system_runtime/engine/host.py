@@ -9,13 +9,26 @@ cannot share a process: that is refused, not silently merged.
 DBOS is launched from the running event loop on purpose: it then adopts that
 loop, so queued runs execute on the app's loop with its database pools and
 HTTP sessions instead of on a private loop of DBOS's own.
+
+Shutdown is orderly: the last user stops DBOS taking runs from the queue, gives
+the runs executing here ``shutdown_grace_seconds`` to finish, stops the rest
+where they are (cancelled on the loop, nothing recorded: still PENDING to DBOS,
+so the next launch with this executor id continues them at their first
+unfinished step), and only then destroys DBOS. Destroying it with runs still on
+the loop would shut the executor their checkpoints go through: each would fail
+with a traceback and record itself failed instead of being recovered.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import threading
 import weakref
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +47,14 @@ DEFAULT_EXECUTOR_ID = "local"
 _APP_NAME = "xynergy"
 _SQLITE_PREFIX = "sqlite+aiosqlite:///"
 _POSTGRES_PREFIX = "postgresql+asyncpg://"
+# DBOS names each queue's dequeuing thread so; they stop on DBOS's stop events.
+_QUEUE_WORKER_PREFIX = "queue-worker-"
+# DBOS's warning for every workflow and step task cancelled: at shutdown that is
+# the expected end of a run that will be recovered, not something to warn about.
+_CANCELLED_WARNING = "Asyncio task cancelled for workflow or step"
+# Bounds for DBOS's own threads and for cancelled runs to unwind (no I/O: their
+# finally blocks cancel their step tasks). DBOS joins its threads for 10 s too.
+_STOP_SECONDS = 10.0
 
 
 def system_database_url(settings: Settings) -> str:
@@ -63,7 +84,30 @@ def _dbos_config(settings: Settings, runtime: RuntimeSettings) -> DBOSConfig:
         "notification_listener_polling_interval_sec": 0.1,
         # New, changed or paused schedules are noticed within this on each replica.
         "scheduler_polling_interval_sec": runtime.schedule_poll_seconds,
+        # Migrated before the launch, off the event loop (migrate_system_database);
+        # the launch only verifies.
+        "run_migrations": False,
     }
+
+
+def migrate_system_database(settings: Settings, runtime: RuntimeSettings) -> None:
+    """Create or migrate DBOS's tables; safe to repeat. Blocking: call it in a thread.
+
+    Never from the event loop: on PostgreSQL a DBOS migration may run CREATE INDEX
+    CONCURRENTLY, which waits for every open transaction in the database, the app's
+    own background ones included, and those need the loop to finish (a hang).
+    """
+    DBOS.migrate(system_database_url(settings), schema=runtime.dbos_schema)
+
+
+async def migrate_system_database_off_loop(settings: Settings, runtime: RuntimeSettings) -> None:
+    """:func:`migrate_system_database` in a thread of its own: DBOS makes its executor
+    the loop's default one and shuts it down when destroyed, so after a relaunch in
+    the same loop ``asyncio.to_thread`` has no executor left."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dbos-migrate") as pool:
+        await asyncio.get_running_loop().run_in_executor(
+            pool, migrate_system_database, settings, runtime
+        )
 
 
 def _refuse_shared_executor_id(settings: Settings, runtime: RuntimeSettings) -> None:
@@ -93,6 +137,8 @@ class _Lease:
     config: DBOSConfig
     users: int
     queue: Queue
+    engine: DBOS
+    grace_seconds: float
 
 
 class DbosHost:
@@ -127,7 +173,8 @@ class DbosHost:
                     )
                 lease.users += 1
                 return lease.queue
-            DBOS(config=config)
+            await migrate_system_database_off_loop(settings, runtime)
+            engine = DBOS(config=config)
             try:
                 DBOS.launch()
                 _route_dbos_logs_through_ours()
@@ -141,7 +188,13 @@ class DbosHost:
             except BaseException:
                 DBOS.destroy()
                 raise
-            cls._lease = _Lease(config=config, users=1, queue=queue)
+            cls._lease = _Lease(
+                config=config,
+                users=1,
+                queue=queue,
+                engine=engine,
+                grace_seconds=runtime.shutdown_grace_seconds,
+            )
             log.info(
                 "runtime.engine_launched",
                 application_version=config["application_version"],
@@ -151,8 +204,8 @@ class DbosHost:
 
     @classmethod
     async def release(cls) -> None:
-        """Leave the engine; the last user destroys it (runs in flight are recovered
-        by the next launch on this executor id)."""
+        """Leave the engine; the last user drains and destroys it (runs unfinished
+        after the grace are recovered by the next launch on this executor id)."""
         async with cls._lock():
             lease = cls._lease
             if lease is None:
@@ -161,10 +214,73 @@ class DbosHost:
             if lease.users > 0:
                 return
             cls._lease = None
-            # Off the loop: destroying joins DBOS's threads, some of which may be
-            # waiting for this loop to finish a step.
-            await asyncio.to_thread(DBOS.destroy)
+            with _quiet_cancellations():
+                try:
+                    await _drain(lease.engine, lease.grace_seconds)
+                finally:
+                    # Off the loop: destroying joins DBOS's threads, some of which may
+                    # be waiting for this loop to finish a step.
+                    await asyncio.to_thread(DBOS.destroy)
             log.info("runtime.engine_stopped")
+
+
+async def _drain(engine: DBOS, grace_seconds: float) -> None:
+    """Stop dequeuing, let this loop's runs finish within the grace, cancel the rest."""
+    # DBOS's own attributes (3.x); DBOS.destroy(workflow_completion_timeout_sec=)
+    # does the first two steps but leaves the unfinished runs on our loop.
+    stop_events = getattr(engine, "background_thread_stop_events", None)
+    workflow_tasks = getattr(engine, "_workflow_tasks", None)
+    if stop_events is None or workflow_tasks is None:
+        log.warning("runtime.drain_unavailable", reason="this DBOS version lacks its hooks")
+        return
+    for event in stop_events:
+        event.set()
+    # Once the queue workers stopped, no run can start here any more.
+    await asyncio.to_thread(_join_queue_workers, _STOP_SECONDS)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + grace_seconds
+    running = _running_on(loop, workflow_tasks)
+    if running:
+        log.info("runtime.engine_draining", runs=len(running), grace_seconds=grace_seconds)
+    while running and (remaining := deadline - loop.time()) > 0:
+        await asyncio.wait(running, timeout=remaining)
+        running = _running_on(loop, workflow_tasks)
+    if not running:
+        return
+    for task in running:
+        task.cancel()
+    await asyncio.wait(running, timeout=_STOP_SECONDS)
+    log.info("runtime.runs_interrupted", runs=len(running), recovered_by="the next launch")
+
+
+def _running_on(loop: asyncio.AbstractEventLoop, tasks: Any) -> set[asyncio.Task[Any]]:
+    return {task for task in list(tasks) if not task.done() and task.get_loop() is loop}
+
+
+def _join_queue_workers(timeout: float) -> None:
+    for thread in threading.enumerate():
+        if thread.name.startswith(_QUEUE_WORKER_PREFIX):
+            # A worker DBOS is still starting (enumerate lists those too) cannot be
+            # joined yet; it sees the stop event as soon as it runs.
+            with contextlib.suppress(RuntimeError):
+                thread.join(timeout)
+
+
+class _DropCancelledWarnings(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(_CANCELLED_WARNING)
+
+
+@contextmanager
+def _quiet_cancellations() -> Iterator[None]:
+    # Held until DBOS is destroyed: a cancelled run's step tasks unwind after it.
+    dbos_logger = logging.getLogger("dbos")
+    quiet = _DropCancelledWarnings()
+    dbos_logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        dbos_logger.removeFilter(quiet)
 
 
 def _identity(config: DBOSConfig) -> tuple[Any, ...]:

@@ -21,7 +21,8 @@ from xynergy.platform.logging import get_logger
 from xynergy.system_runtime.models import RunRecord, StepRecord
 
 __all__ = [
-    "begin_run",
+    "load_run",
+    "is_current",
     "set_run_status",
     "set_step",
     "start_attempt",
@@ -49,9 +50,10 @@ async def set_run_status(
     error: str | None = None,
     only_if_not: tuple[str, ...] = (),
     workflow_id: str | None = None,
-) -> None:
+) -> bool:
     """Set the run's status; with ``workflow_id``, only while that DBOS workflow is
-    still the run's (a resume forks a new one: the old one must not write)."""
+    still the run's (a resume forks a new one: the old one must not write). Whether
+    the row was updated."""
     values: dict[str, Any] = {"status": status, "error_code": error_code, "error": error}
     now = utcnow()
     if started:
@@ -63,7 +65,14 @@ async def set_run_status(
         statement = statement.where(RunRecord.status.not_in(only_if_not))
     if workflow_id is not None:
         statement = statement.where(RunRecord.workflow_id == workflow_id)
-    await _execute(sessions, statement)
+    return await _execute(sessions, statement) > 0
+
+
+async def is_current(sessions: Sessions, run_id: str, workflow_id: str) -> bool:
+    """Whether ``workflow_id`` is still the run's DBOS workflow (see set_run_status)."""
+    async with unit_of_work(sessions) as session:
+        found = await session.scalar(_current_run(run_id, workflow_id))
+    return found is not None
 
 
 async def set_step(
@@ -123,40 +132,35 @@ async def start_attempt(
     return await _retrying_when_busy(write)
 
 
-async def begin_run(
-    sessions: Sessions, run_id: str, *, workflow_id: str | None, not_if: tuple[str, ...]
+async def load_run(
+    sessions: Sessions, run_id: str, *, with_steps: bool
 ) -> tuple[RunRecord, dict[str, StepRecord]] | None:
-    """The run and its steps, the run marked running (unless it ended), in one
-    transaction; None when the run no longer exists."""
+    """The run and (``with_steps``) its steps' rows, read in one transaction; None
+    when the run no longer exists."""
 
-    async def begin() -> tuple[RunRecord, dict[str, StepRecord]] | None:
+    async def read() -> tuple[RunRecord, dict[str, StepRecord]] | None:
         async with unit_of_work(sessions) as session:
             run = await session.get(RunRecord, run_id)
-            if run is None:
-                return None
+            if run is None or not with_steps:
+                return (run, {}) if run is not None else None
             # Bounded: a run has at most steps_max steps (checked when it started).
             rows = await session.scalars(
                 select(StepRecord).where(StepRecord.run_id == run_id).limit(10_000)
             )
-            steps = {row.step_id: row for row in rows}
-            current = workflow_id is None or run.workflow_id == workflow_id
-            if current and run.status not in not_if:
-                run.status = "running"
-                run.error_code = None
-                run.error = None
-                if run.started_at is None:
-                    run.started_at = utcnow()
-            return run, steps
+            return run, {row.step_id: row for row in rows}
 
-    return await _retrying_when_busy(begin)
+    return await _retrying_when_busy(read)
 
 
-async def _execute(sessions: Sessions, statement: Update) -> None:
-    async def write() -> None:
+async def _execute(sessions: Sessions, statement: Update) -> int:
+    """Run ``statement`` in its own transaction; the number of rows it matched."""
+
+    async def write() -> int:
         async with unit_of_work(sessions) as session:
-            await session.execute(statement)
+            result = await session.execute(statement)
+            return int(getattr(result, "rowcount", 0) or 0)
 
-    await _retrying_when_busy(write)
+    return await _retrying_when_busy(write)
 
 
 def _current_run(run_id: str, workflow_id: str) -> Select[Any]:

@@ -75,77 +75,85 @@ async def _operation_step(
     timeout_seconds: float,
     max_attempts: int,
     dbos_step_id: int,
+    attempts_before: int,
 ) -> Any:
-    """The body of one operation's DBOS step."""
+    """The body of one operation's DBOS step: the call, with its retries.
+
+    Its outcome is recorded in the step's row by the workflow code around it,
+    not here: a replay returns DBOS's checkpoint without running this body, and
+    must still repair a row a crash left behind.
+    """
     context = current()
-    sessions = context.platform.sessionmaker
     operation = context.catalogue.get(operation_name)
     if operation is None:
         raise StepFailed("unknown_operation", f"{operation_name} left the catalogue.")
 
-    async def on_attempt() -> None:
-        attempt = await records.start_attempt(
-            sessions, run_id, step_id, workflow_id=workflow_id, dbos_step_id=dbos_step_id
-        )
-        if attempt is None:
-            # A cancelled workflow woke after the run was resumed: it calls nothing.
-            raise StepFailed("superseded", "The run continues in a newer workflow.")
-        _publish(  # operation: for the live metrics' per-operation latency (helper "live")
-            context,
+    async def on_attempt(attempt: int) -> None:
+        def started(_: object = None) -> None:
+            _publish(  # operation: for the live metrics' per-operation latency
+                context,
+                run_id,
+                "step.started",
+                step_id=step_id,
+                attempt=attempts_before + attempt,
+                operation=operation_name,
+            )
+
+        if attempt == 1:
+            # DBOS refused to start this step if the workflow was cancelled, and only
+            # a cancelled workflow is ever superseded: the row's update can follow.
+            written = context.records.attempt_started(run_id, workflow_id, step_id, dbos_step_id)
+            written.add_done_callback(started)
+            return
+        # A retry, seconds later: the run may have been cancelled and resumed
+        # meanwhile. Its rows say so; a superseded workflow calls nothing more.
+        await context.records.drained()
+        counted = await records.start_attempt(
+            context.platform.sessionmaker,
             run_id,
-            "step.started",
-            step_id=step_id,
-            attempt=attempt,
-            operation=operation_name,
+            step_id,
+            workflow_id=workflow_id,
+            dbos_step_id=dbos_step_id,
         )
+        if counted is None:
+            raise _superseded()
+        started()
 
-    try:
-        output = await call_operation(
-            context,
-            operation=operation,
-            payload=payload,
-            identity=identity,
-            idempotency_key=idempotency_key_for(run_id, step_id),
-            timeout_seconds=timeout_seconds,
-            max_attempts=max_attempts,
-            on_attempt=on_attempt,
-        )
-    except StepFailed as failure:
-        await _record_failure(context, run_id, workflow_id, step_id, failure)
-        raise
-    await _record_success(context, run_id, workflow_id, step_id, output)
-    return output
+    return await call_operation(
+        context,
+        operation=operation,
+        payload=payload,
+        identity=identity,
+        idempotency_key=idempotency_key_for(run_id, step_id),
+        timeout_seconds=timeout_seconds,
+        max_attempts=max_attempts,
+        on_attempt=on_attempt,
+    )
 
 
-async def _record_failure(
+def _superseded() -> StepFailed:
+    return StepFailed("superseded", "The run continues in a newer workflow.")
+
+
+def _record_failure(
     context: RuntimeContext, run_id: str, workflow_id: str, step_id: str, failure: StepFailed
 ) -> None:
-    await records.set_step(
-        context.platform.sessionmaker,
-        run_id,
-        step_id,
-        {
-            "status": "failed",
-            "error_code": failure.code,
-            "error": failure.message,
-            "finished_at": utcnow(),
-        },
-        workflow_id=workflow_id,
+    written = context.records.step_failed(
+        run_id, workflow_id, step_id, failure.code, failure.message
     )
-    _publish(context, run_id, "step.failed", step_id=step_id, error=failure.code)
+    # Published once the row says so: a reader the event sends to the API sees it.
+    written.add_done_callback(
+        lambda _: _publish(context, run_id, "step.failed", step_id=step_id, error=failure.code)
+    )
 
 
-async def _record_success(
+def _record_success(
     context: RuntimeContext, run_id: str, workflow_id: str, step_id: str, output: Any
 ) -> None:
-    await records.set_step(
-        context.platform.sessionmaker,
-        run_id,
-        step_id,
-        {"status": "succeeded", "output": output, "finished_at": utcnow(), "error_code": None},
-        workflow_id=workflow_id,
+    written = context.records.step_succeeded(run_id, workflow_id, step_id, output)
+    written.add_done_callback(
+        lambda _: _publish(context, run_id, "step.succeeded", step_id=step_id)
     )
-    _publish(context, run_id, "step.succeeded", step_id=step_id)
 
 
 class _Scheduler:
@@ -240,6 +248,9 @@ class _Scheduler:
             return asyncio.create_task(_finished(done.output), name=name)
         sessions = self._context.platform.sessionmaker
         status = "waiting" if step.kind == "approval" else "running"
+        # Written directly, after what the run queued (its "running" among them): a
+        # signal is accepted once the row says "waiting", so it must not be undone.
+        await self._context.records.drained()
         await records.set_step(
             sessions,
             self._run.id,
@@ -287,32 +298,42 @@ class _Scheduler:
                 payload = resolve(step.input, self._mapping_context())
             except MappingError as exc:
                 failure = StepFailed("invalid_step_input", str(exc))
-                await _record_failure(
-                    self._context, self._run.id, self._workflow_id, step.id, failure
-                )
+                _record_failure(self._context, self._run.id, self._workflow_id, step.id, failure)
                 raise failure from None
-            return await reservation.run_async(
-                {"name": f"step:{step.id}"},
-                _operation_step,
-                self._run.id,
-                self._workflow_id,
-                step.id,
-                step.operation or "",
-                payload,
-                self._identity,
-                step.timeout_seconds or settings.step_timeout_seconds_default,
-                step.max_attempts or settings.step_attempts_default,
-                reservation.step_id,
-            )
+            recorded = self._recorded.get(step.id)
+            try:
+                output = await reservation.run_async(
+                    {"name": f"step:{step.id}"},
+                    _operation_step,
+                    self._run.id,
+                    self._workflow_id,
+                    step.id,
+                    step.operation or "",
+                    payload,
+                    self._identity,
+                    step.timeout_seconds or settings.step_timeout_seconds_default,
+                    step.max_attempts or settings.step_attempts_default,
+                    reservation.step_id,
+                    recorded.attempts if recorded is not None else 0,
+                )
+            except StepFailed as failure:
+                _record_failure(self._context, self._run.id, self._workflow_id, step.id, failure)
+                raise
+            _record_success(self._context, self._run.id, self._workflow_id, step.id, output)
+            return output
 
     async def _approval(self, step: StepSpec) -> Any:
         settings = self._context.settings
         timeout = step.approval_timeout_seconds or settings.approval_timeout_seconds_default
         message = await DBOS.recv_async(approval_topic(step.id), timeout_seconds=timeout)
         sessions = self._context.platform.sessionmaker
-        await records.set_run_status(
+        still_ours = await records.set_run_status(
             sessions, self._run.id, "running", only_if_not=_ENDED, workflow_id=self._workflow_id
         )
+        if not still_ours:
+            # Resumed under a newer workflow, or ended, while this one waited: DBOS
+            # does not interrupt a receive, so this is where an old workflow stops.
+            raise _superseded()
         if not isinstance(message, dict):
             failure = StepFailed(
                 "approval_timed_out", f"No approval arrived within {timeout:g} seconds."
@@ -322,20 +343,28 @@ class _Scheduler:
             failure = StepFailed("approval_rejected", f"Rejected: {reason}")
         else:
             output = {"approved": True, "reason": message.get("reason"), "by": message.get("by")}
-            await _record_success(self._context, self._run.id, self._workflow_id, step.id, output)
+            _record_success(self._context, self._run.id, self._workflow_id, step.id, output)
             return output
-        await _record_failure(self._context, self._run.id, self._workflow_id, step.id, failure)
+        _record_failure(self._context, self._run.id, self._workflow_id, step.id, failure)
         raise failure
 
     async def _wait(self, step: StepSpec) -> Any:
         seconds = step.wait_seconds or 0.0
         await DBOS.sleep_async(seconds)
+        if not await records.is_current(
+            self._context.platform.sessionmaker, self._run.id, self._workflow_id
+        ):
+            raise _superseded()  # as after an approval's wait
         output = {"waited_seconds": seconds}
-        await _record_success(self._context, self._run.id, self._workflow_id, step.id, output)
+        _record_success(self._context, self._run.id, self._workflow_id, step.id, output)
         return output
 
 
 _ENDED = ("succeeded", "failed", "cancelled")
+# How long a dequeued run waits for its rows to commit, and how often it looks: the
+# start's commit takes milliseconds; a lock held by another writer, a few seconds.
+_ROW_WAIT_SECONDS = 10.0
+_ROW_POLL_SECONDS = 0.02
 
 # The runs executing in this process, by DBOS workflow id: bounded by the queue's
 # worker_concurrency (plus recovered runs), each removed when its run ends.
@@ -362,40 +391,63 @@ async def _finished(output: Any) -> Any:
     return output
 
 
+async def _load_when_committed(
+    context: RuntimeContext, run_id: str, *, with_steps: bool
+) -> tuple[RunRecord, dict[str, StepRecord]] | None:
+    """The run's rows. A start queues the run while its rows commit (runs/service.py),
+    so a run dequeued at once may look for them a moment early: it looks again, for
+    a bounded time, before concluding they never committed."""
+    deadline = asyncio.get_running_loop().time() + _ROW_WAIT_SECONDS
+    while True:
+        loaded = await records.load_run(
+            context.platform.sessionmaker, run_id, with_steps=with_steps
+        )
+        if loaded is not None or asyncio.get_running_loop().time() >= deadline:
+            return loaded
+        await asyncio.sleep(_ROW_POLL_SECONDS)
+
+
 @DBOS.workflow(name=RUN_WORKFLOW)
 async def execute_run(run_id: str) -> str:
     """Execute (or, after a crash or a fork, continue) run ``run_id``; its final status."""
     context = current()
     sessions = context.platform.sessionmaker
-    begun = await records.begin_run(sessions, run_id, workflow_id=DBOS.workflow_id, not_if=_ENDED)
-    if begun is None:
-        # Its tenant was deleted while it waited in the queue.
+    workflow_id = DBOS.workflow_id or run_id
+    # The run's first workflow (its id is the run's) needs no step rows: a recovery
+    # replays its finished steps from DBOS's checkpoints. A resume's fork does: the
+    # steps that finished after its fork point are skipped by their rows.
+    loaded = await _load_when_committed(context, run_id, with_steps=workflow_id != run_id)
+    if loaded is None:
+        # Its rows never committed, or its tenant was deleted while it waited.
         return "missing"
-    run, recorded = begun
-    workflow_id = DBOS.workflow_id or run.workflow_id
+    run, recorded = loaded
+    # Every event is published once its row says so: a live stream reads the rows
+    # after subscribing, so what it missed on the bus is in what it read.
+    context.records.run_started(run_id, workflow_id).add_done_callback(
+        lambda _: _publish(context, run_id, "run.started")
+    )
     spec = WorkflowSpec.model_validate(run.spec)
-    _publish(context, run_id, "run.started")
+    code: str | None = None
+    message: str | None = None
     try:
         await _Scheduler(context, run, workflow_id, spec, recorded).run()
     except StepFailed as failure:
-        await records.set_run_status(
-            sessions,
-            run_id,
-            "failed",
-            finished=True,
-            error_code=failure.code,
-            error=failure.message,
-            only_if_not=("cancelled",),
-            workflow_id=workflow_id,
-        )
-        _publish(context, run_id, "run.finished", status="failed", error=failure.code)
+        status, code, message = "failed", failure.code, failure.message
         log.info("runtime.run_failed", run_id=run_id, error_code=failure.code)
-        return "failed"
     except Exception as exc:
         # Not a step's outcome (the database gone for longer than the records'
         # retries, a DBOS error): the run must not stay "running" for ever. It is
         # failed with a code that says so, and a resume continues it.
         log.error("runtime.run_engine_error", run_id=run_id, error=type(exc).__name__)
+        status, code = "failed", "engine_error"
+        message = "The run stopped on an internal error; resume it to continue."
+    else:
+        status = "succeeded"
+    try:
+        # Committed after every update its steps queued: the run's rows agree.
+        await context.records.run_ended(run_id, workflow_id, status, error_code=code, error=message)
+    except Exception as exc:
+        log.error("runtime.run_end_unrecorded", run_id=run_id, error=type(exc).__name__)
         with contextlib.suppress(Exception):
             await records.set_run_status(
                 sessions,
@@ -407,15 +459,8 @@ async def execute_run(run_id: str) -> str:
                 only_if_not=("cancelled",),
                 workflow_id=workflow_id,
             )
-        _publish(context, run_id, "run.finished", status="failed", error="engine_error")
-        return "failed"
-    await records.set_run_status(
-        sessions,
-        run_id,
-        "succeeded",
-        finished=True,
-        only_if_not=("cancelled",),
-        workflow_id=workflow_id,
-    )
-    _publish(context, run_id, "run.finished", status="succeeded")
-    return "succeeded"
+        status, code = "failed", "engine_error"
+    # A cancel ends a run with a "cancelled" step failure; its row says cancelled.
+    published = "cancelled" if code == "cancelled" else status
+    _publish(context, run_id, "run.finished", status=published, error=code)
+    return status

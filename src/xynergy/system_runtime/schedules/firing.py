@@ -7,14 +7,15 @@ seen by several replicas still runs once. That workflow starts the run through
 ``runs.service.start_run`` with an idempotency key of the same (schedule, tick):
 a fire re-executed after a crash answers the run it already started.
 
-The platform's cache warmers run the same way, as one process-level schedule.
+The platform's cache warmers and the services' maintenance jobs run the same
+way, as process-level schedules of their own.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -34,6 +35,7 @@ from xynergy.system_runtime.schedules.models import ScheduleRecord
 
 __all__ = [
     "CACHE_WARM_SCHEDULE",
+    "MAINTENANCE_SCHEDULE",
     "apply_process_schedules",
     "dbos_schedule_name",
     "fire_schedule",
@@ -41,6 +43,7 @@ __all__ = [
     "pause_schedule",
     "register_schedule",
     "resume_schedule",
+    "run_maintenance",
     "tick_idempotency_key",
     "warm_caches",
 ]
@@ -52,6 +55,8 @@ T = TypeVar("T")
 FIRE_WORKFLOW = "xynergy.runtime.schedule_fire"
 WARM_WORKFLOW = "xynergy.runtime.cache_warm"
 CACHE_WARM_SCHEDULE = "xynergy-cache-warm"
+MAINTENANCE_WORKFLOW = "xynergy.runtime.maintenance"
+MAINTENANCE_SCHEDULE = "xynergy-maintenance"
 _SCHEDULE_PREFIX = "xynergy-schedule-"
 
 
@@ -161,6 +166,28 @@ async def warm_caches(scheduled_at: datetime, _context: Any) -> None:
     log.info("runtime.caches_warmed", scheduled_at=scheduled_at.isoformat())
 
 
+async def _maintain(name: str) -> str | None:
+    """One maintenance job: None, or its failure (logged; the next tick runs it again)."""
+    job = current().platform.maintenance_jobs.get(name)
+    if job is None:
+        return None
+    try:
+        await job()
+    except Exception as exc:  # one job failing must not stop the others
+        log.warning("runtime.maintenance_failed", job=name, error=repr(exc))
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+@DBOS.workflow(name=MAINTENANCE_WORKFLOW)
+async def run_maintenance(scheduled_at: datetime, _context: Any) -> None:
+    """Run every registered maintenance job, each a step: once per tick across replicas."""
+    # Sorted: a recovered tick replays its steps in the same order.
+    for name in sorted(current().platform.maintenance_jobs):
+        await DBOS.run_step_async({"name": f"maintenance.{name}"}, _maintain, name)
+    log.info("runtime.maintenance_done", scheduled_at=scheduled_at.isoformat())
+
+
 async def register_schedule(schedule: ScheduleRecord) -> None:
     """Create or update the DBOS schedule of ``schedule`` (DBOS keeps a paused one paused)."""
     await DBOS.apply_schedules_async(
@@ -189,22 +216,21 @@ async def forget_schedule(schedule_id: str) -> None:
 
 
 def cache_warm_cron(every_hours: int) -> str:
-    """Seconds-first cron of the warming schedule: on the hour, every ``every_hours``."""
+    """Seconds-first cron of an hourly schedule: on the hour, every ``every_hours``."""
     return f"0 0 */{every_hours} * * *"
 
 
-async def apply_process_schedules(settings: RuntimeSettings) -> None:
-    """The process-level schedules (cache warming); the same on every replica, so
-    applying them at each launch is idempotent."""
-    if settings.cache_warm_every_hours == 0:
-        await DBOS.delete_schedule_async(CACHE_WARM_SCHEDULE)
+async def _apply_hourly(name: str, workflow: Callable[..., Any], every_hours: int) -> None:
+    if every_hours == 0:
+        await DBOS.delete_schedule_async(name)
         return
     await DBOS.apply_schedules_async(
-        [
-            {
-                "schedule_name": CACHE_WARM_SCHEDULE,
-                "workflow_fn": warm_caches,
-                "schedule": cache_warm_cron(settings.cache_warm_every_hours),
-            }
-        ]
+        [{"schedule_name": name, "workflow_fn": workflow, "schedule": cache_warm_cron(every_hours)}]
     )
+
+
+async def apply_process_schedules(settings: RuntimeSettings) -> None:
+    """The process-level schedules (cache warming, maintenance); the same on every
+    replica, so applying them at each launch is idempotent."""
+    await _apply_hourly(CACHE_WARM_SCHEDULE, warm_caches, settings.cache_warm_every_hours)
+    await _apply_hourly(MAINTENANCE_SCHEDULE, run_maintenance, settings.maintenance_every_hours)

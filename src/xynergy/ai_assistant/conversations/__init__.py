@@ -1,0 +1,1 @@
+"""Conversations: create, list, read, rename, delete, export."""

@@ -1,0 +1,1 @@
+"""The assistant's tools: the platform's operations, scoped by the user's key."""
