@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test lint typecheck guards bench install install-dev docs-assets reference clean
+.PHONY: run test lint typecheck guards audit bench install install-dev docs-assets reference clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,20 +19,29 @@ $(DEV_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@ $(STAMP)
 
-# Swagger UI for the docs pages comes from the npm registry (package-lock.json pins
-# it by hash; .npmrc runs no install scripts), never from a CDN at run time. Only
-# the files the pages load are copied into the package, so a wheel built after
-# `make install` ships them.
-SWAGGER_UI := src/xynergy/platform/static/vendor/swagger-ui
+# Third-party front-end files come from the npm registry (package-lock.json pins
+# them by hash; .npmrc runs no install scripts), never from a CDN at run time:
+# Swagger UI for the docs pages, marked and DOMPurify for the assistant's chat page,
+# uPlot for the Platform Dashboard's charts.
+# Only the files the pages load are copied into the package, so a wheel built
+# after `make install` ships them.
+VENDOR := src/xynergy/platform/static/vendor
 SWAGGER_UI_FILES := swagger-ui-bundle.js swagger-ui-standalone-preset.js swagger-ui.css \
 	LICENSE NOTICE package.json
+MARKED_FILES := lib/marked.umd.js LICENSE package.json
+DOMPURIFY_FILES := dist/purify.min.js LICENSE package.json
+UPLOT_FILES := dist/uPlot.iife.min.js dist/uPlot.min.css LICENSE package.json
 
-$(SWAGGER_UI)/package.json: package.json package-lock.json
+$(VENDOR)/.copied: package.json package-lock.json
 	npm ci --loglevel=error
-	mkdir -p $(SWAGGER_UI)
-	cp $(addprefix node_modules/swagger-ui-dist/,$(SWAGGER_UI_FILES)) $(SWAGGER_UI)/
+	mkdir -p $(VENDOR)/swagger-ui $(VENDOR)/marked $(VENDOR)/dompurify $(VENDOR)/uplot
+	cp $(addprefix node_modules/swagger-ui-dist/,$(SWAGGER_UI_FILES)) $(VENDOR)/swagger-ui/
+	cp $(addprefix node_modules/marked/,$(MARKED_FILES)) $(VENDOR)/marked/
+	cp $(addprefix node_modules/dompurify/,$(DOMPURIFY_FILES)) $(VENDOR)/dompurify/
+	cp $(addprefix node_modules/uplot/,$(UPLOT_FILES)) $(VENDOR)/uplot/
+	touch $@
 
-docs-assets: $(SWAGGER_UI)/package.json
+docs-assets: $(VENDOR)/.copied
 install: $(STAMP) docs-assets
 install-dev: $(DEV_STAMP) docs-assets
 
@@ -57,6 +66,11 @@ typecheck: $(DEV_STAMP)
 guards: $(DEV_STAMP)
 	$(BIN)/python tools/check_guards.py src
 
+## Known vulnerabilities in the installed Python packages and package-lock.json; a
+## service that cannot be reached is reported, not failed (tools/audit.py).
+audit: $(DEV_STAMP)
+	$(BIN)/python tools/audit.py
+
 ## Benchmarks (not part of `make test`): print tables with ratios to a baseline.
 ## BENCH_POSTGRES=postgresql+asyncpg://... adds PostgreSQL rows where supported.
 ## BENCH_BEFORE_REF=<git ref> adds before/after rows where supported (SQLite contention).
@@ -70,6 +84,8 @@ bench: $(DEV_STAMP)
 	$(BIN)/python bench/runtime_overhead.py $(if $(BENCH_POSTGRES),--postgres $(BENCH_POSTGRES))
 	$(BIN)/python bench/runtime_memory.py $(if $(BENCH_POSTGRES),--postgres $(BENCH_POSTGRES))
 	$(BIN)/python bench/assistant_latency.py
+	$(BIN)/python bench/dashboard_status.py
+	$(BIN)/python bench/dashboard_cost.py $(if $(BENCH_POSTGRES),--postgres-url $(BENCH_POSTGRES))
 
 ## Regenerate the references: README scopes table, docs/settings.md, .env.example.
 ## Tests fail when one is out of date; `tools/gen_reference.py --check` prints the diff.

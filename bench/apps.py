@@ -39,6 +39,7 @@ from xynergy.platform.config import Settings, get_settings
 from xynergy.platform.logging import configure_logging
 from xynergy.platform.routing import api_router
 from xynergy.platform.serving import run
+from xynergy.platform_dashboard.app import create_platform_dashboard_app
 
 __all__ = [
     "BENCH_SCOPE",
@@ -47,6 +48,7 @@ __all__ = [
     "aso_app",
     "bare_app",
     "bare_trending_app",
+    "dashboard_app",
     "platform_app",
 ]
 
@@ -116,6 +118,13 @@ def aso_app() -> FastAPI:
     settings = Settings()
     configure_logging(settings.log_level)
     return create_aso_engine_app(settings)
+
+
+def dashboard_app() -> FastAPI:
+    """The Platform Dashboard alone as `xynergy serve --service platform-dashboard` builds it."""
+    settings = Settings()
+    configure_logging(settings.log_level)
+    return create_platform_dashboard_app(settings)
 
 
 def main(argv: list[str]) -> None:

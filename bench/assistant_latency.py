@@ -11,7 +11,13 @@ account), so what is measured is the platform's own work:
   ``stream: true`` into the connection's own conversation (each connection is one
   user's conversation, as in the chat page): the assistant stores the user
   message, builds the bounded context, streams from the AI Routing Engine through
-  the ``ServiceClient`` and relays the deltas.
+  the ``ServiceClient`` and relays the deltas;
+* ``Engine, same context`` (informative): ``/v1/chat/completions`` again, with a
+  prompt of about the size the assistant sends: the system prompt and the
+  connection's latest turns (its prompts and the replies it streamed) that fit
+  the assistant's default context budget. The assistant's p50 minus this row's
+  is what the assistant itself adds; this row's minus the baseline's is what a
+  longer prompt costs the engine.
 
 First token: from just before the request to the first SSE event whose delta has
 non-empty ``content`` (the assistant's leading role-only chunk does not count).
@@ -58,6 +64,8 @@ from starlette.applications import Starlette
 
 from xynergy.ai_assistant.app import SLUG as AI_ASSISTANT
 from xynergy.ai_assistant.app import create_ai_assistant_app
+from xynergy.ai_assistant.config import AssistantSettings
+from xynergy.ai_assistant.context.tokens import prompt_tokens
 from xynergy.ai_routing.app import SLUG as AI_ROUTING_ENGINE
 from xynergy.ai_routing.app import create_ai_routing_app
 from xynergy.ai_routing.config import AiSettings
@@ -69,6 +77,8 @@ from xynergy.server import build_all_in_one
 
 BASELINE = "AI Routing Engine"
 ASSISTANT = "AI Assistant"
+SAME_CONTEXT = "Engine, same context"
+VARIANTS = (BASELINE, SAME_CONTEXT, ASSISTANT)
 MODEL = "xynergy-offline"
 SCOPES = ["assistant:chat", "ai:generate"]
 DIRECT_PATH = f"/{AI_ROUTING_ENGINE}/v1/chat/completions"
@@ -79,6 +89,8 @@ READ_TIMEOUT_SECONDS = 60.0
 GOAL_ADDED_MS = 5.0
 UNLIMITED_TOKENS = "1000000000000/minute"
 CONCURRENCY = (1, 64)
+# Turns of a connection's history kept for the same-context variant.
+HISTORY_TURNS_MAX = 1_000
 # Plain words: nothing the offline provider's tool rules would pick a tool for.
 PROMPT = "Hello there, please say something short about the weather, number {n}."
 
@@ -87,6 +99,7 @@ PROMPT = "Hello there, please say something short about the weather, number {n}.
 class Sample:
     first_ms: float
     done_ms: float
+    text: str = ""  # the streamed reply (kept for the same-context variant)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,18 +114,21 @@ class Row:
     ratio: float
 
 
-def _has_content(event: bytes) -> bool:
+def _content(event: bytes) -> str:
+    """The text of an SSE event's content deltas ("" for none)."""
+    pieces = []
     for line in event.split(b"\n"):
         if not line.startswith(b"data: ") or line == b"data: [DONE]":
             continue
         payload = json.loads(line[len(b"data: ") :])
         for choice in payload.get("choices", ()):
-            if choice.get("delta", {}).get("content"):
-                return True
-    return False
+            pieces.append(choice.get("delta", {}).get("content") or "")
+    return "".join(pieces)
 
 
-async def _timed_stream(app: Starlette, path: str, headers: dict[str, str], body: Any) -> Sample:
+async def _timed_stream(
+    app: Starlette, path: str, headers: dict[str, str], body: Any, *, keep_text: bool = False
+) -> Sample:
     """One streamed request: time to the first content delta, and to the end."""
     started = time.perf_counter()
     first: float | None = None
@@ -128,18 +144,23 @@ async def _timed_stream(app: Starlette, path: str, headers: dict[str, str], body
         if opened.status != 200:
             raise RuntimeError(f"{path} answered {opened.status}: {await opened.read()!r}")
         buffer = event = b""
+        text: list[str] = []
         async for chunk in opened.chunks:
-            if first is not None:
+            if first is not None and not keep_text:
                 continue  # drain to the end
             buffer += chunk
-            while first is None and b"\n\n" in buffer:
+            while b"\n\n" in buffer:
                 event, buffer = buffer.split(b"\n\n", 1)
-                if _has_content(event):
+                piece = _content(event)
+                if piece and first is None:
                     first = time.perf_counter()
+                text.append(piece)
+                if not keep_text and first is not None:
+                    break
     done = time.perf_counter()
     if first is None:
         raise RuntimeError(f"{path} streamed no content; its last event: {event[:500]!r}")
-    return Sample((first - started) * 1000, (done - started) * 1000)
+    return Sample((first - started) * 1000, (done - started) * 1000, "".join(text))
 
 
 class Bench:
@@ -149,7 +170,10 @@ class Bench:
         self.app = app
         self.headers = {"Authorization": f"Bearer {secret}", "Content-Type": "application/json"}
         self.conversations: dict[int, str] = {}
+        # Each connection's turns as the assistant keeps them: (role, text), newest last.
+        self.histories: dict[int, list[tuple[str, str]]] = {}
         self._counter = 0
+        self._assistant = AssistantSettings()
 
     def _prompt(self) -> str:
         self._counter += 1
@@ -164,12 +188,34 @@ class Bench:
         return await _timed_stream(self.app, DIRECT_PATH, self.headers, body)
 
     async def assistant(self, connection: int) -> Sample:
+        prompt = self._prompt()
         body = {
-            "message": self._prompt(),
+            "message": prompt,
             "stream": True,
             "conversation_id": self.conversations[connection],
         }
-        return await _timed_stream(self.app, ASSISTANT_PATH, self.headers, body)
+        sample = await _timed_stream(self.app, ASSISTANT_PATH, self.headers, body, keep_text=True)
+        history = self.histories.setdefault(connection, [])
+        history += [("user", prompt), ("assistant", sample.text)]
+        del history[: -2 * HISTORY_TURNS_MAX]  # bounded: far more than a budget holds
+        return sample
+
+    async def same_context(self, connection: int) -> Sample:
+        """The engine, with about the prompt the assistant would send on this connection."""
+        settings = self._assistant
+        turns = [*self.histories.get(connection, []), ("user", self._prompt())]
+        messages = [("system", settings.system_prompt), turns[-1]]
+        for turn in reversed(turns[:-1]):
+            if prompt_tokens([*messages, turn]) > settings.context_budget_tokens:
+                break
+            messages.insert(1, turn)
+        body = {
+            "model": MODEL,
+            "messages": [{"role": role, "content": text} for role, text in messages],
+            "max_tokens": settings.reply_max_tokens,
+            "stream": True,
+        }
+        return await _timed_stream(self.app, DIRECT_PATH, self.headers, body)
 
     async def open_conversations(self, count: int) -> None:
         for connection in range(count):
@@ -238,10 +284,15 @@ async def run(args: argparse.Namespace) -> dict[tuple[int, str], list[Sample]]:
             progress(f"warm-up: {args.warmup} requests per variant")
             await _closed_loop(bench.direct, 1, args.warmup)
             await _closed_loop(bench.assistant, 1, args.warmup)
+            await _closed_loop(bench.same_context, 1, args.warmup)
             for connections in CONCURRENCY:
                 per_connection = args.requests if connections == 1 else args.per_connection
                 for round_number in range(args.rounds):
-                    variants = [(BASELINE, bench.direct), (ASSISTANT, bench.assistant)]
+                    variants = [
+                        (BASELINE, bench.direct),
+                        (SAME_CONTEXT, bench.same_context),
+                        (ASSISTANT, bench.assistant),
+                    ]
                     if round_number % 2:
                         variants.reverse()
                     for variant, call in variants:
@@ -257,7 +308,7 @@ def _rows(samples: dict[tuple[int, str], list[Sample]]) -> list[Row]:
     rows = []
     for connections in CONCURRENCY:
         base = statistics.median(s.first_ms for s in samples[(connections, BASELINE)])
-        for variant in (BASELINE, ASSISTANT):
+        for variant in VARIANTS:
             found = samples[(connections, variant)]
             p50 = statistics.median(s.first_ms for s in found)
             rows.append(
@@ -277,7 +328,7 @@ def _rows(samples: dict[tuple[int, str], list[Sample]]) -> list[Row]:
 
 def _table(rows: list[Row], args: argparse.Namespace, load_before: float) -> str:
     header = (
-        f"{'conns':>5}  {'variant':<18} {'requests':>8} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'conns':>5}  {'variant':<20} {'requests':>8} {'p50 ms':>8} {'p99 ms':>8} "
         f"{'done p50':>8} {'added ms':>8} {'ratio':>6}"
     )
     lines = [
@@ -291,10 +342,18 @@ def _table(rows: list[Row], args: argparse.Namespace, load_before: float) -> str
     ]
     for row in rows:
         lines.append(
-            f"{row.connections:>5}  {row.variant:<18} {row.requests:>8} {row.p50_ms:>8.2f} "
+            f"{row.connections:>5}  {row.variant:<20} {row.requests:>8} {row.p50_ms:>8.2f} "
             f"{row.p99_ms:>8.2f} {row.done_p50_ms:>8.2f} {row.added_ms:>+8.2f} {row.ratio:>6.2f}"
         )
     lines.append("-" * len(header))
+    by_key = {(row.connections, row.variant): row for row in rows}
+    for connections in CONCURRENCY:
+        own = by_key[(connections, ASSISTANT)].p50_ms - by_key[(connections, SAME_CONTEXT)].p50_ms
+        longer = by_key[(connections, SAME_CONTEXT)].added_ms
+        lines.append(
+            f"{connections} connection(s): the assistant's own work {own:+.2f} ms p50, "
+            f"the engine's longer prompt {longer:+.2f} ms p50"
+        )
     for row in rows:
         if row.connections == 1 and row.variant == ASSISTANT:
             verdict = "met" if row.added_ms <= GOAL_ADDED_MS else "NOT met"

@@ -79,6 +79,8 @@ def _settings(database_url: str, data_dir: Path) -> Settings:
         access_log=False,
         gc_freeze_after_startup=False,
         rate_limits={name: UNLIMITED for name in DEFAULT_RATE_LIMITS},
+        # Only what this module times may write: the dispatcher is stopped anyway.
+        outbox_poll_seconds=300,
     )
 
 
@@ -87,8 +89,6 @@ def _intake() -> IntakeSettings:
         rate_per_ip=UNLIMITED,
         rate_per_form=UNLIMITED,
         form_token_min_fill_seconds=0,
-        # Only what this module times may write: the dispatcher is stopped anyway.
-        outbox_poll_seconds=300,
     )
 
 

@@ -35,7 +35,7 @@ asserted.
 
     .venv/bin/python bench/runtime_overhead.py [--postgres URL] [--steps 5]
         [--samples 100] [--runs 50] [--rounds 2] [--poll 0.1] [--tenant-concurrency 4]
-        [--profile FILE] [--json]
+        [--profile FILE] [--breakdown] [--timeline] [--no-sqlite] [--json]
 
 ``--postgres`` takes an admin URL (e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/test);
 throwaway databases are created next to it and dropped afterwards, even on error.
@@ -273,16 +273,34 @@ async def _measure(
     if profile is not None:
         profile.enable()
     started, cpu_started = time.perf_counter(), time.process_time()
-    ids = [await submit(tag) for tag in tags]
+    ids: list[str] = []
+    submitted: list[float] = []
+    for tag in tags:
+        ids.append(await submit(tag))
+        submitted.append(time.perf_counter())
     await ARRIVALS.wait_for_count(args.runs * args.steps, RUN_TIMEOUT_SECONDS * 5)
     phase.steps_per_second = args.runs * args.steps / (ARRIVALS.last_time - started)
     if profile is not None:
         profile.disable()
+    if args.timeline:
+        progress(_timeline(phase, tags, submitted, started))
     for workflow_id in ids:
         await _await_run(workflow_id)
     # Every thread of the process (DBOS's included), from the first submission until
     # every run has ended: the figure other processes' load moves least.
     phase.cpu_ms_per_step = (time.process_time() - cpu_started) * 1000 / (args.runs * args.steps)
+
+
+def _timeline(phase: Phase, tags: list[str], submitted: list[float], started: float) -> str:
+    """Per run of the throughput burst: when its submission returned, its first step
+    arrived and its last step arrived (ms from the first submission)."""
+    lines = [f"timeline: {phase.variant}, {phase.database} (ms from the first submission)"]
+    lines.append(f"{'run':>4} {'submitted':>10} {'first step':>11} {'last step':>10}")
+    for number, (tag, done) in enumerate(zip(tags, submitted, strict=True)):
+        first = (ARRIVALS.first[tag] - started) * 1000
+        last = (ARRIVALS.last[tag] - started) * 1000
+        lines.append(f"{number:>4} {(done - started) * 1000:>10.1f} {first:>11.1f} {last:>10.1f}")
+    return "\n".join(lines)
 
 
 async def runtime_phase(
@@ -369,6 +387,9 @@ class Row:
     latency_ratio: float
     throughput_ratio: float
     cpu_ratio: float
+    # Each round's runtime steps/s over the same round's bare DBOS steps/s, in round
+    # order: the spread the median hides (bare rows: empty).
+    round_ratios: tuple[float, ...] = ()
 
 
 def _rows(phases: list[Phase]) -> list[Row]:
@@ -386,6 +407,10 @@ def _rows(phases: list[Phase]) -> list[Row]:
         base_p50 = statistics.median(pooled[BARE][0])
         base_rate = statistics.median(pooled[BARE][2])
         base_cpu = statistics.median(pooled[BARE][3])
+        paired = tuple(
+            runtime / bare
+            for runtime, bare in zip(pooled[RUNTIME][2], pooled[BARE][2], strict=True)
+        )
         for variant in (BARE, RUNTIME):
             latencies, gaps, rates, cpu = pooled[variant]
             p50, rate = statistics.median(latencies), statistics.median(rates)
@@ -402,6 +427,7 @@ def _rows(phases: list[Phase]) -> list[Row]:
                     p50 / base_p50,
                     rate / base_rate,
                     statistics.median(cpu) / base_cpu,
+                    paired if variant == RUNTIME else (),
                 )
             )
     return rows
@@ -450,6 +476,14 @@ def _table(rows: list[Row], args: argparse.Namespace, load_before: float) -> str
             f"{row.latency_ratio:>9.2f} {row.throughput_ratio:>13.2f}"
         )
     lines.append("-" * len(header))
+    for row in rows:
+        if row.round_ratios:
+            each = " ".join(f"{ratio:.2f}" for ratio in row.round_ratios)
+            lines.append(
+                f"{row.database} steps/s ratio per round (runtime / bare of the same round): "
+                f"{each}; min {min(row.round_ratios):.2f}, median "
+                f"{statistics.median(row.round_ratios):.2f}, max {max(row.round_ratios):.2f}"
+            )
     lines += _goal_lines(rows)
     return "\n".join(lines)
 
@@ -463,6 +497,8 @@ async def run(args: argparse.Namespace) -> list[Phase]:
         try:
             await databases.prepare()
             for kind in databases.kinds:
+                if kind == "SQLite" and args.no_sqlite:
+                    continue
                 for round_number in range(args.rounds):
                     order = [BARE, RUNTIME] if round_number % 2 == 0 else [RUNTIME, BARE]
                     for variant in order:
@@ -493,8 +529,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tenant-concurrency", type=int, default=4)
     parser.add_argument("--profile", default=None, help="write a cProfile of the runtime")
     parser.add_argument("--breakdown", action="store_true", help="time the engine's calls (stderr)")
+    parser.add_argument(
+        "--timeline", action="store_true", help="print each burst run's times (stderr)"
+    )
+    parser.add_argument("--no-sqlite", action="store_true", help="with --postgres: PostgreSQL only")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
+    if args.no_sqlite and not args.postgres:
+        parser.error("--no-sqlite needs --postgres")
     if args.samples < 10 or args.runs < 1 or args.steps < 1 or args.rounds < 1:
         parser.error("--samples >= 10, --runs, --steps and --rounds >= 1")
     quiet_logs()

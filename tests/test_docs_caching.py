@@ -37,6 +37,7 @@ IN_PROCESS_CLASSES = frozenset(
         "RRCache",
         "LocalEntries",
         "ReadinessProbe",
+        "SharedWindow",
     }
 )
 FUNCTOOLS_CACHES = frozenset({"lru_cache", "cache"})
@@ -167,8 +168,10 @@ def scan(package: Path) -> Found:
             elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                 for decorator in node.decorator_list:
                     decorator_name = _decorator_name(decorator)
+                    # ``@functools.lru_cache`` or ``@functools.lru_cache(maxsize=...)``
+                    called = decorator.func if isinstance(decorator, ast.Call) else decorator
                     if decorator_name in functools_caches or (
-                        decorator_name in FUNCTOOLS_CACHES and isinstance(decorator, ast.Attribute)
+                        decorator_name in FUNCTOOLS_CACHES and isinstance(called, ast.Attribute)
                     ):
                         found.in_process.add(f"{relative}:{node.name}")
             elif (

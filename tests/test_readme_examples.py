@@ -70,7 +70,7 @@ JOURNEYS = {
 
 # The server's settings for the whole README: webhooks to a receiver on this
 # machine (the README's receiver example), as its text tells the reader to set.
-SERVER_ENV = {"XYNERGY_INTAKE_WEBHOOK_ALLOW_PRIVATE_ADDRESSES": "true"}
+SERVER_ENV = {"XYNERGY_OUTBOX_ALLOW_PRIVATE_ADDRESSES": "true"}
 
 _FENCE = re.compile(r"^(?P<fence>```+|~~~+)(?P<info>[^`]*)$")
 # Names a shell block assigns (NAME=..., export NAME=..., read NAME).

@@ -28,6 +28,8 @@ from xynergy.platform.config import Settings
 from xynergy.platform.docs_pages import share_site_links
 from xynergy.platform.runtime import Platform
 from xynergy.platform.slash_redirect import install_relative_slash_redirects
+from xynergy.platform_dashboard.app import SLUG as PLATFORM_DASHBOARD
+from xynergy.platform_dashboard.app import create_platform_dashboard_app
 from xynergy.system_runtime.app import SLUG as SYSTEM_RUNTIME
 from xynergy.system_runtime.app import create_system_runtime_app
 
@@ -45,6 +47,8 @@ SERVICES: dict[str, ServiceFactory] = {
     SYSTEM_RUNTIME: create_system_runtime_app,
     # After the AI Routing Engine: it stops first, storing replies still in flight.
     AI_ASSISTANT: create_ai_assistant_app,
+    # Last: it reports on the others, so it starts after and stops before them.
+    PLATFORM_DASHBOARD: create_platform_dashboard_app,
 }
 
 

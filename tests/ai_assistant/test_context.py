@@ -4,13 +4,16 @@ turns are summarised once per overflow, not once per turn."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import func, insert, select, update
 
 from tests.ai_assistant.harness import AssistantApi, assistant_api
+from tests.ai_assistant.tools_support import ledger_tasks
 from tests.ai_routing.fakes import FakeOpenAI
+from tests.ai_routing.gateway import http_model, write_catalogue
 from xynergy.ai_assistant.config import AssistantSettings
 from xynergy.ai_assistant.context.tokens import prompt_tokens
 from xynergy.ai_assistant.models import Conversation, Message
@@ -118,3 +121,79 @@ class TestLongConversation:
             any(content.startswith("Summary of the earlier") for _, content in prompt)
             for prompt in chat_prompts
         )
+
+
+class TestSummaryLedger:
+    async def test_summaries_are_recorded_under_their_own_task(
+        self, long_api: AssistantApi, upstream: FakeOpenAI
+    ) -> None:
+        api = long_api
+        conversation = await api.create("ledger")
+        await _insert_history(api, conversation["id"], HISTORY_TURNS)
+        response = await api.send("what changed this week?", conversation["id"])
+        assert response.status_code == 200, response.text
+        assert await _summaries(api, conversation["id"]) == 1
+        # One row for the summary, one for the turn: their costs are told apart.
+        tasks = await ledger_tasks(api, at_least=2)
+        assert sorted(tasks) == ["assistant", "assistant-summary"]
+
+
+SMALL_WINDOW = 1_200
+SMALL_WINDOW_REPLY = 200
+
+
+@pytest.fixture
+async def small_window_api(
+    make_settings: Callable[..., Settings],
+    upstream: FakeOpenAI,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> AsyncIterator[AssistantApi]:
+    """Model ``small`` with a 1,200-token window; the budget setting (6,000) is above it."""
+    catalogue = write_catalogue(
+        tmp_path / "catalogue.json",
+        providers=[{"name": "fake", "kind": "openai", "base_url": upstream.base_url}],
+        models=[
+            http_model("small", "fake", context_window=SMALL_WINDOW),
+            http_model("tiny", "fake", context_window=300),
+        ],
+    )
+    monkeypatch.setenv("XYNERGY_AI_CATALOGUE", str(catalogue))
+    for name, value in {
+        "XYNERGY_ASSISTANT_DEFAULT_MODEL": "small",
+        "XYNERGY_ASSISTANT_REPLY_MAX_TOKENS": str(SMALL_WINDOW_REPLY),
+        "XYNERGY_ASSISTANT_MESSAGE_MAX_CHARS": "400",
+        "XYNERGY_ASSISTANT_SUMMARY_MAX_TOKENS": "100",
+    }.items():
+        monkeypatch.setenv(name, value)
+    async with assistant_api(make_settings()) as running_api:
+        yield running_api
+
+
+class TestModelContextWindow:
+    async def test_nothing_is_sent_over_the_models_window(
+        self, small_window_api: AssistantApi, upstream: FakeOpenAI
+    ) -> None:
+        api = small_window_api
+        assert AssistantSettings().context_budget_tokens > SMALL_WINDOW  # the window decides
+        conversation = await api.create("small window")
+        for turn in range(24):
+            message = f"turn {turn}: " + "tell me more about the spring launch keywords " * 7
+            response = await api.send(message, conversation["id"])
+            assert response.status_code == 200, response.text
+        assert await _summaries(api, conversation["id"]) >= 1  # the window made it summarise
+        # Every call the model received (turns and summaries) fits its window with its reply.
+        sizes = [prompt_tokens(_pairs(body)) + body["max_tokens"] for body in upstream.requests]
+        assert len(sizes) >= 25
+        assert max(sizes) <= SMALL_WINDOW, sizes
+
+    async def test_a_window_too_small_for_the_message_refuses_the_turn(
+        self, small_window_api: AssistantApi, upstream: FakeOpenAI
+    ) -> None:
+        api = small_window_api
+        # Model "tiny" cannot hold the system prompt, a 400-character message and a reply
+        # of 200 tokens: the reply fails saying so, and the model is never called.
+        response = await api.send("w" * 400, model="tiny")
+        assert response.status_code == 422, response.text
+        assert "context window of 300 tokens" in response.json()["detail"]
+        assert upstream.calls == 0

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import redis.asyncio as redis_async
+from sqlalchemy import event
 
-from tests.ai_assistant.harness import assistant_api
+from tests.ai_assistant.harness import AssistantApi, assistant_api
 from tests.ai_routing.fakes import FakeOpenAI
 from xynergy.ai_assistant.config import AssistantSettings
 from xynergy.ai_assistant.context.cache import NAMESPACE, ContextCache
@@ -48,3 +50,32 @@ class TestContextCache:
         prompt = upstream.requests[-1]["messages"]
         assert [m["role"] for m in prompt] == ["system", "user", "assistant", "user"]
         assert prompt[1]["content"] == "remember the launch date"
+
+
+class TestTurnStatements:
+    async def test_a_turn_in_a_hot_conversation_reads_nothing_and_writes_three_rows(
+        self, api: AssistantApi
+    ) -> None:
+        """The cached context is used as stored (no rebuild from SQL), and the turn's
+        own SQL is one conditional UPDATE and the two messages, nothing else."""
+        first = (await api.send("remember the launch date")).json()
+        conversation_id = first["conversation_id"]
+        assert (await api.send("and the budget?", conversation_id)).status_code == 200
+        seen: list[str] = []
+
+        def note(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+            if "assistant_" in statement:
+                seen.append(" ".join(statement.split()[:3]))
+
+        engine = api.platform.engine.sync_engine
+        event.listen(engine, "before_cursor_execute", note)
+        try:
+            response = await api.send("and the channels?", conversation_id)
+        finally:
+            event.remove(engine, "before_cursor_execute", note)
+        assert response.status_code == 200, response.text
+        assert seen == [
+            "UPDATE assistant_conversations SET",
+            "INSERT INTO assistant_messages",
+            "INSERT INTO assistant_messages",
+        ]

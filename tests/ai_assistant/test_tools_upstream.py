@@ -9,10 +9,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.ai_assistant.harness import CONVERSATIONS, AssistantApi
+from tests.ai_assistant.harness import CONVERSATIONS, SCOPES, AssistantApi
 from tests.ai_assistant.tools_support import (
     ASK,
     CAMPAIGNS,
+    READ,
     ScriptedFake,
     action_of,
     seed_trending,
@@ -21,6 +22,7 @@ from tests.ai_assistant.tools_support import (
     wait_finished,
 )
 from xynergy.ai_assistant.context.tokens import prompt_tokens, text_tokens
+from xynergy.ai_assistant.tools.registry import offered_to
 
 TOP_THREE = ["trail shoes", "yoga mats", "ski wax"]
 
@@ -92,7 +94,7 @@ class TestPermissions:
 class TestContextBudgetWithTools:
     @pytest.fixture
     def tight_budget(self, monkeypatch: pytest.MonkeyPatch) -> int:
-        budget = 800  # the definitions of the key's tools take about 650 tokens of it
+        budget = 900  # the definitions of the key's tools take about 750 tokens of it
         monkeypatch.setenv("XYNERGY_ASSISTANT_CONTEXT_BUDGET_TOKENS", str(budget))
         monkeypatch.setenv("XYNERGY_ASSISTANT_MESSAGE_MAX_CHARS", "200")
         monkeypatch.setenv("XYNERGY_ASSISTANT_SUMMARY_MAX_TOKENS", "16")
@@ -117,3 +119,29 @@ class TestContextBudgetWithTools:
             assert prompt_tokens(sent) + (tools if body.get("tools") else 0) <= tight_budget
         trending = (await tool_rows(api, turn["conversation_id"]))[0]
         assert "[Result truncated:" in trending.content
+
+    @pytest.fixture
+    def tiny_budget(self, monkeypatch: pytest.MonkeyPatch) -> int:
+        # The message and the system prompt fit; the key's ~750 tokens of tool
+        # definitions do not.
+        budget = 400
+        monkeypatch.setenv("XYNERGY_ASSISTANT_CONTEXT_BUDGET_TOKENS", str(budget))
+        monkeypatch.setenv("XYNERGY_ASSISTANT_MESSAGE_MAX_CHARS", "200")
+        monkeypatch.setenv("XYNERGY_ASSISTANT_SUMMARY_MAX_TOKENS", "16")
+        return budget
+
+    async def test_a_budget_smaller_than_the_tool_definitions_offers_fewer_tools(
+        self, tiny_budget: int, upstream_api: AssistantApi, upstream: ScriptedFake
+    ) -> None:
+        headers = await tool_key(upstream_api, *CAMPAIGNS)
+
+        turn = (await upstream_api.send(ASK, headers=headers)).json()
+
+        assert turn["reply"]["status"] == "complete", turn
+        first = upstream.requests[0]
+        sent = [(m["role"], m.get("content") or "") for m in first["messages"]]
+        offered = first.get("tools") or []
+        tools = text_tokens(json.dumps(offered, separators=(",", ":"))) if offered else 0
+        assert prompt_tokens(sent) + tools <= tiny_budget
+        assert tools > 0, "the tools that fit are still offered"
+        assert len(offered) < len(offered_to(frozenset((*SCOPES, *READ, *CAMPAIGNS))))

@@ -113,3 +113,28 @@ class TestServedCatalogue:
                 answer = await gw.chat(model="cheap")
         assert answer.status_code == 200, answer.text
         assert answer.json()["provider"] == "offline"
+
+
+@pytest.mark.asyncio
+class TestModelsList:
+    async def test_each_model_says_its_context_window_and_prices(
+        self, make_settings: Callable[..., Settings], tmp_path: Path
+    ) -> None:
+        path = one_model_file(
+            tmp_path,
+            "http://127.0.0.1:9",
+            model={
+                "context_window": 4_096,
+                "input_price_per_mtok": "0.150",
+                "output_price_per_mtok": "0.600",
+            },
+        )
+        async with gateway(make_settings(), AiSettings(catalogue=path)) as gw:
+            listed = await gw.client.get("/v1/models", headers=gw.headers)
+        assert listed.status_code == 200, listed.text
+        cheap, offline = listed.json()["data"]
+        assert cheap["id"] == "cheap"
+        assert cheap["context_window"] == 4_096
+        assert cheap["pricing"] == {"input_usd_per_mtok": "0.150", "output_usd_per_mtok": "0.600"}
+        assert offline["context_window"] == OFFLINE_MODEL.context_window
+        assert offline["pricing"] == {"input_usd_per_mtok": "0", "output_usd_per_mtok": "0"}

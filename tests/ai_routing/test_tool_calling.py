@@ -226,3 +226,71 @@ class TestOfflineChoice:
 
 def _call(call: Any) -> tuple[str, str, str, str]:
     return call.id, call.type, call.function.name, call.function.arguments
+
+
+DRAFT_CAMPAIGN: dict[str, Any] = {
+    "type": "function",
+    "function": {
+        "name": "draft_campaign",
+        "description": "Draft a marketing campaign around chosen phrases.",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "keywords": {
+                    "type": "array",
+                    "items": {"type": "string", "maxLength": 200},
+                    "maxItems": 20,
+                }
+            },
+            "required": ["keywords"],
+        },
+    },
+}
+TRENDING = [{"phrase": phrase, "change": 10 - i} for i, phrase in enumerate("abcde")]
+
+
+class TestOfflineArgumentsFromResults:
+    """A follow-up call takes the phrases the earlier results listed, not the question's words."""
+
+    async def _second_call(self, gw: Any, question: str) -> dict[str, Any]:
+        messages = [
+            {"role": "user", "content": question},
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": "call_1",
+                        "type": "function",
+                        "function": {"name": "search_keywords", "arguments": "{}"},
+                    }
+                ],
+            },
+            {"role": "tool", "tool_call_id": "call_1", "content": json.dumps({"items": TRENDING})},
+        ]
+        response = await gw.client.post(
+            "/v1/chat/completions",
+            json={"model": MODEL, "messages": messages, "tools": [SEARCH_KEYWORDS, DRAFT_CAMPAIGN]},
+            headers=gw.headers,
+        )
+        assert response.status_code == 200, response.text
+        call = response.json()["choices"][0]["message"]["tool_calls"][0]["function"]
+        assert call["name"] == "draft_campaign"
+        arguments: dict[str, Any] = json.loads(call["arguments"])
+        return arguments
+
+    async def test_the_top_three_trending_phrases_are_drafted(
+        self, make_settings: Callable[..., Settings]
+    ) -> None:
+        question = "Which keywords are trending? Then draft a campaign for the top three."
+        async with gateway(make_settings()) as gw:
+            arguments = await self._second_call(gw, question)
+        assert arguments == {"keywords": ["a", "b", "c"]}
+
+    async def test_without_a_count_every_listed_phrase_is_taken(
+        self, make_settings: Callable[..., Settings]
+    ) -> None:
+        question = "Which keywords are trending? Draft a campaign around them."
+        async with gateway(make_settings()) as gw:
+            arguments = await self._second_call(gw, question)
+        assert arguments == {"keywords": ["a", "b", "c", "d", "e"]}

@@ -17,9 +17,10 @@ from tests.helpers import ensure_tenant, running
 from xynergy.intelligence_gateway.app import create_intelligence_gateway_app
 from xynergy.intelligence_gateway.config import IntakeSettings
 from xynergy.intelligence_gateway.form_tokens import FormTokens
-from xynergy.intelligence_gateway.models import IntakeForm, OutboxMessage, Submission
+from xynergy.intelligence_gateway.models import IntakeForm, Submission
 from xynergy.platform.config import Settings
 from xynergy.platform.db.session import unit_of_work
+from xynergy.platform.outbox import OutboxMessage
 from xynergy.platform.runtime import Platform
 
 BETA = "/api/beta-applications"

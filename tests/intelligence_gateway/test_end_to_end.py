@@ -8,14 +8,14 @@ from collections.abc import Callable
 
 from tests.helpers import auth, issue_key
 from tests.intelligence_gateway.intake_api import BETA, ORIGIN, intake_api
-from tests.intelligence_gateway.outbox.support import WebhookReceiver, fast_intake
+from tests.intelligence_gateway.outbox.support import WebhookReceiver, fast_intake, fast_outbox
 from xynergy.platform.config import Settings
 
 
 async def test_a_submission_travels_from_the_page_to_the_webhook_and_the_admin(
     make_settings: Callable[..., Settings],
 ) -> None:
-    async with intake_api(make_settings(), fast_intake()) as api:
+    async with intake_api(make_settings(**fast_outbox()), fast_intake()) as api:
         _, admin = await issue_key(api.platform, scopes=("intake:admin", "intake:read"))
         headers = auth(admin.secret)
         async with WebhookReceiver() as receiver:
@@ -76,7 +76,7 @@ async def test_a_submission_travels_from_the_page_to_the_webhook_and_the_admin(
 async def test_notifications_survive_a_receiver_outage_and_a_restart(
     make_settings: Callable[..., Settings],
 ) -> None:
-    settings = make_settings()
+    settings = make_settings(**fast_outbox())
     intake = fast_intake(rate_per_ip="100/minute")
     async with WebhookReceiver() as receiver:
         await receiver.refuse()

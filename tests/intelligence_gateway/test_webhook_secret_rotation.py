@@ -24,6 +24,7 @@ from tests.intelligence_gateway.intake_api import ORIGIN, IntakeApi, intake_api
 from tests.intelligence_gateway.outbox.support import (
     WebhookReceiver,
     fast_intake,
+    fast_outbox,
     outbox_rows,
     submit,
     wait_until,
@@ -70,7 +71,7 @@ async def test_both_secrets_sign_during_the_grace_period_then_only_the_new_one(
     # so no logger keeps that stream after the test. INFO: the production level.
     configure_logging("INFO")
     structlog.configure(cache_logger_on_first_use=False)
-    settings = make_settings(database_url=database_url)
+    settings = make_settings(database_url=database_url, **fast_outbox())
     intake = fast_intake(webhook_secret_grace_seconds=GRACE_SECONDS)
     async with WebhookReceiver() as receiver, intake_api(settings, intake) as api:
         _, admin = await issue_key(api.platform, scopes=("intake:admin", "intake:read"))

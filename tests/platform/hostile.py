@@ -26,9 +26,10 @@ from xynergy.platform.app import walk_routes
 from xynergy.platform.auth.scopes import ADMIN_SCOPE, KNOWN_SCOPES, OPERATOR_TENANT_NAME
 from xynergy.platform.config import DEFAULT_RATE_LIMITS, Settings
 from xynergy.platform.docs_assets import docs_assets
+from xynergy.platform.rollups.models import ROLLUP_TABLES
 from xynergy.platform.routing import ACTING_TENANT_HEADER, SecureRoute
 from xynergy.platform.runtime import Platform
-from xynergy.server import build_all_in_one
+from xynergy.server import SERVICES, build_all_in_one
 
 TENANT_SCOPES = sorted(KNOWN_SCOPES - {ADMIN_SCOPE})
 UNLIMITED = {name: "1000000/minute" for name in DEFAULT_RATE_LIMITS}
@@ -111,6 +112,13 @@ SAMPLE_BODIES: dict[tuple[str, str], Any] = {
         "webhook_url": "https://hooks.acme.example/other",
     },
     ("PATCH", "/intelligence-gateway/api/submissions/{submission_id}"): {"status": "reviewed"},
+    ("POST", "/platform-dashboard/api/alerts"): {
+        "name": "Daily AI spend",
+        "kind": "spend",
+        "period": "day",
+        "threshold": 10.0,
+    },
+    ("PATCH", "/platform-dashboard/api/alerts/{rule_id}"): {"threshold": 20.0},
     ("POST", "/intelligence-gateway/api/beta-applications"): {
         "name": "Ada Lovelace",
         "email": "ada@example.com",
@@ -199,6 +207,11 @@ SAMPLE_BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/admin/tenants"): {"name": "initech"},
     ("POST", "/admin/keys"): {"name": "reporting", "scopes": ["content:read"]},
     ("POST", "/admin/keys/{key_id}/rotate"): {"grace_seconds": 60},
+    # Browser sign-in, at the root of every app (platform/web_sessions).
+    **{
+        ("POST", prefix + "/session"): {"api_key": "{api_key}"}
+        for prefix in ("", *(f"/{slug}" for slug in SERVICES))
+    },
 }
 # Where NUL is accepted: prompt text (sent to a model, never stored; see
 # xynergy.platform.text.RawText), and the names of parameters the OpenAI-compatible
@@ -325,6 +338,9 @@ class HostilePlatform:
         total = 0
         async with self.platform.sessionmaker() as session:
             for table in Base.metadata.sorted_tables:
+                if table in ROLLUP_TABLES:
+                    # Telemetry, written by the rollups' timer whenever a minute ends.
+                    continue
                 total += int(await session.scalar(select(func.count()).select_from(table)) or 0)
         return total
 
@@ -432,6 +448,7 @@ async def _seed(api: HostilePlatform) -> None:
         "keyword_id": keyword["id"],
         "form_id": forms["beta"]["id"],
         "submission_id": MISSING_ID,
+        "rule_id": MISSING_ID,
         "public_id": forms["beta"]["public_id"],
         "campaign_id": campaign["id"],
         "business_type": TEMPLATE_KEY[0],
@@ -448,6 +465,8 @@ async def _seed(api: HostilePlatform) -> None:
         # The docs pages' static files (platform/docs_assets.py).
         "digest": docs_assets()["docs.js"].digest,
         "name": "docs.js",
+        # What POST /session exchanges for a cookie: the tenant key itself.
+        "api_key": api.headers["Authorization"].removeprefix("Bearer "),
     }
 
 

@@ -32,6 +32,7 @@ PRIVATE_PATHS = {
     "/marketing-engine": "/campaigns",
     "/system-runtime": "/api/workflows",
     "/ai-assistant": "/api/conversations",
+    "/platform-dashboard": "/api/status",
     "": "/admin/tenants",
 }
 

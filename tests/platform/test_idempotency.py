@@ -66,6 +66,8 @@ EXPECTED_EXEMPT = {
     ("POST", "/admin/keys/{key_id}/rotate"): "secret",
     ("POST", "/intelligence-gateway/api/forms"): "secret",
     ("PATCH", "/intelligence-gateway/api/forms/{form_id}"): "secret",
+    ("POST", "/platform-dashboard/api/alerts"): "secret",
+    ("PATCH", "/platform-dashboard/api/alerts/{rule_id}"): "secret",
     ("POST", "/ai-routing-engine/v1/chat/completions"): "OpenAI",
     ("POST", "/system-runtime/api/ws-tickets"): "secret",
     ("POST", "/ai-assistant/api/conversation/message"): "turn",

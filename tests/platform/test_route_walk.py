@@ -31,7 +31,8 @@ from xynergy.platform.websocket_routing import SecureWebSocketRoute
 from xynergy.server import build_all_in_one
 
 # Public on purpose; anything else public is a finding. The pages (docs_pages.py)
-# describe the API and serve no data.
+# describe the API and serve no data. /session (platform/web_sessions) takes a key
+# in its body or checks the session cookie itself: no key header to require.
 EXPECTED_PUBLIC = {
     "/healthz",
     "/readyz",
@@ -39,6 +40,7 @@ EXPECTED_PUBLIC = {
     "/docs",
     "/docs/assets/{digest}/{name}",
     "/openapi.json",
+    "/session",
 }
 # The public intake: web forms post here without a key (spam-resistant, rate limited).
 EXPECTED_PUBLIC_BY_MOUNT = {

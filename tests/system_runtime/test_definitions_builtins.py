@@ -74,7 +74,13 @@ def whole_outputs(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_every_built_in_passes_check_definition() -> None:
-    assert {"campaign-from-research", "keyword-rankings-report"} <= set(BUILT_IN_DEFINITIONS)
+    assert {
+        "campaign-from-research",
+        "keyword-rankings-report",
+        "track-keywords",
+        "create-content",
+        "approve-campaign",
+    } <= set(BUILT_IN_DEFINITIONS)
     for spec in BUILT_IN_DEFINITIONS.values():
         check_definition(spec, catalogue=BUILT_IN_OPERATIONS, settings=RuntimeSettings())
 

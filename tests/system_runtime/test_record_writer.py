@@ -9,6 +9,7 @@ commit reaches whoever awaits it instead of vanishing.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -20,6 +21,7 @@ from tests.system_runtime.support import Harness, harness
 from xynergy.platform.config import Settings
 from xynergy.platform.db.base import new_id, utcnow
 from xynergy.platform.db.session import unit_of_work
+from xynergy.system_runtime.engine import record_writer
 from xynergy.system_runtime.engine.record_writer import RecordWriter
 from xynergy.system_runtime.models import RunRecord, StepRecord
 
@@ -106,7 +108,7 @@ class TestGroupCommit:
         async with harness(make_settings(database_url=database_url)) as h:
             run_id = await _run_rows(h)
             other = await _run_rows(h, steps=1)
-            writer = RecordWriter(h.platform.sessionmaker)
+            writer = RecordWriter(h.platform.engine)
             try:
                 async with _counted(h) as counts:
                     writer.run_started(run_id, run_id)
@@ -139,7 +141,7 @@ class TestGroupCommit:
         """Kinds commit in a step's order of life, whatever order they were queued in."""
         async with harness(make_settings(database_url=database_url)) as h:
             run_id = await _run_rows(h, steps=3)
-            writer = RecordWriter(h.platform.sessionmaker)
+            writer = RecordWriter(h.platform.engine)
             try:
                 # Queued out of order in one batch: the end before the start.
                 writer.step_failed(run_id, run_id, "s0", "boom", "It broke.")
@@ -167,7 +169,7 @@ class TestGroupCommit:
     ) -> None:
         async with harness(make_settings(database_url=database_url)) as h:
             run_id = await _run_rows(h, steps=1)
-            writer = RecordWriter(h.platform.sessionmaker)
+            writer = RecordWriter(h.platform.engine)
             try:
                 old = "an-old-workflow"
                 writer.run_started(run_id, old)
@@ -189,7 +191,7 @@ class TestGroupCommit:
     ) -> None:
         async with harness(make_settings(database_url=database_url)) as h:
             run_id = await _run_rows(h, steps=1)
-            writer = RecordWriter(h.platform.sessionmaker)
+            writer = RecordWriter(h.platform.engine)
             try:
                 # A value the column cannot store fails the whole commit.
                 writer.step_succeeded(run_id, run_id, "s0", {"not json": object()})
@@ -210,7 +212,7 @@ class TestGroupCommit:
         a step that succeeded elsewhere stays succeeded, a run that ended stays ended."""
         async with harness(make_settings(database_url=database_url)) as h:
             run_id = await _run_rows(h, steps=1)
-            writer = RecordWriter(h.platform.sessionmaker)
+            writer = RecordWriter(h.platform.engine)
             try:
                 writer.attempt_started(run_id, run_id, "s0", 1)
                 writer.step_succeeded(run_id, run_id, "s0", {"done": "elsewhere"})
@@ -225,3 +227,68 @@ class TestGroupCommit:
         assert (run.status, run.error_code) == ("succeeded", None)
         assert (steps["s0"].status, steps["s0"].attempts) == ("succeeded", 1)
         assert steps["s0"].output == {"done": "elsewhere"}
+
+
+class TestKeptConnection:
+    """The writer commits on one connection while commits keep coming (a checkout
+    pings the server first), and gives it back when idle, after a failure and on stop."""
+
+    async def test_consecutive_commits_share_one_checkout_and_an_idle_writer_returns_it(
+        self,
+        make_settings: Callable[..., Settings],
+        database_url: str,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        monkeypatch.setattr(record_writer, "_KEEP_CONNECTION_SECONDS", 0.2)
+        async with harness(make_settings(database_url=database_url)) as h:
+            run_id = await _run_rows(h, steps=3)
+            pool: Any = h.platform.engine.sync_engine.pool
+            checkouts: list[int] = []
+
+            def on_checkout(*_args: Any) -> None:
+                checkouts.append(1)
+
+            writer = RecordWriter(h.platform.engine)
+            event.listen(h.platform.engine.sync_engine, "checkout", on_checkout)
+            try:
+                before = pool.checkedout()
+                async with _counted(h) as counts:
+                    for position in range(3):  # three commits, one after the other
+                        writer.attempt_started(run_id, run_id, f"s{position}", position)
+                        await writer.drained()
+                assert counts["commits"] == 3, counts
+                writer_checkouts = len(checkouts)
+                held = pool.checkedout() - before
+                await asyncio.sleep(0.6)  # idle past the keep time
+                after_idle = pool.checkedout() - before
+            finally:
+                event.remove(h.platform.engine.sync_engine, "checkout", on_checkout)
+                await writer.stop()
+            _run, steps = await _rows(h, run_id)
+        # Kept between commits (the app's own background work may check out beside
+        # it, so the pool's count of checkouts is not the writer's alone).
+        assert writer_checkouts >= 1
+        assert held == 1
+        assert after_idle == 0
+        assert {step.attempts for step in steps.values()} == {1}
+
+    async def test_after_a_failed_commit_the_next_takes_a_fresh_connection(
+        self, make_settings: Callable[..., Settings], database_url: str
+    ) -> None:
+        async with harness(make_settings(database_url=database_url)) as h:
+            run_id = await _run_rows(h, steps=1)
+            pool: Any = h.platform.engine.sync_engine.pool
+            writer = RecordWriter(h.platform.engine)
+            try:
+                before = pool.checkedout()
+                failed = writer.step_succeeded(run_id, run_id, "s0", {"not json": object()})
+                with pytest.raises(Exception):  # noqa: B017, PT011 - the driver's own error
+                    await failed
+                assert pool.checkedout() == before  # given back, not kept
+                await writer.run_ended(run_id, run_id, "failed", error_code="engine_error")
+                assert pool.checkedout() == before + 1
+            finally:
+                await writer.stop()
+            assert pool.checkedout() == before  # and on stop
+            run, _steps = await _rows(h, run_id)
+        assert run.status == "failed"

@@ -3,15 +3,16 @@
 Replies use its OpenAI-compatible ``/v1/chat/completions`` (streamed or not, with
 the assistant's tools when offered; the ledger records them under the
 ``assistant`` task, named by the task header internal calls may send), summaries its
-``/api/generate/intelligent`` with the ``summary`` task, whose answer cache
-serves a repeated summary. Every call carries the caller's key identity with
+``/api/generate/intelligent`` under their own task, ``assistant-summary``, so the
+ledger tells what summaries cost apart from what turns cost (the engine's answer
+cache serves a repeated summary: the task is not part of its key). Every call carries the caller's key identity with
 the ``ai:generate`` scope only: the assistant can spend no more than the key can.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,25 +22,32 @@ from xynergy.platform.services import ServiceClient, ServiceResponse
 
 __all__ = [
     "AI_ENGINE",
+    "SUMMARY_TASK",
     "TASK",
     "AiRefused",
     "ChatMessages",
     "Reply",
     "complete",
+    "list_models",
     "stream",
     "summarise",
 ]
 
 AI_ENGINE = "ai-routing-engine"
 _CHAT = "/v1/chat/completions"
+_MODELS = "/v1/models"
 _GENERATE = "/api/generate/intelligent"
 _SCOPES = ("ai:generate",)
 TASK = "assistant"
+SUMMARY_TASK = "assistant-summary"
 # The AI Routing Engine's header naming the ledger task of an internal /v1 call.
 _TASK_HEADERS = {"X-Xynergy-Task": TASK}
 # Plain (role, content) pairs, or OpenAI messages (tool calls and results).
 ChatMessages = Sequence[tuple[str, str] | dict[str, Any]]
 _FIRST_ERROR = 400
+_RELAYED_HEADERS = frozenset(
+    {"retry-after", "ratelimit-limit", "ratelimit-remaining", "ratelimit-reset", "ratelimit-policy"}
+)
 _FIRST_SERVER_ERROR = 500
 # An SSE event of the engine is a chunk of JSON; anything longer is not one.
 _EVENT_MAX_BYTES = 1_048_576
@@ -50,8 +58,10 @@ _STREAM_CALLS_MAX = 128
 class AiRefused(XynergyError):
     """The AI Routing Engine refused the call (4xx); its status, code and detail are kept."""
 
-    def __init__(self, status: int, code: str, detail: str) -> None:
-        super().__init__(detail)
+    def __init__(
+        self, status: int, code: str, detail: str, headers: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(detail, headers=headers)
         self.status_code = status
         self.code = code
 
@@ -78,19 +88,26 @@ def _answer(response: ServiceResponse) -> Any:
     except ValueError:
         body = None
     if response.status >= _FIRST_ERROR:
-        raise _refusal(response.status, body)
+        raise _refusal(response.status, body, response.headers)
     return body
 
 
-def _refusal(status: int, body: Any) -> XynergyError:
+def _refusal(status: int, body: Any, headers: Mapping[str, str] | None = None) -> XynergyError:
     if status >= _FIRST_SERVER_ERROR:
         return UpstreamUnavailable(f"The AI Routing Engine failed ({status}).")
+    # A 429's Retry-After and RateLimit-* say when the caller may try again: they
+    # are the engine's answer to this caller, so the caller gets them too.
+    relayed = {
+        name: value for name, value in (headers or {}).items() if name.lower() in _RELAYED_HEADERS
+    }
     error = body.get("error") if isinstance(body, dict) else None
     if isinstance(error, dict):  # OpenAI's shape, under /v1
-        return AiRefused(status, str(error.get("code") or "ai_refused"), str(error.get("message")))
-    if isinstance(error, str):
-        return AiRefused(status, error, str(body.get("detail")))
-    return AiRefused(status, "ai_refused", "The AI Routing Engine refused the call.")
+        code, detail = str(error.get("code") or "ai_refused"), str(error.get("message"))
+    elif isinstance(error, str):
+        code, detail = error, str(body.get("detail"))
+    else:
+        code, detail = "ai_refused", "The AI Routing Engine refused the call."
+    return AiRefused(status, code, detail, relayed)
 
 
 def _chat_body(
@@ -166,7 +183,7 @@ async def stream(
                 error_body = json.loads(raw)
             except ValueError:
                 error_body = None
-            raise _refusal(opened.status, error_body)
+            raise _refusal(opened.status, error_body, opened.headers)
         return await _read_events(opened.chunks, on_delta)
 
 
@@ -248,7 +265,7 @@ async def summarise(
     transcript: str,
     max_tokens: int,
 ) -> Reply:
-    """A summary of ``transcript`` (task ``summary``; the engine caches the answer)."""
+    """A summary of ``transcript`` (task ``assistant-summary``; the engine caches the answer)."""
     response = await services.request(
         AI_ENGINE,
         "POST",
@@ -256,7 +273,7 @@ async def summarise(
         caller=caller,
         scopes=_SCOPES,
         json={
-            "task": "summary",
+            "task": SUMMARY_TASK,
             "model": model,
             "max_tokens": max_tokens,
             "messages": [
@@ -275,3 +292,12 @@ async def summarise(
         output_tokens=body["usage"]["output_tokens"],
         cost_usd=body["usage"]["cost_usd"],
     )
+
+
+async def list_models(services: ServiceClient, *, caller: AuthContext) -> list[dict[str, Any]]:
+    """The engine's catalogue (``GET /v1/models``): each entry's ``id`` and, where the
+    engine says, ``context_window`` and ``pricing``."""
+    response = await services.request(AI_ENGINE, "GET", _MODELS, caller=caller, scopes=_SCOPES)
+    body = _answer(response)
+    data = body.get("data") if isinstance(body, dict) else None
+    return [entry for entry in data or () if isinstance(entry, dict)]

@@ -9,6 +9,7 @@ from xynergy.ai_assistant.context.cache import NAMESPACE as CONTEXT_NAMESPACE
 from xynergy.ai_assistant.conversations.endpoints import router as conversations_router
 from xynergy.ai_assistant.messages.endpoints import router as messages_router
 from xynergy.ai_assistant.messages.turns import TurnRunner
+from xynergy.ai_assistant.pages.endpoints import chat_page
 from xynergy.ai_assistant.retention import register_retention
 from xynergy.ai_assistant.tools.endpoints import router as actions_router
 from xynergy.platform.app import create_service_app
@@ -49,4 +50,5 @@ def create_ai_assistant_app(
         on_shutdown=[stop],
     )
     app.state.assistant = assistant
+    app.state.home_page = chat_page  # its `/` is the chat page, not the services index
     return app

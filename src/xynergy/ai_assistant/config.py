@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+import re
+
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["MESSAGE_HARD_MAX", "TITLE_HARD_MAX", "AssistantSettings"]
@@ -10,6 +12,9 @@ __all__ = ["MESSAGE_HARD_MAX", "TITLE_HARD_MAX", "AssistantSettings"]
 # Parsing caps (and the settings' upper limits): no setting can go past them.
 MESSAGE_HARD_MAX = 100_000
 TITLE_HARD_MAX = 200
+# The System Runtime's definition names; expected tokens of one action's workflow.
+_DEFINITION_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
+_EXPECTED_TOKENS_MAX = 10_000_000
 
 
 class AssistantSettings(BaseSettings):
@@ -102,6 +107,16 @@ class AssistantSettings(BaseSettings):
         description="Longest tool result fed back to the model (and stored), in characters; "
         "a longer one is cut with a note saying so.",
     )
+    action_ai_tokens: dict[str, tuple[int, int]] = Field(
+        default_factory=lambda: {"generate-campaign": (1_000, 1_200)},
+        max_length=256,
+        description="AI tokens (prompt, completion) a proposed action's workflow is expected "
+        "to use, by workflow definition: its estimated cost is these at the catalogue's "
+        "highest prices (an upper bound, whichever model the AI Routing Engine picks). "
+        "generate-campaign: a personalisation call and, when its template is not cached, a "
+        "draft call, each of at most XYNERGY_MARKETING_CAMPAIGN_AI_MAX_TOKENS (600) "
+        "completion tokens. A definition not listed has no estimate. JSON object.",
+    )
     turn_tokens_max: int = Field(
         default=32_000,
         ge=64,
@@ -116,8 +131,8 @@ class AssistantSettings(BaseSettings):
         ge=64,
         le=10_000_000,
         description="Most prompt tokens (estimated as the AI Routing Engine does) one reply may "
-        "send: system prompt, summary and the most recent turns that fit. Keep it below the "
-        "model's context window minus reply_max_tokens.",
+        "send: system prompt, summary and the most recent turns that fit. The model's context "
+        "window (as the AI Routing Engine lists it) minus reply_max_tokens lowers it further.",
     )
     context_recent_share: float = Field(
         default=0.5,
@@ -151,6 +166,14 @@ class AssistantSettings(BaseSettings):
         max_length=20_000,
         description="Instruction of a summary call.",
     )
+    model_info_ttl_seconds: float = Field(
+        default=60,
+        gt=0,
+        le=86_400,
+        description="How long what the AI Routing Engine says about a model (GET /v1/models: "
+        "its context window, its prices) stays cached (namespace assistant-models); a "
+        "catalogue reload reaches the assistant within it.",
+    )
     context_cache_ttl_seconds: float = Field(
         default=900,
         gt=0,
@@ -180,6 +203,16 @@ class AssistantSettings(BaseSettings):
         description="How long shutdown waits for replies in flight to be stored before "
         "cancelling them.",
     )
+
+    @field_validator("action_ai_tokens")
+    @classmethod
+    def _expected_tokens(cls, value: dict[str, tuple[int, int]]) -> dict[str, tuple[int, int]]:
+        for name, tokens in value.items():
+            if not _DEFINITION_NAME.fullmatch(name):
+                raise ValueError(f"{name!r} is not a workflow definition name")
+            if not all(0 <= count <= _EXPECTED_TOKENS_MAX for count in tokens):
+                raise ValueError(f"{name!r}: token counts go from 0 to {_EXPECTED_TOKENS_MAX}")
+        return value
 
     @model_validator(mode="after")
     def _summary_fits(self) -> AssistantSettings:

@@ -2,21 +2,66 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Table, bindparam, delete, exists, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from xynergy.ai_assistant.models import Conversation, Message
 from xynergy.platform.db.base import utcnow
 from xynergy.platform.pagination import PageParams, created_page_rows, keyset_page_by
 
-__all__ = ["CONVERSATION_ROLES", "AssistantRepository"]
+__all__ = ["CONVERSATION_ROLES", "REPLY_COLUMNS", "AssistantRepository"]
 
 # The messages a conversation shows and a context is built from (summaries are
 # kept apart; failed replies are shown but never sent to a model again).
 CONVERSATION_ROLES = ("user", "assistant", "tool")
+
+# A turn's own statements, built once on the tables (not the ORM classes): every
+# turn runs them, and building an ORM statement and synchronising the session
+# cost several times the SQL itself on SQLite (bench/assistant_latency.py).
+_conversations = cast(Table, Conversation.__table__)
+_messages = cast(Table, Message.__table__)
+_OPEN_TURN = (
+    update(_conversations)
+    .where(
+        _conversations.c.id == bindparam("turn_conversation_id"),
+        _conversations.c.tenant_id == bindparam("turn_tenant_id"),
+        _conversations.c.key_id == bindparam("turn_key_id"),
+        _conversations.c.message_count + bindparam("messages") <= bindparam("limit"),
+    )
+    .values(
+        message_count=_conversations.c.message_count + bindparam("messages"),
+        next_seq=_conversations.c.next_seq + bindparam("positions"),
+        last_activity_at=bindparam("now"),
+        updated_at=bindparam("now"),
+    )
+    .returning(_conversations.c.next_seq)
+)
+_INSERT_MESSAGE = insert(_messages)
+REPLY_COLUMNS = (
+    "id",
+    "tenant_id",
+    "conversation_id",
+    "seq",
+    "role",
+    "content",
+    "status",
+    "model",
+    "provider",
+    "input_tokens",
+    "output_tokens",
+    "cost_usd",
+    "created_at",
+)
+_INSERT_REPLY_IF_LIVE = insert(_messages).from_select(
+    list(REPLY_COLUMNS),
+    select(*(bindparam(name, type_=_messages.c[name].type) for name in REPLY_COLUMNS)).where(
+        exists().where(_conversations.c.id == bindparam("live_conversation_id"))
+    ),
+)
 
 
 class AssistantRepository:
@@ -93,6 +138,54 @@ class AssistantRepository:
         )
         after = result.scalar_one_or_none()
         return None if after is None else int(after) - positions
+
+    async def open_turn(
+        self,
+        *,
+        tenant_id: str,
+        key_id: str,
+        conversation_id: str,
+        messages: int,
+        limit: int,
+        positions: int,
+    ) -> int | None:
+        """:meth:`reserve`, for the caller's own conversation only, in one statement.
+
+        Ownership, the bound and the reservation are one conditional UPDATE: a
+        turn's first statement takes the write lock (SQLite) or the row lock
+        (PostgreSQL) at once, and no read comes before it. None: not the caller's
+        conversation, or the bound would be passed (:meth:`conversation` tells which).
+        """
+        result = await self.session.execute(
+            _OPEN_TURN,
+            {
+                "turn_conversation_id": conversation_id,
+                "turn_tenant_id": tenant_id,
+                "turn_key_id": key_id,
+                "messages": messages,
+                "limit": limit,
+                "positions": positions,
+                "now": utcnow(),
+            },
+        )
+        after = result.scalar_one_or_none()
+        return None if after is None else int(after) - positions
+
+    async def insert_message(self, values: Mapping[str, Any]) -> None:
+        """One message row from its column values (no ORM object to flush)."""
+        await self.session.execute(_INSERT_MESSAGE, dict(values))
+
+    async def insert_reply_if_live(self, values: Mapping[str, Any]) -> bool:
+        """A reply row (every column of ``REPLY_COLUMNS``), only if its conversation
+        still exists; whether it did.
+
+        A reply is stored after its model call, which a deletion may have raced:
+        INSERT ... SELECT ... WHERE EXISTS checks and writes in one statement.
+        """
+        params = {name: values.get(name) for name in REPLY_COLUMNS}
+        params["live_conversation_id"] = values["conversation_id"]
+        result = await self.session.execute(_INSERT_REPLY_IF_LIVE, params)
+        return bool(getattr(result, "rowcount", 0))
 
     async def inactive_since(self, *, cutoff: datetime, limit: int) -> Sequence[str]:
         """Ids of conversations without activity since ``cutoff`` (any tenant)."""

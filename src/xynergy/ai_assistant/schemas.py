@@ -135,9 +135,23 @@ class ActionOut(BaseModel):
     conversation_id: str
     tool: str
     inputs: dict[str, Any] = Field(description="The arguments the model chose.")
-    estimated_cost_usd: str | None = Field(description="When known; null otherwise.")
+    estimated_cost_usd: str | None = Field(
+        description="An upper bound of the AI cost of running it (exact decimal, US dollars), "
+        "when known; null otherwise."
+    )
+    estimated_cost_basis: str | None = Field(
+        default=None, description="How the estimate was made; null without one."
+    )
     status: ActionStatus
     workflow_id: str | None = Field(description="The System Runtime run, once confirmed.")
     workflow_status: str | None = Field(description="The run's status when last read.")
-    campaign_id: str | None = Field(description="The campaign a finished run made, if any.")
+    campaign_id: str | None = Field(
+        description="The campaign a finished run made or approved, if any."
+    )
     detail: str | None = Field(description="Why it failed, when it did.")
+    content_id: str | None = Field(
+        default=None, description="The content item a finished run created, if any."
+    )
+    result_summary: str | None = Field(
+        default=None, description="What a finished run did, in a sentence; null until then."
+    )

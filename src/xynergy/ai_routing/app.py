@@ -19,6 +19,7 @@ from xynergy.ai_routing.routing.upstream import UpstreamCaller
 from xynergy.ai_routing.usage.budgets import BudgetGuard
 from xynergy.ai_routing.usage.endpoints import router as usage_router
 from xynergy.ai_routing.usage.ledger import UsageLedger
+from xynergy.ai_routing.usage.spend.endpoints import router as spend_router
 from xynergy.platform.app import create_service_app
 from xynergy.platform.config import Settings
 from xynergy.platform.error_shapes import shape_errors_under
@@ -105,7 +106,7 @@ def create_ai_routing_app(
         slug=SLUG,
         title="Xynergy AI Routing Engine",
         settings=settings,
-        routers=[openai_router, generate_router, usage_router],
+        routers=[openai_router, generate_router, usage_router, spend_router],
         platform=platform,
         on_startup=[start],
         on_shutdown=[stop],

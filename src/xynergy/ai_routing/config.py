@@ -169,6 +169,27 @@ class AiSettings(BaseSettings):
         description="Most (day, model, task) rows in a usage report; more sets truncated.",
     )
 
+    # --- spend report -------------------------------------------------------------
+    spend_max_months: int = Field(
+        default=24,
+        ge=1,
+        le=120,
+        description="Months GET /api/spend reaches back, the current one included.",
+    )
+    spend_top_groups: int = Field(
+        default=20,
+        ge=1,
+        le=500,
+        description="Keys, models, tasks or tenants named in a spend report; the rest are "
+        "summed as other.",
+    )
+    spend_budgets_max: int = Field(
+        default=100,
+        ge=1,
+        le=10_000,
+        description="Most month budgets (the tenant's and its keys') a spend report compares.",
+    )
+
     @field_validator("time_sensitive_patterns", mode="before")
     @classmethod
     def _parse_patterns(cls, value: Any) -> Any:

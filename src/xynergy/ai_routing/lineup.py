@@ -18,12 +18,29 @@ __all__ = ["LiveLineup", "Lineup", "models_body"]
 
 
 def models_body(catalogue: Catalogue) -> bytes:
-    """``GET /v1/models``'s answer for ``catalogue``, rendered once per lineup."""
+    """``GET /v1/models``'s answer for ``catalogue``, rendered once per lineup.
+
+    OpenAI's entry (``id``, ``object``, ``created``, ``owned_by``) plus two
+    extension fields OpenAI clients ignore: ``context_window`` (the most tokens
+    of prompt and reply together the engine lets the model take) and ``pricing``
+    (USD per million tokens, exact decimals as text), so a caller can size its
+    prompts and estimate a cost before it calls.
+    """
     return json.dumps(
         {
             "object": "list",
             "data": [
-                {"id": model.name, "object": "model", "created": 0, "owned_by": model.provider}
+                {
+                    "id": model.name,
+                    "object": "model",
+                    "created": 0,
+                    "owned_by": model.provider,
+                    "context_window": model.context_window,
+                    "pricing": {
+                        "input_usd_per_mtok": str(model.input_price_per_mtok),
+                        "output_usd_per_mtok": str(model.output_price_per_mtok),
+                    },
+                }
                 for model in catalogue.models
             ],
         },

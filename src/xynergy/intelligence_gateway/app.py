@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from xynergy.intelligence_gateway.config import IntakeSettings
 from xynergy.intelligence_gateway.forms.endpoints import router as forms_router
-from xynergy.intelligence_gateway.outbox.dispatcher import OutboxDispatcher
+from xynergy.intelligence_gateway.outbox.resolver import INTAKE_FORM, resolve_forms
 from xynergy.intelligence_gateway.submissions.endpoints import router as admin_router
 from xynergy.intelligence_gateway.submissions.public import router as public_router
 from xynergy.platform.app import create_service_app
@@ -25,14 +25,10 @@ def create_intelligence_gateway_app(
     intake = intake or IntakeSettings()
 
     async def start(shared: Platform) -> None:
-        dispatcher = OutboxDispatcher(settings=settings, intake=intake, platform=shared)
-        app.state.outbox = dispatcher
-        await dispatcher.start()
-
-    async def stop(shared: Platform) -> None:
-        dispatcher: OutboxDispatcher | None = getattr(app.state, "outbox", None)
-        if dispatcher is not None:
-            await dispatcher.stop()
+        # The platform's one dispatcher delivers the intake's webhooks; it stops
+        # with the platform.
+        shared.outbox.register(INTAKE_FORM, resolve_forms)
+        app.state.outbox = shared.outbox
 
     app = create_service_app(
         slug=SLUG,
@@ -42,7 +38,6 @@ def create_intelligence_gateway_app(
         routers=[public_router, admin_router, forms_router],
         platform=platform,
         on_startup=[start],
-        on_shutdown=[stop],
     )
     app.state.intake = intake
     return app

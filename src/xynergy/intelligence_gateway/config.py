@@ -15,7 +15,7 @@ __all__ = ["IntakeSettings"]
 
 
 class IntakeSettings(BaseSettings):
-    """Bounds, spam rules, limits and outbox timing of the public intake."""
+    """Bounds, spam rules and limits of the public intake."""
 
     model_config = SettingsConfigDict(env_prefix="XYNERGY_INTAKE_", extra="ignore", frozen=True)
 
@@ -138,47 +138,7 @@ class IntakeSettings(BaseSettings):
         description="Rows read per query while a CSV export streams.",
     )
 
-    # --- webhook outbox ---------------------------------------------------------------
-    outbox_poll_seconds: float = Field(
-        default=1.0,
-        gt=0,
-        le=300,
-        description="How often the webhook outbox looks for messages due.",
-    )
-    outbox_batch: int = Field(
-        default=100, ge=1, le=10_000, description="Messages the outbox claims per poll."
-    )
-    outbox_concurrency: int = Field(
-        default=8, ge=1, le=1000, description="Webhook deliveries in flight at once, per process."
-    )
-    outbox_lease_seconds: float = Field(
-        default=60.0,
-        gt=0,
-        le=3600,
-        description="How long a claimed message is reserved for its process; after a crash another "
-        "takes it then.",
-    )
-    outbox_backoff_base_seconds: float = Field(
-        default=1.0,
-        gt=0,
-        le=3600,
-        description="Retry delay of a failed delivery: random, up to this times 2 to the power of "
-        "the attempts made (full jitter).",
-    )
-    outbox_backoff_max_seconds: float = Field(
-        default=3600.0,
-        gt=0,
-        le=86_400,
-        description="Cap of the retry delay between delivery attempts.",
-    )
-    outbox_give_up_after_seconds: float = Field(
-        default=7 * 86_400,
-        gt=0,
-        description="A receiver down longer than this loses nothing silently: the row stays, marked failed.",
-    )
-    webhook_timeout_seconds: float = Field(
-        default=10.0, gt=0, le=120, description="Timeout of one webhook delivery."
-    )
+    # --- webhooks (delivery timing lives in the platform: XYNERGY_OUTBOX_*) ----------
     webhook_secret_grace_seconds: float = Field(
         default=86_400.0,
         ge=0,
@@ -186,11 +146,6 @@ class IntakeSettings(BaseSettings):
         description="After a form's webhook secret is rotated, how long the previous secret keeps "
         "signing deliveries beside the new one (receivers switch over meanwhile); 0: it stops at "
         "once.",
-    )
-    webhook_allow_private_addresses: bool = Field(
-        default=False,
-        description="Deliver to loopback/private/link-local addresses (tests, on-premise); "
-        "off by default so a form cannot make the platform call its own network.",
     )
 
     @model_validator(mode="before")

@@ -1,4 +1,8 @@
-"""ORM models of the Intelligence Gateway. Every row carries its tenant."""
+"""ORM models of the Intelligence Gateway. Every row carries its tenant.
+
+Webhook notifications live in the platform's outbox (``platform_outbox``, source
+kind ``intake-form``), since migration 0016 moved them out of ``intake_outbox``.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,6 @@ from sqlalchemy import (
     Date,
     ForeignKey,
     Index,
-    Integer,
     String,
     Text,
     UniqueConstraint,
@@ -19,7 +22,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from xynergy.platform.db.base import Base, UTCDateTime, new_id, utcnow
 
-__all__ = ["IntakeForm", "OutboxMessage", "Submission"]
+__all__ = ["IntakeForm", "Submission"]
 
 _TENANT_FK = "tenants.id"
 
@@ -86,24 +89,3 @@ class Submission(Base):
     created_day: Mapped[date] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-
-
-class OutboxMessage(Base):
-    """A webhook notification, committed with its submission and delivered later."""
-
-    __tablename__ = "intake_outbox"
-    __table_args__ = (Index(None, "delivered_at", "next_attempt_at"),)
-
-    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
-    tenant_id: Mapped[str] = mapped_column(ForeignKey(_TENANT_FK, ondelete="CASCADE"))
-    form_id: Mapped[str] = mapped_column(ForeignKey("intake_forms.id", ondelete="CASCADE"))
-    submission_id: Mapped[str] = mapped_column(String(32))
-    event: Mapped[str] = mapped_column(String(64))
-    payload: Mapped[str] = mapped_column(Text)  # the exact JSON bytes that are signed and sent
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    last_error: Mapped[str | None] = mapped_column(String(500))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

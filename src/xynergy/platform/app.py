@@ -28,6 +28,7 @@ from xynergy.platform.probes import probes_router
 from xynergy.platform.routing import SecureRoute
 from xynergy.platform.runtime import Platform
 from xynergy.platform.slash_redirect import install_relative_slash_redirects
+from xynergy.platform.web_sessions.endpoints import sessions_router
 from xynergy.platform.websocket_routing import SecureWebSocketRoute
 
 __all__ = ["Hook", "create_service_app", "walk_routes"]
@@ -140,7 +141,9 @@ def create_service_app(
     # routes go first, then the probes and the pages: routes are matched in order,
     # so the hot routes should not wait behind the rarely used ones.
     own_routes = [
-        route for router in (*routers, probes_router, pages_router) for route in router.routes
+        route
+        for router in (*routers, probes_router, sessions_router, pages_router)
+        for route in router.routes
     ]
     app.router.routes[0:0] = own_routes
     _refuse_insecure_routes(app.routes, slug, settings)

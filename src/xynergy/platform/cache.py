@@ -181,8 +181,10 @@ class PlatformCache:
         cached = await self._lookup(key, expire)
         if cached is not None:
             requests.labels(namespace=namespace, result="hit").inc()
+            self._metrics.rollups.cache(namespace, hit=True)
             return cached
         requests.labels(namespace=namespace, result="miss").inc()
+        self._metrics.rollups.cache(namespace, hit=False)
 
         async def compute_and_store() -> str:
             versions = await self._tag_versions(tags)
@@ -217,8 +219,10 @@ class PlatformCache:
         cached = await self._lookup(key, ttl if ttl is not None else self.ttl(namespace))
         if cached is not None:
             self._metrics.cache_requests.labels(namespace=namespace, result="hit").inc()
+            self._metrics.rollups.cache(namespace, hit=True)
         elif count_miss:
             self._metrics.cache_requests.labels(namespace=namespace, result="miss").inc()
+            self._metrics.rollups.cache(namespace, hit=False)
         return cached
 
     async def store_json(
@@ -234,7 +238,17 @@ class PlatformCache:
         """Store JSON text under these parts (a pair to :meth:`lookup_json`)."""
         key = self.key(namespace, tenant_id, parts)
         expire = ttl if ttl is not None else self.ttl(namespace)
+        generation = self._generation
         await self._shared.set(key, text, expire=expire, tags=tags)
+        # The in-process copy follows the write: a caller that replaces an entry
+        # (the assistant's hot context) must read back what it stored, not the copy
+        # an earlier lookup kept. Kept only if no invalidation arrived meanwhile
+        # (another replica may have written after us); else dropped, so the next
+        # read goes to the shared store.
+        if generation == self._generation:
+            self._local.put(key, text, expire)
+        else:
+            self._local.drop(key)
 
     async def _lookup(self, key: str, expire: float) -> str | None:
         local = self._local.get(key)
@@ -269,6 +283,11 @@ class PlatformCache:
         if not tags:
             return ()
         return tuple(await self._shared.get_many(*(_version_key(tag) for tag in tags)))
+
+    @property
+    def local_entries(self) -> LocalEntries:
+        """The in-process copies (L1): their size and bound, for resource reports."""
+        return self._local
 
     @property
     def inflight(self) -> int:

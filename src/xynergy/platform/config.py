@@ -48,6 +48,12 @@ DEFAULT_RATE_LIMITS: dict[str, str] = {
     # Per key: a scrape renders every series (hundreds of KiB); Prometheus needs
     # one every few seconds at most.
     "metrics": "60/minute",
+    # Per client IP: browser sign-ins (POST /session); a failed key also counts
+    # against auth_failures.
+    "sign_in": "60/minute",
+    # Per client IP: a page reads (GET /session) or ends (DELETE /session) its
+    # session, about once per page load.
+    "session": "3600/hour",
 }
 
 # Of the internal token secrets; also checked when they are reloaded live.
@@ -323,6 +329,71 @@ class Settings(BaseSettings):
         "label values are bounded already, this is a second line of defence.",
     )
 
+    # --- per-minute rollups in SQL (issue 14: time series without a metrics server) ---
+    rollups_enabled: bool = Field(
+        default=True,
+        description="Count requests, cache lookups and AI use per minute and write them to "
+        "the rollup tables (read by the dashboard's /api/metrics/series).",
+    )
+    replica_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="This replica's name on its rollup rows; default: host, process id and "
+        "a random suffix (unique per start).",
+    )
+    rollup_flush_seconds: float = Field(
+        default=60.0,
+        ge=0.05,
+        le=3600,
+        description="How often ended minutes are turned into rollup rows and written.",
+    )
+    rollup_max_series_per_minute: int = Field(
+        default=5000,
+        ge=1,
+        le=1_000_000,
+        description="Distinct series (service+route, cache namespace, tenant+model) counted "
+        "per minute in process; events of further series are dropped and counted.",
+    )
+    rollup_queue_max_rows: int = Field(
+        default=50_000,
+        ge=1,
+        le=10_000_000,
+        description="Rollup rows waiting to be written at most; more are dropped and counted "
+        "(xynergy_rollup_rows_dropped).",
+    )
+    rollup_batch_max_rows: int = Field(
+        default=1000, ge=1, le=100_000, description="Rollup rows per INSERT batch at most."
+    )
+    rollup_retention_days: int = Field(
+        default=400, ge=1, le=3650, description="Rollup rows older than this are deleted."
+    )
+    rollup_retention_batch: int = Field(
+        default=5000,
+        ge=1,
+        le=100_000,
+        description="Expired rollup rows deleted per statement (per table).",
+    )
+    rollup_retention_max_batches: int = Field(
+        default=1000,
+        ge=1,
+        le=1_000_000,
+        description="Batches of expired rollup rows deleted per maintenance tick at most.",
+    )
+    metrics_series_max_days: int = Field(
+        default=31,
+        ge=1,
+        le=3650,
+        description="Longest range GET /api/metrics/series answers (to - from).",
+    )
+    metrics_series_max_points: int = Field(
+        default=1440,
+        ge=1,
+        le=100_000,
+        description="Most points GET /api/metrics/series answers; step must be at least "
+        "range / this.",
+    )
+
     # --- cache -----------------------------------------------------------------
     cache_schema_version: int = Field(
         default=1, ge=1, description="Part of every cache key; bump to orphan old entries."
@@ -480,6 +551,45 @@ class Settings(BaseSettings):
         le=10_000,
         description="Expired Idempotency-Key records deleted per statement.",
     )
+    # --- browser sign-in: session cookies (platform/web_sessions) --------------
+    web_session_ttl_seconds: int = Field(
+        default=43_200,
+        ge=60,
+        le=30 * 86_400,
+        description="Absolute lifetime of a browser session made by POST /session; the key's "
+        "own expiry, revocation or rotation ends it sooner.",
+    )
+    web_session_max_per_key: int = Field(
+        default=20,
+        ge=1,
+        le=1000,
+        description="Browser sessions kept per API key; a sign-in beyond this ends the oldest.",
+    )
+    web_session_cookie_secure: Literal["auto", "always", "never"] = Field(
+        default="auto",
+        description="Secure attribute of the session cookie: auto sets it when the request came "
+        "over https (directly, or X-Forwarded-Proto from trusted_proxies); always; never.",
+    )
+    web_session_cache_ttl_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        le=300,
+        description="How long a session row is trusted in process without reading the database; "
+        "bounds how late a sign-out on another replica is seen without Redis (the key itself is "
+        "re-checked on every request).",
+    )
+    web_session_cache_max_entries: int = Field(
+        default=10_000,
+        ge=1,
+        le=1_000_000,
+        description="Sessions (and unknown session tokens) cached per process.",
+    )
+    web_session_purge_batch_size: int = Field(
+        default=500,
+        ge=1,
+        le=10_000,
+        description="Expired browser sessions deleted per statement by the maintenance job.",
+    )
     # --- rate limits ----------------------------------------------------------
     rate_limits: dict[str, str] = Field(
         default_factory=lambda: dict(DEFAULT_RATE_LIMITS),
@@ -583,6 +693,50 @@ class Settings(BaseSettings):
     internal_base_url: str = Field(
         default="http://xynergy.internal",
         description="Host used for in-process (ASGI) calls; never resolved on a network.",
+    )
+    # --- transactional outbox and signed webhooks (platform/outbox) -------------
+    outbox_poll_seconds: float = Field(
+        default=1.0, gt=0, le=300, description="How often the outbox looks for messages due."
+    )
+    outbox_batch: int = Field(
+        default=100, ge=1, le=10_000, description="Messages the outbox claims per poll."
+    )
+    outbox_concurrency: int = Field(
+        default=8, ge=1, le=1000, description="Webhook deliveries in flight at once, per process."
+    )
+    outbox_lease_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="How long a claimed message is reserved for its process; after a crash "
+        "another takes it then.",
+    )
+    outbox_backoff_base_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=3600,
+        description="Retry delay of a failed delivery: random, up to this times 2 to the power "
+        "of the attempts made (full jitter).",
+    )
+    outbox_backoff_max_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        le=86_400,
+        description="Cap of the retry delay between delivery attempts.",
+    )
+    outbox_give_up_after_seconds: float = Field(
+        default=7 * 86_400,
+        gt=0,
+        description="A receiver down longer than this loses nothing silently: the message "
+        "stays, marked failed.",
+    )
+    outbox_webhook_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=120, description="Timeout of one webhook delivery."
+    )
+    outbox_allow_private_addresses: bool = Field(
+        default=False,
+        description="Deliver webhooks to loopback/private/link-local addresses (tests, "
+        "on-premise); off by default so a tenant cannot make the platform call its own network.",
     )
 
     @model_validator(mode="before")

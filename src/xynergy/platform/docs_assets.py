@@ -1,9 +1,11 @@
-"""The static files of the docs and site pages: an allow-list at content-hashed URLs.
+"""The static files of the web pages: an allow-list at content-hashed URLs.
 
-Swagger UI comes from npm's ``swagger-ui-dist``, pinned by ``package-lock.json``;
-``make docs-assets`` copies the files the pages load into ``static/vendor/swagger-ui``
-(never committed, never fetched from a CDN at run time). Our own stylesheet and
-init script live in ``static/``.
+Third-party files come from npm, pinned by ``package-lock.json``: Swagger UI
+(``swagger-ui-dist``) for the docs pages, ``marked`` and ``dompurify`` for the AI
+Assistant's chat page, ``uplot`` for the Platform Dashboard's charts. ``make
+docs-assets`` copies the files the pages load into ``static/vendor/<package>/``
+(never committed, never fetched from a CDN at run time). Our own stylesheets and
+scripts live in ``static/``.
 
 Each file is served at ``/docs/assets/<digest>/<name>``, ``<digest>`` being a hash
 of its content: the URL changes whenever the file does, so a browser may keep it
@@ -28,17 +30,37 @@ __all__ = [
     "SWAGGER_UI_DIR",
     "SWAGGER_UI_FILES",
     "Asset",
+    "CHART_FILES",
+    "MARKDOWN_FILES",
+    "MARKDOWN_PACKAGES",
     "DocsUnavailable",
     "asset_url",
     "docs_assets",
     "find_asset",
+    "installed",
     "require_swagger_ui",
 ]
 
 STATIC_DIR = Path(__file__).parent / "static"
 SWAGGER_UI_DIR = STATIC_DIR / "vendor" / "swagger-ui"
-OWN_FILES = ("site.css", "docs.js", "favicon.svg")
+OWN_FILES = (
+    "site.css",
+    "docs.js",
+    "favicon.svg",
+    "app.css",
+    "app.js",
+    "chat.css",
+    "chat.js",
+    "dashboard.css",
+    "dashboard.js",
+)
 SWAGGER_UI_FILES = ("swagger-ui-bundle.js", "swagger-ui-standalone-preset.js", "swagger-ui.css")
+# The chat page's Markdown: a parser, then a sanitiser of what it made (file: package).
+MARKDOWN_PACKAGES = {"marked.umd.js": "marked", "purify.min.js": "dompurify"}
+MARKDOWN_FILES = tuple(MARKDOWN_PACKAGES)
+# The dashboard's charts: uPlot's script and its stylesheet (no inline style needed).
+CHART_PACKAGES = {"uPlot.iife.min.js": "uplot", "uPlot.min.css": "uplot"}
+CHART_FILES = tuple(CHART_PACKAGES)
 ASSETS_PATH = "/docs/assets/{digest}/{name}"
 # A content-addressed URL never changes meaning, so the browser need not ask again.
 IMMUTABLE_CACHE_CONTROL = "public, max-age=31536000, immutable"
@@ -83,18 +105,26 @@ def _asset(path: Path) -> Asset:
 def docs_assets() -> dict[str, Asset]:
     """Every servable file that is installed, by name, hashed once per process.
 
-    Our own files ship inside the package; Swagger UI's are there once
+    Our own files ship inside the package; the npm packages' are there once
     ``make docs-assets`` has run (the server reads them at its first page).
+    Names are the lookup keys, so no two listed files share one.
     """
     paths = [STATIC_DIR / name for name in OWN_FILES]
     paths += [SWAGGER_UI_DIR / name for name in SWAGGER_UI_FILES]
+    vendored = MARKDOWN_PACKAGES | CHART_PACKAGES
+    paths += [STATIC_DIR / "vendor" / package / name for name, package in vendored.items()]
     return {path.name: _asset(path) for path in paths if path.is_file()}
+
+
+def installed(names: tuple[str, ...]) -> bool:
+    """Whether every one of ``names`` is installed."""
+    table = docs_assets()
+    return all(name in table for name in names)
 
 
 def require_swagger_ui() -> None:
     """Raise DocsUnavailable unless every Swagger UI file is installed."""
-    installed = docs_assets()
-    if not all(name in installed for name in SWAGGER_UI_FILES):
+    if not installed(SWAGGER_UI_FILES):
         raise DocsUnavailable()
 
 

@@ -13,7 +13,7 @@ alone lists itself only.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -37,9 +37,11 @@ from xynergy.platform.routing import api_router, public, rate_limit
 
 __all__ = [
     "DOCS_CONTENT_SECURITY_POLICY",
+    "HomePage",
     "SITE_CONTENT_SECURITY_POLICY",
     "ServiceLink",
     "pages_router",
+    "render_page",
     "share_site_links",
     "site_links_for",
 ]
@@ -57,6 +59,8 @@ SITE_CONTENT_SECURITY_POLICY = (
     "default-src 'none'; style-src 'self'; img-src 'self'; "
     "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
+# What an app may serve at its ``/`` instead of the index (set on ``app.state.home_page``).
+HomePage = Callable[[Request], Awaitable[Response]]
 # Bounds on the asset URL's parts; real ones are far shorter (a digest and a file name).
 _MAX_DIGEST_CHARS = 64
 _MAX_NAME_CHARS = 100
@@ -116,7 +120,12 @@ def _site(request: Request) -> _Site:
     return _Site(links, own, server_root)
 
 
-def _page(request: Request, template: str, csp: str, context: dict[str, Any]) -> Response:
+def render_page(request: Request, template: str, csp: str, context: dict[str, Any]) -> Response:
+    """``template`` (from ``templates/``) with the site's links, under policy ``csp``.
+
+    Every page also gets ``app_root``: where this app is served (its mount
+    prefix under the server's root path), for the page's own API calls.
+    """
     site = _site(request)
     app_root = site.url(site.own, "")
 
@@ -139,7 +148,7 @@ def _page(request: Request, template: str, csp: str, context: dict[str, Any]) ->
     return _templates.TemplateResponse(
         request,
         template,
-        {"asset": asset, "services": services, "own": site.own, **context},
+        {"asset": asset, "services": services, "own": site.own, "app_root": app_root, **context},
         headers={"Content-Security-Policy": csp},
     )
 
@@ -171,8 +180,15 @@ async def openapi_document(request: Request) -> Response:
 @public
 @rate_limit(_PAGES_RATE_CLASS)
 async def site_index(request: Request) -> Response:
-    """The services on this server, their docs and their health endpoints."""
-    return _page(request, "index.html", SITE_CONTENT_SECURITY_POLICY, {})
+    """The services on this server, their docs and their health endpoints; or the
+    app's own page when it has one (``app.state.home_page``: the AI Assistant's chat).
+
+    One route either way, so every app's ``/`` keeps one rate class and policy walk.
+    """
+    home: HomePage | None = getattr(request.app.state, "home_page", None)
+    if home is not None:
+        return await home(request)
+    return render_page(request, "index.html", SITE_CONTENT_SECURITY_POLICY, {})
 
 
 @pages_router.get("/docs")
@@ -189,7 +205,7 @@ async def docs_page(request: Request) -> Response:
         "primaryName": site.own.title,
     }
     context = {"config": config, "on_docs": True}
-    return _page(request, "docs.html", DOCS_CONTENT_SECURITY_POLICY, context)
+    return render_page(request, "docs.html", DOCS_CONTENT_SECURITY_POLICY, context)
 
 
 @pages_router.get(ASSETS_PATH)

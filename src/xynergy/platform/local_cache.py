@@ -24,6 +24,17 @@ class LocalEntries:
     def __len__(self) -> int:
         return len(self._entries)
 
+    @property
+    def max_entries(self) -> int:
+        """The bound now (lowered under memory pressure: platform/resources.py)."""
+        return self._max_entries
+
+    def resize(self, max_entries: int) -> None:
+        """Hold at most ``max_entries`` from now on, dropping the least recently used."""
+        self._max_entries = max(1, max_entries)
+        while len(self._entries) > self._max_entries:
+            self._entries.popitem(last=False)
+
     def get(self, key: str) -> str | None:
         """The live copy of ``key``, or None."""
         entry = self._entries.get(key)

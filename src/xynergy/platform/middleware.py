@@ -210,6 +210,9 @@ class RequestContextMiddleware:
         counter, histogram = self._children(method, template, status)
         counter.inc()
         histogram.observe(elapsed)
+        if scope["type"] == "http":
+            # A WebSocket's time is its connection's life, not a latency.
+            self.metrics().rollups.request(self.service, method, template, status, elapsed)
         if self.access_log is not None:
             self.access_log.write(self.service, method, template, status, elapsed, request_id)
 

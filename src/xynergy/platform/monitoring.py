@@ -14,6 +14,8 @@ from typing import Any, TypeVar
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from xynergy.platform.rollups.sink import NULL_ROLLUPS, RollupSink
+
 __all__ = ["CONTENT_TYPE_LATEST", "PlatformMetrics"]
 
 MetricT = TypeVar("MetricT", Counter, Gauge, Histogram)
@@ -27,6 +29,9 @@ class PlatformMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self._service_metrics: dict[str, Counter | Gauge | Histogram] = {}
+        # Per-minute rollups in SQL, counted at the same spots as these metrics;
+        # the platform replaces the null sink with its recorder when it opens.
+        self.rollups: RollupSink = NULL_ROLLUPS
         self.requests = Counter(
             "xynergy_http_requests",
             "HTTP requests served, by route template and status.",

@@ -9,11 +9,11 @@ result and one task, whatever the number of callers.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+
+from xynergy.platform.shared_window import SharedWindow
 
 __all__ = ["Readiness", "ReadinessProbe"]
 
@@ -48,36 +48,21 @@ class ReadinessProbe:
         on_check: Callable[[], None] | None = None,
     ) -> None:
         self._check = check
-        self._max_age = max_age
         self._on_check = on_check
-        self._last: Readiness | None = None
-        self._in_flight: asyncio.Task[Readiness] | None = None
+        # The window holds the one Readiness every caller of a check shares.
+        self._window: SharedWindow[Readiness] = SharedWindow(
+            window_seconds=max_age, task_name="readiness-check"
+        )
 
     async def current(self) -> Readiness:
         """The last result if fresh enough, else the (one) check in flight."""
-        last = self._last
-        if last is not None and last.age() < self._max_age:
-            return last
-        if self._in_flight is None:
-            self._in_flight = asyncio.create_task(self._run(), name="readiness-check")
-        # Shielded: a caller that goes away (client disconnect) must not cancel
-        # the check the other callers are waiting for.
-        return await asyncio.shield(self._in_flight)
+        return (await self._window.current(self._run)).value
 
     async def _run(self) -> Readiness:
-        try:
-            if self._on_check is not None:
-                self._on_check()
-            result = Readiness(await self._check(), time.monotonic())
-            self._last = result
-            return result
-        finally:
-            self._in_flight = None
+        if self._on_check is not None:
+            self._on_check()
+        return Readiness(await self._check(), time.monotonic())
 
     async def close(self) -> None:
         """Cancel a check still in flight (at shutdown)."""
-        task, self._in_flight = self._in_flight, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._window.close()

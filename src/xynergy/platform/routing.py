@@ -53,6 +53,8 @@ from xynergy.platform.idempotency import (
 )
 from xynergy.platform.input_text import check_request_text
 from xynergy.platform.scope_hoisting import hoist_scope_checks
+from xynergy.platform.web_sessions.access import authenticate_session
+from xynergy.platform.web_sessions.cookies import session_token_of
 
 __all__ = [
     "ACTING_TENANT_HEADER",
@@ -325,8 +327,9 @@ async def _count_failed_authentication(
 
 
 async def authenticate(request: HTTPConnection, platform: Any) -> AuthContext:
-    """The caller's context from an internal token or an API key (a request, or a
-    WebSocket before it is accepted: platform/websocket_routing.py)."""
+    """The caller's context from an internal token, an API key or a browser session
+    cookie (a request, or a WebSocket before it is accepted:
+    platform/websocket_routing.py)."""
     presented = _credentials(request.scope)
     if presented.internal_token is not None:
         auth = platform.internal_tokens.verify(
@@ -335,7 +338,13 @@ async def authenticate(request: HTTPConnection, platform: Any) -> AuthContext:
     elif presented.api_key:
         auth = await platform.key_verifier.verify(presented.api_key)
     else:
-        raise Unauthorized()
+        # A browser signed in through POST /session: the cookie stands for the key
+        # (re-checked on every request) and unsafe methods need its CSRF token.
+        # An explicit key, above, always wins over a cookie.
+        token = session_token_of(request.scope)
+        if token is None:
+            raise Unauthorized()
+        auth = await authenticate_session(request, platform, token)
     acting = presented.acting_tenant
     if acting and acting != auth.tenant_id:
         if not auth.is_admin:

@@ -33,11 +33,16 @@ from xynergy.platform.idempotency_purge import IdempotencyPurger
 from xynergy.platform.logging import flush_stdout_forever, get_logger
 from xynergy.platform.metrics_port import MetricsPort
 from xynergy.platform.monitoring import PlatformMetrics
+from xynergy.platform.outbox.dispatcher import OutboxDispatcher
 from xynergy.platform.rate_limit import RateLimiter
 from xynergy.platform.readiness import Readiness, ReadinessProbe
+from xynergy.platform.rollups import retention as rollup_retention
+from xynergy.platform.rollups.recorder import RollupRecorder
 from xynergy.platform.secrets import SecretsRegistry, SecretsWatcher
 from xynergy.platform.services import ServiceClient
 from xynergy.platform.tenancy.repository import TenantRepository
+from xynergy.platform.web_sessions.service import MAINTENANCE_JOB as WEB_SESSIONS_JOB
+from xynergy.platform.web_sessions.service import WebSessions
 
 __all__ = ["MaintenanceJob", "Platform"]
 
@@ -85,19 +90,35 @@ class Platform:
     services: ServiceClient
     secrets: SecretsRegistry
     closed: bool = False
+    # Browser sessions (platform/web_sessions): they check keys through key_verifier.
+    web_sessions: WebSessions = field(init=False)
     _known_tenants: TTLCache[str, bool] = field(init=False)
     _log_flusher: asyncio.Task[None] | None = field(init=False, default=None)
     _readiness: ReadinessProbe = field(init=False)
     _metrics_port: MetricsPort | None = field(init=False, default=None)
     _secrets_watcher: SecretsWatcher | None = field(init=False, default=None)
     _idempotency_purger: IdempotencyPurger | None = field(init=False, default=None)
+    # The webhook outbox's one dispatcher; services register resolvers on it.
+    outbox: OutboxDispatcher = field(init=False)
+    # Per-minute rollups (None when XYNERGY_ROLLUPS_ENABLED is false).
+    rollups: RollupRecorder | None = field(init=False, default=None)
     # Run once every service is started and reachable in process (bounded: one per
     # service that asks, at start-up).
     _when_ready: list[Callable[[], Awaitable[None]]] = field(init=False, default_factory=list)
     # Periodic upkeep by name (one per service that registers, at start-up).
     _maintenance: dict[str, MaintenanceJob] = field(init=False, default_factory=dict)
+    # Jobs the runtime runs every minute (e.g. alert evaluation), by name.
+    _every_minute: dict[str, MaintenanceJob] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
+        self.web_sessions = WebSessions(self.settings, self.sessionmaker, self.key_verifier)
+        self.outbox = OutboxDispatcher(
+            settings=self.settings,
+            sessionmaker=self.sessionmaker,
+            http=self.http,
+            breakers=self.breakers,
+            metrics=self.metrics,
+        )
         self._known_tenants = TTLCache(
             self.settings.key_cache_max_entries, self.settings.key_cache_ttl_seconds
         )
@@ -137,8 +158,19 @@ class Platform:
             platform.secrets.register(InternalSecretPart(settings=settings, tokens=tokens))
             await platform.cache.open()
             await platform.key_verifier.start()
+            await platform.web_sessions.start()
+            platform.add_maintenance(WEB_SESSIONS_JOB, platform.web_sessions.maintain)
             platform._idempotency_purger = IdempotencyPurger(sessionmaker, settings)
             platform._idempotency_purger.start()
+            await platform.outbox.start()  # idle (no query) until a resolver is registered
+            if settings.rollups_enabled:
+                platform.rollups = RollupRecorder(settings, sessionmaker, metrics)
+                metrics.rollups = platform.rollups
+                platform.rollups.start()
+                platform.add_maintenance(
+                    rollup_retention.JOB_NAME,
+                    rollup_retention.retention_job(settings, sessionmaker),
+                )
             platform._log_flusher = asyncio.create_task(
                 flush_stdout_forever(settings.log_flush_interval_seconds), name="log-flusher"
             )
@@ -167,10 +199,15 @@ class Platform:
             await self._readiness.close()
             if self._idempotency_purger is not None:
                 await self._idempotency_purger.stop()
+            await self.outbox.stop()  # before outbound HTTP and the engine close
+            if self.rollups is not None:
+                # Last of the background work: this minute's counts reach the database.
+                await self.rollups.stop()
             if self._log_flusher is not None:
                 self._log_flusher.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._log_flusher
+            await self.web_sessions.stop()
             await self.key_verifier.stop()
         finally:
             await self.cache.close()
@@ -206,6 +243,16 @@ class Platform:
         A job must be safe to repeat: a tick interrupted by a crash runs it again.
         """
         self._maintenance[name] = job  # guard: allow XG005 one per service, named in code
+
+    def add_every_minute(self, name: str, job: MaintenanceJob) -> None:
+        """Register ``job`` to run every minute, once per tick across replicas (the
+        System Runtime's minutely schedule); it must be safe to repeat, like upkeep."""
+        self._every_minute[name] = job  # guard: allow XG005 one per service, named in code
+
+    @property
+    def every_minute_jobs(self) -> Mapping[str, MaintenanceJob]:
+        """The registered minutely jobs, by name."""
+        return MappingProxyType(self._every_minute)
 
     @property
     def maintenance_jobs(self) -> Mapping[str, MaintenanceJob]:

@@ -89,6 +89,11 @@ class ServiceClient:
             await self._in_process.aclose()
 
     @property
+    def known_services(self) -> tuple[str, ...]:
+        """Every slug this client can call (mounted in process or given a URL), sorted."""
+        return tuple(sorted(self._mounts.keys() | self._settings.service_urls.keys()))
+
+    @property
     def closed(self) -> bool:
         """Whether the in-process client is closed (or was never opened)."""
         return self._in_process is None or self._in_process.is_closed

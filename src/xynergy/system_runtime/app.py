@@ -52,7 +52,7 @@ def create_system_runtime_app(
             catalogue=catalogue,
             settings=runtime,
             events=events,
-            records=RecordWriter(shared.sessionmaker),
+            records=RecordWriter(shared.engine),
         )
         app.state.runtime = context
 

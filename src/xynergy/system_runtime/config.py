@@ -12,9 +12,14 @@ from xynergy.system_runtime.extra_operations import ExtraOperation
 __all__ = ["RUN_CODE_VERSION", "RuntimeSettings"]
 
 # The run workflow's replay contract (engine/workflow.py: how DBOS step ids are
-# drawn). Bump it when that changes: runs recorded by the old code then stay with
-# replicas of the old version instead of replaying wrongly.
-RUN_CODE_VERSION = "runs-1"
+# drawn, and the arguments a run is queued with). Bump it when that changes: runs
+# recorded by the old code then stay with replicas of the old version instead of
+# replaying wrongly. runs-2: a run's first workflow is queued with its start
+# (engine/plan.py) as a second argument, which runs-1 code cannot accept; step ids
+# are drawn as before, and runs-2 code still executes runs queued with their id only,
+# so a runs-2 replica started with XYNERGY_RUNTIME_APPLICATION_VERSION=runs-1 finishes
+# what runs-1 replicas left queued or pending.
+RUN_CODE_VERSION = "runs-2"
 
 
 class RuntimeSettings(BaseSettings):

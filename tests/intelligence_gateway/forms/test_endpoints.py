@@ -189,8 +189,8 @@ class TestCreateFormSettings:
     async def test_private_webhooks_are_allowed_when_configured(
         self, make_settings: Callable[..., Settings]
     ) -> None:
-        intake = IntakeSettings(webhook_allow_private_addresses=True)
-        async with admin_api(make_settings(), intake) as api:
+        settings = make_settings(outbox_allow_private_addresses=True)
+        async with admin_api(settings, IntakeSettings()) as api:
             made = await api.create(webhook_url="http://127.0.0.1:8123/hook")
             assert made["webhook_url"] == "http://127.0.0.1:8123/hook"
 

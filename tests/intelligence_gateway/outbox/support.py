@@ -22,34 +22,67 @@ from yarl import URL
 
 from tests.helpers import ensure_tenant
 from xynergy.intelligence_gateway.config import IntakeSettings
-from xynergy.intelligence_gateway.models import IntakeForm, OutboxMessage, Submission
-from xynergy.intelligence_gateway.outbox.delivery import BREAKER, breaker_destination
+from xynergy.intelligence_gateway.models import IntakeForm, Submission
 from xynergy.intelligence_gateway.outbox.enqueue import enqueue_webhook
-from xynergy.intelligence_gateway.outbox.signing import (
+from xynergy.intelligence_gateway.outbox.resolver import INTAKE_FORM, resolve_forms
+from xynergy.platform.db.base import new_id
+from xynergy.platform.db.session import unit_of_work
+from xynergy.platform.outbox import (
+    BREAKER,
+    OutboxDispatcher,
+    OutboxMessage,
+    OutboxResolvers,
+    breaker_destination,
+)
+from xynergy.platform.outbox.signing import (
     DELIVERY_HEADER,
     EVENT_HEADER,
     SIGNATURE_HEADER,
     verify_signature,
 )
-from xynergy.platform.db.base import new_id
-from xynergy.platform.db.session import unit_of_work
 from xynergy.platform.runtime import Platform
 
 SECRET = "whsec-test-" + "s" * 32
 
 
-def fast_intake(**overrides: Any) -> IntakeSettings:
-    """Outbox settings with tiny poll and backoff times, loopback receivers allowed."""
+def fast_outbox(**overrides: Any) -> dict[str, Any]:
+    """Platform outbox settings with tiny poll and backoff times, loopback receivers allowed."""
     values: dict[str, Any] = {
         "outbox_poll_seconds": 0.05,
         "outbox_backoff_base_seconds": 0.01,
         "outbox_backoff_max_seconds": 0.05,
         "outbox_lease_seconds": 30.0,
-        "webhook_timeout_seconds": 2.0,
-        "webhook_allow_private_addresses": True,
+        "outbox_webhook_timeout_seconds": 2.0,
+        "outbox_allow_private_addresses": True,
     }
     values.update(overrides)
-    return IntakeSettings(**values)
+    return values
+
+
+def fast_intake(**overrides: Any) -> IntakeSettings:
+    """Intake settings for the webhook tests (loopback URLs need the platform's
+    ``outbox_allow_private_addresses``, which :func:`fast_outbox` sets)."""
+    return IntakeSettings(**overrides)
+
+
+def dispatcher_for(platform: Platform, **outbox: Any) -> OutboxDispatcher:
+    """A dispatcher of the intake's messages on ``platform``, with fast outbox settings."""
+    resolvers = OutboxResolvers()
+    resolvers.register(INTAKE_FORM, resolve_forms)
+    return OutboxDispatcher(
+        settings=platform.settings.model_copy(update=fast_outbox(**outbox)),
+        sessionmaker=platform.sessionmaker,
+        http=platform.http,
+        breakers=platform.breakers,
+        metrics=platform.metrics,
+        resolvers=resolvers,
+    )
+
+
+def submission_id(row: OutboxMessage) -> str:
+    """The submission an intake message reports (named in its payload)."""
+    submission: dict[str, Any] = json.loads(row.payload)["submission"]
+    return str(submission["id"])
 
 
 class WebhookReceiver:

@@ -13,24 +13,17 @@ from tests.intelligence_gateway.outbox.support import (
     WebhookReceiver,
     breaker_state,
     create_form,
-    fast_intake,
+    dispatcher_for,
     outbox_rows,
     submit,
 )
 from tests.platform.special_addresses import refused_cases
 from tests.platform.test_services_client import reserved_port
-from xynergy.intelligence_gateway.outbox.delivery import BREAKER
-from xynergy.intelligence_gateway.outbox.dispatcher import OutboxDispatcher
 from xynergy.platform import net_policy
+from xynergy.platform.outbox import BREAKER, OutboxDispatcher
 from xynergy.platform.runtime import Platform
 
 THRESHOLD = 3
-
-
-def dispatcher_for(platform: Platform, **intake: object) -> OutboxDispatcher:
-    return OutboxDispatcher(
-        settings=platform.settings, intake=fast_intake(**intake), platform=platform
-    )
 
 
 class TestDestinations:
@@ -42,7 +35,7 @@ class TestDestinations:
         form_id = await create_form(platform, webhook_url=url)
         await submit(platform, form_id, 1)
 
-        dispatcher = dispatcher_for(platform, webhook_allow_private_addresses=False)
+        dispatcher = dispatcher_for(platform, outbox_allow_private_addresses=False)
         assert await dispatcher.run_once() == 1
 
         assert receiver.requests == 0
@@ -65,7 +58,7 @@ class TestDestinations:
         form_id = await create_form(platform, webhook_url=url)
         await submit(platform, form_id, 1)
 
-        dispatcher = dispatcher_for(platform, webhook_allow_private_addresses=False)
+        dispatcher = dispatcher_for(platform, outbox_allow_private_addresses=False)
         assert await dispatcher.run_once() == 1
 
         assert len(receiver.delivered) == 1
@@ -131,7 +124,7 @@ async def open_breaker(platform: Platform, dispatcher: OutboxDispatcher, form_id
     """Deliver until every message of ``form_id`` fails fast on an open breaker (bounded)."""
     for _ in range(THRESHOLD * 20):
         await dispatcher.run_once()
-        rows = [row for row in await outbox_rows(platform) if row.form_id == form_id]
+        rows = [row for row in await outbox_rows(platform) if row.source_id == form_id]
         if all("breaker" in (row.last_error or "") for row in rows):
             return
         await asyncio.sleep(0.06)  # past the retry backoff (at most 0.05 s)
@@ -205,8 +198,8 @@ class TestBreakerPerTenantAndDestination:
         # The state changes are there, counted under the upstream only.
         transitions = "xynergy_circuit_breaker_destination_transitions_total"
         assert metric_value(text, transitions, circuit=BREAKER, state="opened") == 1
-        deliveries = "xynergy_intake_webhook_deliveries_total"
-        assert metric_value(text, deliveries, outcome="delivered") == 2
+        deliveries = "xynergy_webhook_deliveries_total"
+        assert metric_value(text, deliveries, kind="intake-form", outcome="delivered") == 2
 
 
 class _RefusingSession:
@@ -245,19 +238,17 @@ class TestSpecialPurposeDestinations:
             form_id = await create_form(platform, webhook_url=f"https://{host}/hooks/xynergy")
             forms[form_id] = address
             await submit(platform, form_id, 1)
-        dispatcher = OutboxDispatcher(
-            settings=platform.settings,
-            intake=fast_intake(webhook_allow_private_addresses=False, outbox_batch=len(forms)),
-            platform=platform,
-            resolver=resolver,
+        dispatcher = dispatcher_for(
+            platform, outbox_allow_private_addresses=False, outbox_batch=len(forms)
         )
+        dispatcher.resolver = resolver
 
         assert await dispatcher.run_once() == len(forms)
 
         assert attempts == []
         rows = await outbox_rows(platform)
         let_through = [
-            forms[row.form_id] for row in rows if "non-public" not in (row.last_error or "")
+            forms[row.source_id] for row in rows if "non-public" not in (row.last_error or "")
         ]
         assert let_through == []
         assert all(row.delivered_at is None and row.failed_at is None for row in rows)
@@ -273,12 +264,10 @@ class TestSpecialPurposeDestinations:
 
         form_id = await create_form(platform, webhook_url="https://slow-dns.tenant.example/h")
         await submit(platform, form_id, 1)
-        dispatcher = OutboxDispatcher(
-            settings=platform.settings,
-            intake=fast_intake(webhook_allow_private_addresses=False, webhook_timeout_seconds=0.2),
-            platform=platform,
-            resolver=hanging,
+        dispatcher = dispatcher_for(
+            platform, outbox_allow_private_addresses=False, outbox_webhook_timeout_seconds=0.2
         )
+        dispatcher.resolver = hanging
 
         # Bounded by the test too: without the timeout this would wait forever.
         assert await asyncio.wait_for(dispatcher.run_once(), timeout=30) == 1
@@ -298,7 +287,7 @@ class TestSpecialPurposeDestinations:
         form_id = await create_form(platform, webhook_url=f"https://[{literal}]/hooks/xynergy")
         await submit(platform, form_id, 1)
 
-        assert await dispatcher_for(platform, webhook_allow_private_addresses=False).run_once() == 1
+        assert await dispatcher_for(platform, outbox_allow_private_addresses=False).run_once() == 1
 
         assert attempts == []
         [row] = await outbox_rows(platform)

@@ -13,23 +13,17 @@ from tests.intelligence_gateway.outbox.conftest import OpenPlatform
 from tests.intelligence_gateway.outbox.support import (
     WebhookReceiver,
     create_form,
-    fast_intake,
+    dispatcher_for,
     outbox_rows,
     submit,
     wait_all_delivered,
     wait_until,
 )
-from xynergy.intelligence_gateway.models import IntakeForm, OutboxMessage
-from xynergy.intelligence_gateway.outbox.dispatcher import OutboxDispatcher, backoff_seconds
+from xynergy.intelligence_gateway.models import IntakeForm
 from xynergy.platform.db.base import utcnow
 from xynergy.platform.db.session import unit_of_work
+from xynergy.platform.outbox import OutboxMessage, backoff_seconds
 from xynergy.platform.runtime import Platform
-
-
-def dispatcher_for(platform: Platform, **intake: object) -> OutboxDispatcher:
-    return OutboxDispatcher(
-        settings=platform.settings, intake=fast_intake(**intake), platform=platform
-    )
 
 
 async def set_rows(platform: Platform, message_id: str, **values: object) -> None:
@@ -65,7 +59,10 @@ class TestRunOnce:
         assert {row.id for row in rows} == set(receiver.delivered)
         text = platform.metrics.render().decode()
         assert (
-            metric_value(text, "xynergy_intake_webhook_deliveries_total", outcome="delivered") == 3
+            metric_value(
+                text, "xynergy_webhook_deliveries_total", kind="intake-form", outcome="delivered"
+            )
+            == 3
         )
 
     async def test_rows_not_due_or_leased_elsewhere_are_not_touched(
@@ -176,7 +173,12 @@ class TestRetries:
         assert failed.last_error.startswith("HTTP 503")
         assert await dispatcher.run_once() == 0  # never retried
         text = platform.metrics.render().decode()
-        assert metric_value(text, "xynergy_intake_webhook_deliveries_total", outcome="failed") == 1
+        assert (
+            metric_value(
+                text, "xynergy_webhook_deliveries_total", kind="intake-form", outcome="failed"
+            )
+            == 1
+        )
 
     async def test_a_removed_webhook_marks_the_message_failed(
         self, platform: Platform, receiver: WebhookReceiver
@@ -217,7 +219,7 @@ class TestBackgroundLoop:
         intake = {
             "outbox_concurrency": 3,
             "outbox_lease_seconds": 1.0,
-            "webhook_timeout_seconds": 0.3,
+            "outbox_webhook_timeout_seconds": 0.3,
         }
         first = await open_platform()
         form_id = await create_form(first, webhook_url=receiver.url)
@@ -256,7 +258,7 @@ class TestBackgroundLoop:
         await submit(platform, form_id, 4)
         receiver.gate = asyncio.Event()  # deliveries hang until the stop cancels them
         dispatcher = dispatcher_for(
-            platform, outbox_lease_seconds=3600.0, webhook_timeout_seconds=0.2
+            platform, outbox_lease_seconds=3600.0, outbox_webhook_timeout_seconds=0.2
         )
         await dispatcher.start()
         await wait_until(lambda: receiver.held == 4)
@@ -293,7 +295,8 @@ class TestBackgroundLoop:
         delivered = [
             metric_value(
                 replica.metrics.render().decode(),
-                "xynergy_intake_webhook_deliveries_total",
+                "xynergy_webhook_deliveries_total",
+                kind="intake-form",
                 outcome="delivered",
             )
             for replica in replicas

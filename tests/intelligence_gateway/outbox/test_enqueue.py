@@ -13,6 +13,7 @@ from tests.intelligence_gateway.outbox.support import (
     outbox_rows,
     submit,
 )
+from tests.intelligence_gateway.outbox.support import submission_id as submission_id_of
 from xynergy.intelligence_gateway.models import IntakeForm, Submission
 from xynergy.intelligence_gateway.outbox.enqueue import SUBMISSION_CREATED, enqueue_webhook
 from xynergy.platform.db.session import unit_of_work
@@ -28,8 +29,9 @@ class TestEnqueueWebhook:
 
         [row] = await outbox_rows(platform)
         payload = json.loads(row.payload)
-        assert (row.submission_id, row.form_id, row.event) == (
+        assert (submission_id_of(row), row.source_kind, row.source_id, row.event) == (
             submission_id,
+            "intake-form",
             form_id,
             SUBMISSION_CREATED,
         )
@@ -55,7 +57,7 @@ class TestEnqueueWebhook:
             session.add(submission)
             await enqueue_webhook(session, form=form, submission=submission)
         [row] = await outbox_rows(platform)
-        assert row.submission_id == submission.id
+        assert submission_id_of(row) == submission.id
         assert json.loads(row.payload)["submission"]["id"] == submission.id
 
     async def test_a_submission_that_was_not_stored_adds_nothing(self, platform: Platform) -> None:

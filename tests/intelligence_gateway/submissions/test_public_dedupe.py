@@ -192,7 +192,7 @@ class TestKnownEmailCostsTheSame:
         assert written(new, "INSERT", "intake_submissions") == [1]
         assert written(known, "INSERT", "intake_submissions") == [1]
         # ... and only the outbox statement differs, in what it adds.
-        assert written(new, "INSERT", "intake_outbox") == ([1] if webhook else [])
-        assert written(known, "INSERT", "intake_outbox") == ([0] if webhook else [])
+        assert written(new, "INSERT", "platform_outbox") == ([1] if webhook else [])
+        assert written(known, "INSERT", "platform_outbox") == ([0] if webhook else [])
         assert await api.count(form) == 2
         assert len(await api.outbox()) == (2 if webhook else 0)

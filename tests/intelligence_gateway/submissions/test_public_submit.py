@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.intelligence_gateway.intake_api import BETA, CONTACT, ORIGIN, IntakeApi, intake_api
+from tests.intelligence_gateway.outbox.support import submission_id
 from xynergy.intelligence_gateway.models import IntakeForm, Submission
 from xynergy.intelligence_gateway.submissions import intake_service
 from xynergy.platform.config import Settings
@@ -144,7 +145,7 @@ class TestWebhookNotification:
         await api.post(BETA, form, api.beta(form, use_case="Applying a second time, same me."))
         await api.post(BETA, form, api.beta(form, email="bot@example.com", nickname="x"))
         [row] = await api.rows(form, status="new")
-        assert [message.submission_id for message in await api.outbox()] == [row.id]
+        assert [submission_id(message) for message in await api.outbox()] == [row.id]
         assert await api.count(form) == 2
 
     async def test_a_failing_enqueue_stores_nothing(

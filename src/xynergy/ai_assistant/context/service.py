@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from xynergy.ai_assistant import ai_client
 from xynergy.ai_assistant.config import AssistantSettings
 from xynergy.ai_assistant.context.cache import ContextCache
-from xynergy.ai_assistant.context.tokens import message_tokens
+from xynergy.ai_assistant.context.model_info import model_info
+from xynergy.ai_assistant.context.tokens import message_tokens, prompt_tokens
 from xynergy.ai_assistant.context.window import (
     Overflow,
     Turn,
@@ -18,11 +19,13 @@ from xynergy.ai_assistant.context.window import (
 )
 from xynergy.ai_assistant.models import Message
 from xynergy.ai_assistant.repository import AssistantRepository
+from xynergy.ai_assistant.schemas import MessageOut
 from xynergy.platform.auth.context import AuthContext
 from xynergy.platform.db.session import unit_of_work
+from xynergy.platform.exceptions import ValidationFailed
 from xynergy.platform.runtime import Platform
 
-__all__ = ["TurnContext", "build_window"]
+__all__ = ["TurnContext", "build_window", "sized"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,8 +39,41 @@ class TurnContext:
     conversation_id: str
     user_seq: int  # the new user message's position
     user_text: str
+    user_message: MessageOut  # as stored (committed before any model call)
     summary_seq: int  # the position a summary made by this turn takes
     model: str
+    # Most prompt tokens a model call of this turn may send (see sized()).
+    budget_tokens: int
+    context_window: int | None = None  # the model's, as the AI Routing Engine lists it
+
+
+async def sized(turn: TurnContext) -> TurnContext:
+    """The turn with its budget: the setting, lowered to fit the model's context window
+    with room for the reply, when the AI Routing Engine says what the window is."""
+    settings = turn.settings
+    info = await model_info(
+        turn.platform, caller=turn.caller, model=turn.model, ttl=settings.model_info_ttl_seconds
+    )
+    if info is None or info.context_window is None:
+        return turn
+    room = info.context_window - settings.reply_max_tokens
+    return replace(
+        turn, budget_tokens=min(turn.budget_tokens, room), context_window=info.context_window
+    )
+
+
+def check_window(turn: TurnContext, messages: list[tuple[str, str]], reserved_tokens: int) -> None:
+    """Refuse a prompt that, with its reply, would not fit the model's context window
+    (a window smaller than the newest message, the system prompt and a summary)."""
+    window = turn.context_window
+    if window is None:
+        return
+    needed = prompt_tokens(messages) + reserved_tokens + turn.settings.reply_max_tokens
+    if needed > window:
+        raise ValidationFailed(
+            f"The model {turn.model!r} has a context window of {window} tokens: too small for "
+            f"this message with a reply of up to {turn.settings.reply_max_tokens} tokens."
+        )
 
 
 async def build_window(turn: TurnContext, *, reserved_tokens: int = 0) -> Window:
@@ -51,11 +87,13 @@ async def build_window(turn: TurnContext, *, reserved_tokens: int = 0) -> Window
     overflow = fit(
         window,
         system_prompt=settings.system_prompt,
-        budget=max(1, settings.context_budget_tokens - reserved_tokens),
+        budget=max(1, turn.budget_tokens - reserved_tokens),
         recent_share=settings.context_recent_share,
         summary_max_tokens=settings.summary_max_tokens,
     )
-    if overflow is not None:
+    # Nothing older to fold in (only the newest turn is over a small window's room):
+    # a summary call would have nothing to read; check_window() refuses the prompt.
+    if overflow is not None and (overflow.dropped or window.truncated):
         window = await _summarise(turn, window, overflow)
     return window
 
@@ -90,7 +128,12 @@ async def _load(turn: TurnContext) -> Window:
 async def _summarise(turn: TurnContext, window: Window, overflow: Overflow) -> Window:
     """Fold the dropped turns (and the previous summary) into a new, stored summary."""
     settings = turn.settings
-    transcript = _transcript(window, overflow, settings.summary_input_budget_tokens)
+    budget = settings.summary_input_budget_tokens
+    if turn.context_window is not None:
+        # The summary call, its instruction and its reply within the window too.
+        framing = prompt_tokens([("system", settings.summary_prompt), ("user", "")])
+        budget = min(budget, turn.context_window - settings.summary_max_tokens - framing)
+    transcript = _transcript(window, overflow, max(0, budget))
     reply = await ai_client.summarise(
         turn.platform.services,
         caller=turn.caller,

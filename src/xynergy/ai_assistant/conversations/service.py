@@ -88,9 +88,19 @@ async def owned_conversation(
 
 
 async def new_conversation(
-    session: AsyncSession, *, caller: AuthContext, settings: AssistantSettings, title: str
+    session: AsyncSession,
+    *,
+    caller: AuthContext,
+    settings: AssistantSettings,
+    title: str,
+    messages: int = 0,
+    positions: int = 0,
 ) -> Conversation:
-    """A new conversation of the caller's key, within the per-key bound."""
+    """A new conversation of the caller's key, within the per-key bound.
+
+    ``messages`` and ``positions`` are counted and taken at once (a first turn's),
+    as :meth:`AssistantRepository.reserve` would, without a second statement.
+    """
     repository = AssistantRepository(session)
     owned = await repository.count_for_key(tenant_id=caller.tenant_id, key_id=caller.key_id)
     if owned >= settings.conversations_per_key_max:
@@ -99,7 +109,13 @@ async def new_conversation(
             "most allowed; delete one first."
         )
     return await repository.add_conversation(
-        Conversation(tenant_id=caller.tenant_id, key_id=caller.key_id, title=title)
+        Conversation(
+            tenant_id=caller.tenant_id,
+            key_id=caller.key_id,
+            title=title,
+            message_count=messages,
+            next_seq=positions,
+        )
     )
 
 

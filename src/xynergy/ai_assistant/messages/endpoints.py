@@ -77,7 +77,9 @@ async def _answer(
         DeltaSink(assistant.stream_queue_size) if body.stream else None
     )
     task = turns.start(
-        slot, service.run_turn(turn, sink), name=f"assistant-turn:{turn.conversation_id}"
+        slot,
+        service.run_turn(turn, sink, replies=turns.replies),
+        name=f"assistant-turn:{turn.conversation_id}",
     )
     if sink is None:
         # Shielded: a client that goes away cancels this request, not the reply.

@@ -11,6 +11,7 @@ may use, and a proposal (the user decides before anything else is done).
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
@@ -25,7 +26,8 @@ from xynergy.ai_assistant.models import Message
 from xynergy.ai_assistant.repository import AssistantRepository
 from xynergy.ai_assistant.tools.actions import new_action
 from xynergy.ai_assistant.tools.calls import ToolOutcome, decide, run_read
-from xynergy.ai_assistant.tools.registry import Tool, offered, openai_tools
+from xynergy.ai_assistant.tools.estimates import estimate_action
+from xynergy.ai_assistant.tools.registry import Tool, offered_to, openai_tools, relevant_scopes
 from xynergy.platform.db.base import new_id
 from xynergy.platform.db.session import unit_of_work
 from xynergy.platform.exceptions import Conflict
@@ -36,6 +38,8 @@ __all__ = ["Conversed", "ToolEvent", "ToolPlan", "converse", "plan_tools"]
 # for its note (a cut result is never shorter than this).
 _RESULT_FRAMING = 8
 _NOTE_ROOM = 120
+# Tool plans kept (one per tool-scope combination in use; a handful in practice).
+_PLANS_MAX = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,14 +77,51 @@ class ToolPlan:
     specs: list[dict[str, Any]]
     tokens: int
 
+    def within(self, room: int) -> ToolPlan:
+        """This plan, or its first tools whose definitions fit ``room`` tokens.
+
+        The budget bounds everything a call sends: when a long message leaves too
+        little room, the turn offers fewer tools (none, at worst) rather than send
+        more than the budget (and perhaps more than the model's window).
+        """
+        if self.tokens <= room:
+            return self
+        specs = list(self.specs)
+        while specs:
+            specs.pop()
+            tokens = _spec_tokens(specs)
+            if tokens <= room:
+                break
+        else:
+            tokens = 0
+        names = {spec["function"]["name"] for spec in specs}
+        kept = {name: tool for name, tool in self.by_name.items() if name in names}
+        return ToolPlan(kept, specs, tokens)
+
+
+def _spec_tokens(specs: list[dict[str, Any]]) -> int:
+    return text_tokens(json.dumps(specs, separators=(",", ":"))) if specs else 0
+
 
 def plan_tools(turn: TurnContext) -> ToolPlan:
-    tools = offered(turn.caller, turn.settings.tools_enabled)
-    if turn.settings.tool_calls_per_turn_max == 0:
-        tools = ()
+    """The tools this turn's key may use; the same plan for every key with the same
+    tool scopes (made once, not per turn: it is read-only)."""
+    settings = turn.settings
+    if settings.tool_calls_per_turn_max == 0:
+        return _NO_TOOLS
+    return _plan_for(relevant_scopes(turn.caller), settings.tools_enabled)
+
+
+_NO_TOOLS = ToolPlan({}, [], 0)
+
+
+# Keyed by the scopes tools need (an admin's as such), so keys differing in other
+# scopes share a plan: at most one entry per combination in use, and bounded.
+@functools.lru_cache(maxsize=_PLANS_MAX)
+def _plan_for(scopes: frozenset[str], enabled: tuple[str, ...] | None) -> ToolPlan:
+    tools = offered_to(scopes, enabled)
     specs = openai_tools(tools)
-    tokens = text_tokens(json.dumps(specs, separators=(",", ":"))) if specs else 0
-    return ToolPlan({tool.name: tool for tool in tools}, specs, tokens)
+    return ToolPlan({tool.name: tool for tool in tools}, specs, _spec_tokens(specs))
 
 
 def _prompt_estimate(history: list[tuple[str, str] | dict[str, Any]], plan: ToolPlan) -> int:
@@ -129,7 +170,7 @@ async def converse(
         # The results must fit the context budget with what is already sent: each gets
         # an equal share of the room left (cut with a note past it), and a turn whose
         # room is used up calls no more tools.
-        room = settings.context_budget_tokens - _prompt_estimate(history, plan)
+        room = turn.budget_tokens - _prompt_estimate(history, plan)
         room -= text_tokens(json.dumps(list(reply.tool_calls))) + _RESULT_FRAMING * len(outcomes)
         share = max(0, room) * CHARS_PER_TOKEN // max(1, len(outcomes))
         limit = min(settings.tool_result_max_chars, max(_NOTE_ROOM, share))
@@ -211,11 +252,19 @@ async def _settle(turn: TurnContext, outcome: ToolOutcome, push: Push | None, li
         )
     elif outcome.kind == "proposed" and outcome.tool is not None:
         action_id = new_id()
+        estimate = await estimate_action(
+            turn.platform,
+            caller=turn.caller,
+            settings=turn.settings,
+            tool=outcome.tool,
+            arguments=outcome.arguments,
+        )
         outcome.action = new_action(
             action_id=action_id,
             tool=outcome.name,
             inputs=outcome.arguments,
-            cost=outcome.tool.estimated_cost_usd,
+            cost=estimate.cost_usd if estimate is not None else outcome.tool.estimated_cost_usd,
+            cost_basis=estimate.basis if estimate is not None else None,
         )
         outcome.result = f"Proposed as action {action_id}, not run: the user must confirm it first."
     if push is not None:
@@ -244,7 +293,8 @@ def _assistant_message(reply: ai_client.Reply) -> dict[str, Any]:
 
 def _proposal_line(outcome: ToolOutcome) -> str:
     action = outcome.action or {}
-    cost = action.get("estimated_cost_usd") or "unknown"
+    cost = action.get("estimated_cost_usd")
+    cost = f"at most {cost} USD" if cost is not None else "unknown"
     inputs = json.dumps(outcome.arguments, ensure_ascii=False)
     return (
         f"Proposed action {action.get('id')}: {outcome.name} with {inputs} (estimated cost: "

@@ -14,6 +14,7 @@ import contextlib
 from collections.abc import Coroutine
 from typing import Any, Generic, TypeVar
 
+from xynergy.ai_assistant.messages.group_write import GroupWriter
 from xynergy.platform.exceptions import UpstreamUnavailable
 from xynergy.platform.logging import get_logger
 
@@ -47,6 +48,8 @@ class TurnRunner:
         # Bounded by claim(): a task starts only with a slot, and slots are counted.
         self._tasks: set[asyncio.Task[Any]] = set()  # guard: allow XG005 bounded by claim()
         self._closed = False
+        # The replies' rows, committed in groups (never more than the replies in flight).
+        self.replies = GroupWriter(max_group=max_in_flight)
 
     @property
     def in_flight(self) -> int:

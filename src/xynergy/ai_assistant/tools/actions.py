@@ -7,7 +7,9 @@ every message: another key's or tenant's action is 404 like its conversation.
 A confirmed action runs as a System Runtime workflow, started with the
 confirming key's identity and the tool's scopes (checked again here: a key that
 lost a scope since the proposal cannot confirm), idempotently by the action's
-id. Its progress is read back from the run when the action is read.
+id. Its progress is read back from the run when the action is read, and a
+finished run's outcome (the campaign drafted or approved, the content created,
+the keywords tracked) from its steps' outputs.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import json
 import re
 from typing import Any
 
+import jsonschema_rs
+
 from xynergy.ai_assistant.conversations.service import owned_conversation
 from xynergy.ai_assistant.models import Message
 from xynergy.ai_assistant.repository import AssistantRepository
@@ -23,7 +27,13 @@ from xynergy.ai_assistant.schemas import ActionOut
 from xynergy.ai_assistant.tools.registry import RUNTIME, tool_named
 from xynergy.platform.auth.context import AuthContext
 from xynergy.platform.db.session import unit_of_work
-from xynergy.platform.exceptions import Conflict, Forbidden, NotFound, XynergyError
+from xynergy.platform.exceptions import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    ValidationFailed,
+    XynergyError,
+)
 from xynergy.platform.runtime import Platform
 
 __all__ = ["action_of", "confirm_action", "new_action", "read_action", "reject_action"]
@@ -34,23 +44,34 @@ _READ_RUNS = ("workflows:read",)
 _STARTED = 202
 _OK = 200
 _FINISHED = frozenset({"succeeded", "failed", "cancelled"})
-# The campaign a generate-campaign run made, from its step's output summary.
-_CAMPAIGN_ID = re.compile(r'"id"\s*:\s*"([0-9a-f]{32})"')
+# The id of what a step made or changed: the first member of its output (a
+# campaign or content item), found even when the output summary was cut.
+_OUTPUT_ID = re.compile(r'"id"\s*:\s*"([0-9a-f]{32})"')
+# The counts of a keyword import's report.
+_IMPORT_COUNT = re.compile(r'"(received|inserted|duplicates_existing|rejected)"\s*:\s*(\d+)')
 
 
 def new_action(
-    *, action_id: str, tool: str, inputs: dict[str, Any], cost: str | None
+    *,
+    action_id: str,
+    tool: str,
+    inputs: dict[str, Any],
+    cost: str | None,
+    cost_basis: str | None = None,
 ) -> dict[str, Any]:
     return {
         "id": action_id,
         "tool": tool,
         "inputs": inputs,
         "estimated_cost_usd": cost,
+        "estimated_cost_basis": cost_basis,
         "status": "proposed",
         "workflow_id": None,
         "workflow_status": None,
         "campaign_id": None,
         "detail": None,
+        "content_id": None,
+        "result_summary": None,
     }
 
 
@@ -106,6 +127,12 @@ async def confirm_action(
         raise Conflict(f"The action is already {action['status']}.")
     if not caller.allows(*tool.scopes):
         raise Forbidden(f"This action needs the scopes {sorted(tool.scopes)}.")
+    # Checked when proposed; again here, so inputs stored under an older, looser
+    # schema never reach a service: the refusal is clear and nothing starts.
+    try:
+        jsonschema_rs.validate(tool.parameters, action["inputs"])
+    except jsonschema_rs.ValidationError as exc:
+        raise ValidationFailed(f"The action's inputs are not valid: {exc.message}") from exc
     # No transaction is held across the call: the runtime writes to the same database.
     response = await platform.services.request(
         RUNTIME,
@@ -169,7 +196,7 @@ async def read_action(
     action["workflow_status"] = status
     if status in _FINISHED:
         action["status"] = "succeeded" if status == "succeeded" else "failed"
-        action["campaign_id"] = _campaign_id(run)
+        action |= _outcome(run)
         if status != "succeeded":
             action["detail"] = _first_error(run)
     await _save(platform, conversation_id=conversation_id, action=action)
@@ -183,13 +210,41 @@ def _json(content: bytes) -> Any:
         return None
 
 
-def _campaign_id(run: dict[str, Any]) -> str | None:
+def _outcome(run: dict[str, Any]) -> dict[str, Any]:
+    """What the run's steps made: ``campaign_id``, ``content_id``, ``result_summary``."""
+    found: dict[str, Any] = {}
     for step in run.get("steps") or ():
-        if isinstance(step, dict) and step.get("operation") == "marketing.generate_campaign":
-            found = _CAMPAIGN_ID.search(str(step.get("output_summary") or ""))
-            if found:
-                return found.group(1)
-    return None
+        if not isinstance(step, dict):
+            continue
+        operation = step.get("operation")
+        summary = str(step.get("output_summary") or "")
+        made = _OUTPUT_ID.search(summary)
+        if operation == "aso.import_keywords":
+            counts = {name: int(n) for name, n in _IMPORT_COUNT.findall(summary)}
+            if "inserted" in counts:
+                found["result_summary"] = (
+                    f"Tracked {counts['inserted']} new keyword(s) of "
+                    f"{counts.get('received', 0)}; {counts.get('duplicates_existing', 0)} "
+                    "already tracked."
+                )
+        elif made is None:
+            continue
+        elif operation == "marketing.generate_campaign":
+            found |= {
+                "campaign_id": made.group(1),
+                "result_summary": f"Campaign {made.group(1)} drafted.",
+            }
+        elif operation == "marketing.approve_campaign":
+            found |= {
+                "campaign_id": made.group(1),
+                "result_summary": f"Campaign {made.group(1)} approved.",
+            }
+        elif operation == "aso.create_content":
+            found |= {
+                "content_id": made.group(1),
+                "result_summary": f"Content item {made.group(1)} created.",
+            }
+    return found
 
 
 def _first_error(run: dict[str, Any]) -> str | None:

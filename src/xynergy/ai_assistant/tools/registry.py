@@ -19,7 +19,17 @@ from typing import Any, Literal
 
 from xynergy.platform.auth.context import AuthContext
 
-__all__ = ["RUNTIME", "TOOLS", "Call", "Tool", "offered", "openai_tools", "tool_named"]
+__all__ = [
+    "RUNTIME",
+    "TOOLS",
+    "Call",
+    "Tool",
+    "offered",
+    "offered_to",
+    "openai_tools",
+    "relevant_scopes",
+    "tool_named",
+]
 
 RUNTIME = "system-runtime"
 _ASO = "aso-engine"
@@ -31,6 +41,28 @@ _CAMPAIGN_DAYS_MAX = 365
 _LIMIT_MAX = 50
 _TEXT_MAX = 200
 _KEYWORDS_MAX = 20
+# The ASO Engine's default bounds (AsoSettings): a confirmed action within them is
+# not refused for its size. Bodies stay well under the turn's argument size.
+_LOCALE_DEFAULT = "en-US"
+_TAGS_MAX = 20
+_TAG_MAX = 64
+# A title and an author are stored escaped (``&`` becomes ``&amp;``: at most 5
+# times longer) in columns of 1,000 and 200 characters: these always fit.
+_TITLE_MAX = 200
+_AUTHOR_MAX = 40
+_BODY_MAX = 10_000
+_TARGET_KEYWORDS_MAX = 50
+_AUTHOR_DEFAULT = "AI Assistant"
+# Non-blank and without control characters, as the ASO Engine cleans phrases and tags.
+_PRINTABLE = r"[^\u0000-\u001f\u007f-\u009f]"
+_VISIBLE = r"[^\s\u0000-\u001f\u007f-\u009f]"
+_CLEAN = f"^{_PRINTABLE}*{_VISIBLE}{_PRINTABLE}*$"
+# language[-Script][-REGION], as the ASO Engine accepts a locale (en, en-US, es-419).
+_LOCALE_PATTERN = "^[A-Za-z]{2,3}([-_][A-Za-z]{4})?([-_]([A-Za-z]{2}|[0-9]{3}))?$"
+_ID_PATTERN = "^[0-9a-f]{32}$"
+# A body keeps its lines (tab, newline, carriage return): other control characters
+# are refused by the ASO Engine.
+_BODY_PATTERN = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$"
 
 Method = Literal["GET", "POST"]
 Arguments = dict[str, Any]
@@ -100,6 +132,14 @@ _PHRASES = {
     "items": {"type": "string", "minLength": 1, "maxLength": _TEXT_MAX},
     "maxItems": _KEYWORDS_MAX,
 }
+# Phrases the ASO Engine will track: each non-blank, printable, within its length.
+_CLEAN_PHRASES = {
+    "type": "array",
+    "items": {"type": "string", "minLength": 1, "maxLength": _TEXT_MAX, "pattern": _CLEAN},
+    "minItems": 1,
+    "maxItems": _KEYWORDS_MAX,
+    "description": f"The phrases to track, at most {_KEYWORDS_MAX}.",
+}
 
 
 def _campaign_start(arguments: Arguments) -> dict[str, Any]:
@@ -120,6 +160,33 @@ def _campaign_start(arguments: Arguments) -> dict[str, Any]:
         "budget": str(arguments.get("budget_usd") or 0),
     }
     return {"definition": "generate-campaign", "input": {"campaign": campaign}}
+
+
+def _track_start(arguments: Arguments) -> dict[str, Any]:
+    """A run of the built-in ``track-keywords``: one import row a phrase."""
+    locale = str(arguments.get("locale") or _LOCALE_DEFAULT)
+    tags = [str(tag) for tag in arguments.get("tags") or []]
+    rows = [
+        {"phrase": str(phrase), "locale": locale, "tags": tags} for phrase in arguments["phrases"]
+    ]
+    return {"definition": "track-keywords", "input": {"rows": rows}}
+
+
+def _content_start(arguments: Arguments) -> dict[str, Any]:
+    """A run of the built-in ``create-content``: the ASO Engine's content create body."""
+    content = {
+        "title": arguments["title"],
+        "body": arguments.get("body") or "",
+        "status": arguments.get("status") or "draft",
+        "priority": arguments.get("priority") or "normal",
+        "target_keywords": list(arguments.get("target_keywords") or []),
+        "author": arguments.get("author") or _AUTHOR_DEFAULT,
+    }
+    return {"definition": "create-content", "input": {"content": content}}
+
+
+def _approve_start(arguments: Arguments) -> dict[str, Any]:
+    return {"definition": "approve-campaign", "input": {"campaign_id": arguments["campaign_id"]}}
 
 
 def _run_start(arguments: Arguments) -> dict[str, Any]:
@@ -227,10 +294,118 @@ TOOLS: tuple[Tool, ...] = (
         workflow_start=_run_start,
     ),
     Tool(
+        name="track_keywords",
+        description="Track new keywords: start tracking these phrases (their rankings are "
+        "then followed). Needs confirmation; runs as a workflow.",
+        parameters=_object(
+            {
+                "phrases": _CLEAN_PHRASES,
+                "locale": {
+                    "type": "string",
+                    "pattern": _LOCALE_PATTERN,
+                    "maxLength": 16,
+                    "default": _LOCALE_DEFAULT,
+                    "description": "Locale of every phrase, e.g. en-US.",
+                },
+                "tags": {
+                    "type": "array",
+                    "items": {
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": _TAG_MAX,
+                        "pattern": _CLEAN,
+                    },
+                    "maxItems": _TAGS_MAX,
+                    "description": "Tags given to every phrase.",
+                },
+            },
+            required=["phrases"],
+        ),
+        scopes=frozenset({"keywords:write", "workflows:write"}),
+        service=RUNTIME,
+        method="POST",
+        path="/api/workflows/start",
+        writes=True,
+        workflow_start=_track_start,
+    ),
+    Tool(
+        name="create_content",
+        description="Create a content item: write a new blog post, article or page with a "
+        "title and body (saved as a draft unless told). Needs confirmation; runs as a workflow.",
+        parameters=_object(
+            {
+                "title": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": _TITLE_MAX,
+                    "pattern": _CLEAN,
+                    "description": "The title (plain text).",
+                },
+                "body": {
+                    "type": "string",
+                    "maxLength": _BODY_MAX,
+                    "pattern": _BODY_PATTERN,
+                    "description": "The text; simple HTML markup is kept.",
+                },
+                "status": {
+                    "type": "string",
+                    "enum": ["draft", "review", "scheduled", "published", "archived"],
+                    "default": "draft",
+                },
+                "priority": {
+                    "type": "string",
+                    "enum": ["low", "normal", "high", "urgent"],
+                    "default": "normal",
+                },
+                "target_keywords": {
+                    **_CLEAN_PHRASES,
+                    "minItems": 0,
+                    "maxItems": _TARGET_KEYWORDS_MAX,
+                    "description": "Keywords the piece targets.",
+                },
+                "author": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": _AUTHOR_MAX,
+                    "pattern": _CLEAN,
+                    "default": _AUTHOR_DEFAULT,
+                },
+            },
+            required=["title"],
+        ),
+        scopes=frozenset({"content:write", "workflows:write"}),
+        service=RUNTIME,
+        method="POST",
+        path="/api/workflows/start",
+        writes=True,
+        workflow_start=_content_start,
+    ),
+    Tool(
+        name="approve_campaign",
+        description="Approve a campaign by its id (a draft becomes approved, ready to "
+        "activate). Needs confirmation; runs as a workflow.",
+        parameters=_object(
+            {
+                "campaign_id": {
+                    "type": "string",
+                    "pattern": _ID_PATTERN,
+                    "description": "The campaign's id (32 hexadecimal characters).",
+                }
+            },
+            required=["campaign_id"],
+        ),
+        scopes=frozenset({"campaigns:write", "workflows:write"}),
+        service=RUNTIME,
+        method="POST",
+        path="/api/workflows/start",
+        writes=True,
+        workflow_start=_approve_start,
+    ),
+    Tool(
         name="workflow_progress",
         description="Progress of a workflow run: its status and each step's.",
         parameters=_object(
-            {"run_id": {"type": "string", "pattern": "^[0-9a-f]{32}$"}}, required=["run_id"]
+            {"run_id": {"type": "string", "pattern": _ID_PATTERN}}, required=["run_id"]
         ),
         scopes=frozenset({"workflows:read"}),
         service=RUNTIME,
@@ -269,6 +444,7 @@ TOOLS: tuple[Tool, ...] = (
 )
 
 _BY_NAME = {tool.name: tool for tool in TOOLS}
+_TOOL_SCOPES = frozenset().union(*(tool.scopes for tool in TOOLS))
 
 
 def tool_named(name: str) -> Tool | None:
@@ -282,6 +458,21 @@ def offered(caller: AuthContext, enabled: Iterable[str] | None = None) -> tuple[
         tool
         for tool in TOOLS
         if caller.allows(*tool.scopes) and (allowed is None or tool.name in allowed)
+    )
+
+
+def relevant_scopes(caller: AuthContext) -> frozenset[str]:
+    """What of ``caller``'s scopes decides which tools it is offered (all: an admin)."""
+    return _TOOL_SCOPES if caller.is_admin else caller.scopes & _TOOL_SCOPES
+
+
+def offered_to(scopes: frozenset[str], enabled: Iterable[str] | None = None) -> tuple[Tool, ...]:
+    """:func:`offered` for a key holding ``scopes`` (as :func:`relevant_scopes` gives them)."""
+    allowed = None if enabled is None else frozenset(enabled)
+    return tuple(
+        tool
+        for tool in TOOLS
+        if tool.scopes <= scopes and (allowed is None or tool.name in allowed)
     )
 
 

@@ -21,6 +21,8 @@ Task = Literal[
     "summary",
     "classification",
     "assistant",
+    # The AI Assistant's summaries of older turns, apart from its turns in the ledger.
+    "assistant-summary",
     "other",
 ]
 _MAX_MESSAGES = 10_000

@@ -29,7 +29,8 @@ from xynergy.ai_routing.providers.offline_tools import (
     choose_tool_call,
     summarise_tool_result,
 )
-from xynergy.ai_routing.providers.tokens import approximate_tokens, prompt_text
+from xynergy.ai_routing.providers.tokens import prompt_text
+from xynergy.platform.tokens import approximate_tokens
 
 __all__ = ["OfflineProvider"]
 

@@ -10,6 +10,11 @@
   ``default``, then from weaker hints in the message (its only number, a quoted
   phrase, its subject), then the schema's ``minimum``, first enum value or a
   typed empty value.
+* A list of strings (``keywords``, ``phrases``) after tool results this turn takes
+  the phrases those results listed (their ``phrase`` / ``keyword`` fields, in
+  order): "the top three" takes three, otherwise up to the schema's ``maxItems``.
+  So "which keywords are trending? draft a campaign for the top three" drafts
+  with the three trending phrases, not with words of the question.
 * After a tool result (the last message is a ``tool`` message) it calls a tool not
   yet called since the last user message whose name that message names, if any;
   otherwise it answers in text, summarising the results, unless the choice forces
@@ -23,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from xynergy.ai_routing.providers.base import ChatMessage, ToolCall, ToolSpec, UpstreamRequest
@@ -43,6 +49,13 @@ _SUBJECT_WORDS = 6
 _MAX_DEPTH = 8
 _RESULT_CHARS = 400
 _RESULT_ITEMS = 8
+# Fields of a tool result's items that name a phrase another tool can take.
+_PHRASE_FIELDS = ("phrase", "keyword")
+# Phrases gathered from one turn's tool results; more are never needed.
+_PHRASES_MAX = 50
+_COUNTS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+           "eight": 8, "nine": 9, "ten": 10}  # fmt: skip
+_TOP_N = re.compile(r"\b(?:top|first|best)\s+(\d{1,3}|" + "|".join(_COUNTS) + r")\b", re.I)
 
 
 def _words(text: str) -> set[str]:
@@ -115,7 +128,8 @@ def choose_tool_call(request: UpstreamRequest) -> ToolCall | None:
     tool = _pick(request, text)
     if tool is None:
         return None
-    arguments = json.dumps(_object(tool.parameters, text, 0), separators=(",", ":"))
+    hints = _Hints(text, _result_phrases(request.messages))
+    arguments = json.dumps(_object(tool.parameters, hints, 0), separators=(",", ":"))
     seed = json.dumps(
         [[m.role, m.content, m.tool_call_id] for m in request.messages] + [tool.name, arguments],
         separators=(",", ":"),
@@ -127,7 +141,66 @@ def choose_tool_call(request: UpstreamRequest) -> ToolCall | None:
 # --- arguments from a JSON Schema -------------------------------------------------
 
 
-def _object(schema: dict[str, Any], text: str, depth: int) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class _Hints:
+    """What arguments are filled from: the user's message and this turn's results."""
+
+    text: str
+    phrases: tuple[str, ...]
+
+
+def _result_phrases(messages: tuple[ChatMessage, ...]) -> tuple[str, ...]:
+    """The phrases the tool results since the last user message listed, in order."""
+    results: list[str] = []
+    for message in reversed(messages):
+        if message.role == "user":
+            break
+        if message.role == "tool":
+            results.append(message.content)
+    found: list[str] = []
+    for content in reversed(results):
+        try:
+            data = json.loads(content)
+        except ValueError:
+            continue
+        _collect_phrases(data, found, 0)
+    return tuple(found)
+
+
+def _collect_phrases(data: Any, found: list[str], depth: int) -> None:
+    if depth > _MAX_DEPTH or len(found) >= _PHRASES_MAX:
+        return
+    if isinstance(data, list):
+        for item in data:
+            _collect_phrases(item, found, depth + 1)
+    elif isinstance(data, dict):
+        for field in _PHRASE_FIELDS:
+            value = data.get(field)
+            if isinstance(value, str) and value.strip() and value not in found:
+                found.append(value)
+                return
+        for value in data.values():
+            _collect_phrases(value, found, depth + 1)
+
+
+def _wanted_count(text: str) -> int | None:
+    """N of "the top N" / "first three" in ``text``, if it says one."""
+    top = _TOP_N.search(text)
+    if top is None:
+        return None
+    word = top.group(1).lower()
+    return int(word) if word.isdigit() else _COUNTS[word]
+
+
+def _phrase_list(schema: dict[str, Any], hints: _Hints) -> list[str]:
+    bounds = (_wanted_count(hints.text), schema.get("maxItems"), len(hints.phrases))
+    count = max(1, min(n for n in bounds if isinstance(n, int)))
+    items = schema.get("items")
+    limit = items.get("maxLength") if isinstance(items, dict) else None
+    return [p[:limit] if isinstance(limit, int) else p for p in hints.phrases[:count]]
+
+
+def _object(schema: dict[str, Any], hints: _Hints, depth: int) -> dict[str, Any]:
     properties = schema.get("properties")
     required = schema.get("required")
     if not isinstance(properties, dict) or not isinstance(required, list):
@@ -136,7 +209,7 @@ def _object(schema: dict[str, Any], text: str, depth: int) -> dict[str, Any]:
     for name in required:
         if isinstance(name, str):
             prop = properties.get(name)
-            values[name] = _value(name, prop if isinstance(prop, dict) else {}, text, depth + 1)
+            values[name] = _value(name, prop if isinstance(prop, dict) else {}, hints, depth + 1)
     return values
 
 
@@ -147,7 +220,8 @@ def _type_of(schema: dict[str, Any]) -> str | None:
     return kind if isinstance(kind, str) else None
 
 
-def _value(name: str, schema: dict[str, Any], text: str, depth: int) -> Any:
+def _value(name: str, schema: dict[str, Any], hints: _Hints, depth: int) -> Any:
+    text = hints.text
     if "const" in schema:
         return schema["const"]
     enum = schema.get("enum")
@@ -164,11 +238,13 @@ def _value(name: str, schema: dict[str, Any], text: str, depth: int) -> Any:
     if kind == "null":
         return None
     if kind == "object":
-        return _object(schema, text, depth) if depth < _MAX_DEPTH else {}
+        return _object(schema, hints, depth) if depth < _MAX_DEPTH else {}
     if kind == "array":
         items = schema.get("items")
         if isinstance(items, dict) and depth < _MAX_DEPTH and _type_of(items) in ("string", None):
-            return [_value(name, items, text, depth + 1)]
+            if hints.phrases and _type_of(items) == "string":
+                return _phrase_list(schema, hints)
+            return [_value(name, items, hints, depth + 1)]
         return []
     return _string(name, schema, text)
 

@@ -1,5 +1,10 @@
 """Token estimates for decisions made before a provider has counted anything.
 
+The per-text formula (:func:`approximate_tokens`) is the platform's
+(``xynergy.platform.tokens``), shared with the AI Assistant; this module adds
+what only the engine needs: a message's text with its tool calls, and an upper
+bound by bytes.
+
 Billing always uses the provider's own counts; these estimates only size what a
 request may cost (budget reservations) and what it may use (tokens per minute).
 """
@@ -10,13 +15,9 @@ import json
 from collections.abc import Iterable
 
 from xynergy.ai_routing.providers.base import ChatMessage, Tools
+from xynergy.platform.tokens import PER_MESSAGE_OVERHEAD, PER_REQUEST_OVERHEAD
 
-__all__ = ["approximate_tokens", "max_input_tokens", "message_text", "prompt_text", "tools_text"]
-
-# Chat formats add a few framing tokens per message and per request.
-_PER_MESSAGE_OVERHEAD = 4
-_PER_REQUEST_OVERHEAD = 3
-_CHARS_PER_TOKEN = 4
+__all__ = ["max_input_tokens", "message_text", "prompt_text", "tools_text"]
 
 
 def message_text(message: ChatMessage) -> str:
@@ -42,12 +43,7 @@ def prompt_text(messages: Iterable[ChatMessage], tools: Tools | None = None) -> 
 def max_input_tokens(messages: Iterable[ChatMessage], tools: Tools | None = None) -> int:
     """An upper bound of the prompt's tokens: byte-level tokenizers never emit
     more tokens than UTF-8 bytes, plus the framing overhead (tool definitions too)."""
-    total = _PER_REQUEST_OVERHEAD + len(tools_text(tools).encode())
+    total = PER_REQUEST_OVERHEAD + len(tools_text(tools).encode())
     for message in messages:
-        total += len(message_text(message).encode()) + _PER_MESSAGE_OVERHEAD
+        total += len(message_text(message).encode()) + PER_MESSAGE_OVERHEAD
     return total
-
-
-def approximate_tokens(text: str) -> int:
-    """A typical token count for English text (about four characters a token)."""
-    return max(1, -(-len(text) // _CHARS_PER_TOKEN))

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from xynergy.ai_routing.catalogue import Catalogue, ModelSpec
 from xynergy.ai_routing.providers.capabilities import tool_refusal, uses_tools
-from xynergy.ai_routing.providers.tokens import approximate_tokens, prompt_text
+from xynergy.ai_routing.providers.tokens import prompt_text
 from xynergy.ai_routing.routing.requests import ChatRequest
 from xynergy.platform.exceptions import NotFound, ValidationFailed
+from xynergy.platform.tokens import approximate_tokens
 
 __all__ = ["choose_candidates"]
 

@@ -28,7 +28,7 @@ from xynergy.ai_routing.catalogue import ModelSpec
 from xynergy.ai_routing.config import AiSettings
 from xynergy.ai_routing.lineup import Lineup, LiveLineup
 from xynergy.ai_routing.providers.base import TextDelta, ToolCallDelta
-from xynergy.ai_routing.providers.tokens import approximate_tokens, max_input_tokens, prompt_text
+from xynergy.ai_routing.providers.tokens import max_input_tokens, prompt_text
 from xynergy.ai_routing.routing.candidates import choose_candidates
 from xynergy.ai_routing.routing.metrics import AiMetrics
 from xynergy.ai_routing.routing.requests import Answer, CachePolicy, ChatRequest
@@ -38,6 +38,7 @@ from xynergy.ai_routing.usage.events import UsageEvent
 from xynergy.platform.cache import PlatformCache
 from xynergy.platform.logging import get_logger
 from xynergy.platform.rate_limit import RateLimiter
+from xynergy.platform.tokens import approximate_tokens
 
 __all__ = ["AiRouter", "Caller", "StreamItem"]
 
@@ -304,7 +305,7 @@ class AiRouter:
         self, caller: Caller, request: ChatRequest, answer: Answer, *, billed: bool
     ) -> None:
         """One usage event; only the call that reached the provider carries tokens and
-        cost (cache hits and joined calls are recorded, at zero)."""
+        cost. Cache hits and joined calls are recorded at zero, with what they saved."""
         self._ledger.record(
             UsageEvent(
                 tenant_id=caller.tenant_id,
@@ -321,5 +322,13 @@ class AiRouter:
                 latency_ms=answer.latency_ms,
                 status="ok",
                 occurred_at=datetime.now(UTC),
+                saved_nanos=0 if billed else self._saved_nanos(answer),
             )
         )
+
+    def _saved_nanos(self, answer: Answer) -> int:
+        """What ``answer`` would cost now at its model's catalogue price (the tokens
+        are the original call's); 0 when a reload removed the model: a saving that
+        cannot be priced is not claimed."""
+        model = self._lineup.current.catalogue.model(answer.model)
+        return 0 if model is None else model.cost_nanos(answer.input_tokens, answer.output_tokens)

@@ -30,3 +30,5 @@ class UsageEvent:
     latency_ms: int
     status: str  # "ok" | "error"
     occurred_at: datetime
+    # What a cache hit or a joined call would have cost had it reached the provider.
+    saved_nanos: int = 0

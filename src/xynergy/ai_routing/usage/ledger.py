@@ -6,19 +6,16 @@ batch) every ``ledger_flush_seconds``, or as soon as ``ledger_batch_max``
 events are waiting. Events leave the queue only once written, so a failed
 write (database down) is retried by the next flush; meanwhile the queue's
 bound holds and the overflow is dropped and counted, never blocking a request.
+The queue and its writer are the platform's :class:`WriteBehind`; this module
+says what an event's row is and where it goes.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections import deque
 from datetime import UTC
-from itertools import islice
 from typing import Any
 
 from prometheus_client import Counter
-from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from xynergy.ai_routing.config import AiSettings
@@ -30,20 +27,18 @@ from xynergy.ai_routing.usage.models import (
     STATUS_MAX_CHARS,
     TASK_MAX_CHARS,
 )
-from xynergy.ai_routing.usage.repository import UsageRepository
+from xynergy.ai_routing.usage.repository import DAILY_SUMS, UsageRepository
 from xynergy.platform.db.base import new_id
 from xynergy.platform.db.session import unit_of_work
 from xynergy.platform.logging import get_logger
 from xynergy.platform.monitoring import PlatformMetrics
+from xynergy.platform.write_behind import WriteBehind
 
 __all__ = ["DROPPED_METRIC", "UsageLedger"]
 
 log = get_logger(__name__)
 
 DROPPED_METRIC = "xynergy_ai_ledger_dropped"
-# Errors a retry cannot fix: the rows themselves are refused (e.g. their tenant
-# was deleted). Anything else (connection lost, database locked) is retried.
-_REFUSED_ROWS = (IntegrityError, DataError)
 
 
 def _dropped_counter(metrics: PlatformMetrics) -> Counter:
@@ -68,6 +63,7 @@ def _row(event: UsageEvent) -> dict[str, Any]:
         "input_tokens": event.input_tokens,
         "output_tokens": event.output_tokens,
         "cost_nanos": event.cost_nanos,
+        "saved_nanos": event.saved_nanos,
         "cache_hit": event.cache_hit,
         "deduplicated": event.deduplicated,
         "latency_ms": event.latency_ms,
@@ -75,6 +71,31 @@ def _row(event: UsageEvent) -> dict[str, Any]:
         "occurred_at": occurred_at,
         "day": occurred_at.date(),
     }
+
+
+_DAILY_GROUP = ("tenant_id", "day", "key_id", "model", "task")
+
+
+def _daily(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The batch's sums per daily-rollup group, in key order (so concurrent writers
+    lock rows in one order and cannot deadlock each other)."""
+    sums: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for row in rows:
+        group = (row["tenant_id"], row["day"], row["key_id"] or "", row["model"], row["task"])
+        total = sums.get(group)
+        if total is None:
+            total = sums[group] = dict(zip(_DAILY_GROUP, group, strict=True)) | dict.fromkeys(
+                DAILY_SUMS, 0
+            )
+        total["requests"] += 1
+        total["input_tokens"] += row["input_tokens"]
+        total["output_tokens"] += row["output_tokens"]
+        total["cost_nanos"] += row["cost_nanos"]
+        total["saved_nanos"] += row["saved_nanos"]
+        total["cache_hits"] += int(row["cache_hit"])
+        total["deduplicated"] += int(row["deduplicated"])
+        total["errors"] += int(row["status"] != "ok")
+    return [sums[group] for group in sorted(sums)]
 
 
 class UsageLedger:
@@ -87,53 +108,43 @@ class UsageLedger:
         sessionmaker: async_sessionmaker[AsyncSession],
         metrics: PlatformMetrics,
     ) -> None:
-        self._ai = ai
         self._sessionmaker = sessionmaker
-        self._pending: deque[UsageEvent] = deque()
-        self._dropped = _dropped_counter(metrics)
-        self._dropping = False
-        self._wake = asyncio.Event()
-        self._flush_lock = asyncio.Lock()
-        self._stopped = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._metrics = metrics
+        self._writer: WriteBehind[UsageEvent] = WriteBehind(
+            name="ai.ledger",
+            write=self._insert,
+            dropped=_dropped_counter(metrics),
+            queue_max=ai.ledger_queue_max,
+            batch_max=ai.ledger_batch_max,
+            flush_seconds=ai.ledger_flush_seconds,
+        )
 
     @property
     def pending(self) -> int:
         """Events queued and not yet written."""
-        return len(self._pending)
+        return self._writer.pending
 
     def record(self, event: UsageEvent) -> None:
         """Queue ``event`` for writing; drops (and counts) it when the queue is full."""
-        pending = self._pending
-        if len(pending) >= self._ai.ledger_queue_max:
-            self._dropped.labels(reason="queue_full").inc()
-            if not self._dropping:
-                # Once per burst: a full queue would otherwise log on every request.
-                self._dropping = True
-                log.warning("ai.ledger.dropping", queued=len(pending))
-            return
-        pending.append(event)
-        if len(pending) >= self._ai.ledger_batch_max:
-            self._wake.set()
+        # The per-minute rollup counts every event, written to the ledger or not.
+        self._metrics.rollups.ai(
+            event.tenant_id,
+            event.model,
+            input_tokens=event.input_tokens,
+            output_tokens=event.output_tokens,
+            cost_nanos=event.cost_nanos,
+            cache_hit=event.cache_hit,
+            error=event.status != "ok",
+        )
+        self._writer.record(event)
 
     async def start(self) -> None:
         """Start the background writer."""
-        if self._task is None:
-            self._stopped.clear()
-            self._task = asyncio.create_task(self._run(), name="ai-usage-ledger")
+        self._writer.start()
 
     async def stop(self) -> None:
         """Stop the writer after its current flush, then write everything still queued."""
-        task, self._task = self._task, None
-        if task is not None:
-            self._stopped.set()
-            self._wake.set()
-            await task
-        await self.flush()
-        if self._pending:
-            self._dropped.labels(reason="unwritten_at_stop").inc(len(self._pending))
-            log.error("ai.ledger.unwritten_at_stop", events=len(self._pending))
-            self._pending.clear()
+        await self._writer.stop()
 
     async def flush(self) -> int:
         """Write the events queued now, in batches; the number written.
@@ -141,69 +152,13 @@ class UsageLedger:
         A failed batch stays queued (with everything after it) for the next
         flush; the failure is logged, not raised.
         """
-        written, _failed = await self._flush()
-        return written
+        return await self._writer.flush()
 
-    async def _flush(self) -> tuple[int, bool]:
-        async with self._flush_lock:
-            unbatched = len(self._pending)
-            # Sizes of the next slices of the queue's front to write, next last.
-            slices: list[int] = []
-            written = 0
-            failed = False
-            while slices or unbatched:
-                if not slices:
-                    slices.append(min(self._ai.ledger_batch_max, unbatched))
-                    unbatched -= slices[-1]
-                size = slices.pop()
-                batch = list(islice(self._pending, 0, size))
-                try:
-                    await self._insert([_row(event) for event in batch])
-                except _REFUSED_ROWS as exc:
-                    if size > 1:
-                        # Isolate the refused rows by halving; the front half next.
-                        half = size // 2
-                        slices += [size - half, half]
-                        continue
-                    self._dropped.labels(reason="refused").inc()
-                    log.error(
-                        "ai.ledger.event_refused", error=repr(exc), tenant_id=batch[0].tenant_id
-                    )
-                except Exception as exc:
-                    failed = True
-                    log.warning(
-                        "ai.ledger.write_failed",
-                        error=repr(exc),
-                        queued=len(self._pending),
-                    )
-                    break
-                else:
-                    written += size
-                # Written (or refused): only now do the events leave the queue.
-                for _ in range(size):
-                    self._pending.popleft()
-            if len(self._pending) < self._ai.ledger_queue_max:
-                self._dropping = False
-            return written, failed
-
-    async def _insert(self, rows: list[dict[str, Any]]) -> None:
+    async def _insert(self, events: list[UsageEvent]) -> None:
+        rows = [_row(event) for event in events]
+        # One transaction: the daily rollup never counts a batch the ledger lost,
+        # nor misses one it kept.
         async with unit_of_work(self._sessionmaker) as session:
-            await UsageRepository(session).insert_many(rows)
-
-    async def _run(self) -> None:
-        while not self._stopped.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._ai.ledger_flush_seconds)
-            self._wake.clear()
-            if self._stopped.is_set():
-                return  # stop() flushes what is left
-            try:
-                _written, failed = await self._flush()
-            except Exception as exc:  # never let the writer die
-                log.exception("ai.ledger.flush_crashed", error=repr(exc))
-                failed = True
-            if failed:
-                # Wait a full period before retrying rather than spin on a dead
-                # database when the queue keeps filling; stop() cuts it short.
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopped.wait(), self._ai.ledger_flush_seconds)
+            repository = UsageRepository(session)
+            await repository.insert_many(rows)
+            await repository.add_daily(_daily(rows))

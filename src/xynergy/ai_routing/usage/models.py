@@ -13,6 +13,7 @@ from sqlalchemy import (
     Integer,
     String,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -26,6 +27,7 @@ __all__ = [
     "TASK_MAX_CHARS",
     "BudgetCounter",
     "BudgetLimit",
+    "UsageDailyRow",
     "UsageEventRow",
 ]
 
@@ -56,12 +58,49 @@ class UsageEventRow(Base):
     input_tokens: Mapped[int] = mapped_column(Integer)
     output_tokens: Mapped[int] = mapped_column(Integer)
     cost_nanos: Mapped[int] = mapped_column(BigInteger)
+    # What a cache hit or a joined call would have cost (catalogue price x the
+    # answer's tokens); 0 for calls that reached a provider.
+    saved_nanos: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
     cache_hit: Mapped[bool] = mapped_column(Boolean)
     deduplicated: Mapped[bool] = mapped_column(Boolean)
     latency_ms: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(STATUS_MAX_CHARS))
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
     day: Mapped[date] = mapped_column(Date)
+
+
+def _sum_column() -> Mapped[int]:
+    return mapped_column(BigInteger, default=0)
+
+
+class UsageDailyRow(Base):
+    """The ledger summed per tenant, UTC day, key, model and task.
+
+    The ledger writer adds each batch's sums here in the transaction that inserts
+    the batch, so these rows always equal the ledger's sums; cost reports scan
+    days x groups of this table, never the events.
+    """
+
+    __tablename__ = "ai_usage_daily"
+    # The primary key serves one tenant's day ranges; this index the platform's.
+    __table_args__ = (Index(None, "day"),)
+
+    tenant_id: Mapped[str] = mapped_column(
+        ForeignKey(_TENANT_FK, ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    # "" rather than NULL for calls without a key: NULLs never conflict in a key.
+    key_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    model: Mapped[str] = mapped_column(String(MODEL_MAX_CHARS), primary_key=True)
+    task: Mapped[str] = mapped_column(String(TASK_MAX_CHARS), primary_key=True)
+    requests: Mapped[int] = _sum_column()
+    input_tokens: Mapped[int] = _sum_column()
+    output_tokens: Mapped[int] = _sum_column()
+    cost_nanos: Mapped[int] = _sum_column()
+    saved_nanos: Mapped[int] = _sum_column()
+    cache_hits: Mapped[int] = _sum_column()
+    deduplicated: Mapped[int] = _sum_column()
+    errors: Mapped[int] = _sum_column()
 
 
 class BudgetLimit(Base):

@@ -10,7 +10,12 @@ from typing import Any, cast
 from sqlalchemy import Table, and_, case, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from xynergy.ai_routing.usage.models import BudgetCounter, BudgetLimit, UsageEventRow
+from xynergy.ai_routing.usage.models import (
+    BudgetCounter,
+    BudgetLimit,
+    UsageDailyRow,
+    UsageEventRow,
+)
 from xynergy.ai_routing.usage.periods import BudgetCounterRef, Period
 from xynergy.platform.db.base import new_id
 from xynergy.platform.db.upsert import dialect_insert
@@ -18,6 +23,7 @@ from xynergy.platform.pagination import PageParams, keyset_page
 from xynergy.platform.tenancy.models import ApiKey
 
 __all__ = [
+    "DAILY_SUMS",
     "BudgetCounterRepository",
     "BudgetRepository",
     "UsageAggregate",
@@ -27,6 +33,18 @@ __all__ = [
 _EVENTS = cast(Table, UsageEventRow.__table__)
 _BUDGETS = cast(Table, BudgetLimit.__table__)
 _COUNTERS = cast(Table, BudgetCounter.__table__)
+_DAILY = cast(Table, UsageDailyRow.__table__)
+# The daily rollup's summed columns; a batch's sums are added to them.
+DAILY_SUMS = (
+    "requests",
+    "input_tokens",
+    "output_tokens",
+    "cost_nanos",
+    "saved_nanos",
+    "cache_hits",
+    "deduplicated",
+    "errors",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +91,17 @@ class UsageRepository:
     async def insert_many(self, rows: Sequence[dict[str, Any]]) -> None:
         """Insert ``rows`` with one executemany statement."""
         await self.session.execute(insert(_EVENTS), list(rows))
+
+    async def add_daily(self, sums: Sequence[dict[str, Any]]) -> None:
+        """Add each group's ``sums`` to its daily-rollup row, creating it at first."""
+        if not sums:
+            return
+        statement = dialect_insert(self.session, _DAILY)
+        statement = statement.on_conflict_do_update(
+            index_elements=[column.name for column in _DAILY.primary_key.columns],
+            set_={name: _DAILY.c[name] + statement.excluded[name] for name in DAILY_SUMS},
+        )
+        await self.session.execute(statement, list(sums))
 
     async def grouped(
         self, tenant_id: str, since: date, until: date, limit: int

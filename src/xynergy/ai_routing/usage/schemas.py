@@ -24,6 +24,7 @@ __all__ = [
     "UsageReport",
     "UsageRow",
     "UsageTotals",
+    "Usd",
     "nanos_to_usd",
     "usd_to_nanos",
 ]

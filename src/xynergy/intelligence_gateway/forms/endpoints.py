@@ -36,8 +36,12 @@ IntakeAdmin = Annotated[AuthContext, Depends(require_scopes("intake:admin"))]
 # Dependencies are async: a plain def would be sent to the thread pool per request.
 async def _rules(request: Request) -> service.FormRules:
     intake: IntakeSettings = request.app.state.intake
-    production = request.app.state.platform.settings.environment == "production"
-    return service.FormRules(intake=intake, production=production)
+    settings = request.app.state.platform.settings
+    return service.FormRules(
+        intake=intake,
+        production=settings.environment == "production",
+        allow_private_webhooks=settings.outbox_allow_private_addresses,
+    )
 
 
 async def _cache(request: Request) -> PlatformCache:

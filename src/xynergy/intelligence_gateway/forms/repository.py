@@ -8,7 +8,9 @@ from sqlalchemy import ColumnElement, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from xynergy.intelligence_gateway.forms.schemas import FormFilters
-from xynergy.intelligence_gateway.models import IntakeForm, OutboxMessage, Submission
+from xynergy.intelligence_gateway.models import IntakeForm, Submission
+from xynergy.intelligence_gateway.outbox.resolver import INTAKE_FORM
+from xynergy.platform.outbox import OutboxRepository
 from xynergy.platform.pagination import PageParams, keyset_page
 
 __all__ = ["FormRepository"]
@@ -56,9 +58,13 @@ class FormRepository:
     async def delete(self, form: IntakeForm) -> None:
         # Explicit, not left to ON DELETE CASCADE: correct even where a database
         # connection runs without foreign-key enforcement.
-        for table in (OutboxMessage, Submission):
-            await self.session.execute(
-                delete(table).where(table.form_id == form.id, table.tenant_id == form.tenant_id)
+        await OutboxRepository(self.session).discard_source(
+            tenant_id=form.tenant_id, source_kind=INTAKE_FORM, source_id=form.id
+        )
+        await self.session.execute(
+            delete(Submission).where(
+                Submission.form_id == form.id, Submission.tenant_id == form.tenant_id
             )
+        )
         await self.session.delete(form)
         await self.session.flush()

@@ -63,6 +63,9 @@ class FormRules:
 
     intake: IntakeSettings
     production: bool
+    # XYNERGY_OUTBOX_ALLOW_PRIVATE_ADDRESSES: one switch for the URLs webhooks may
+    # be given and the addresses the outbox delivers to.
+    allow_private_webhooks: bool = False
 
 
 def new_public_id() -> str:
@@ -166,7 +169,7 @@ def _webhook_url(raw: str, rules: FormRules) -> str:
     host = _host(parts.hostname, field)
     # Only what the URL says is checked here; what a name resolves to is checked
     # again when delivering (a name can point anywhere by then).
-    if not rules.intake.webhook_allow_private_addresses and not is_public_host(host):
+    if not rules.allow_private_webhooks and not is_public_host(host):
         raise ValidationFailed(
             f"{field}: private, loopback, link-local and other special-purpose addresses "
             "and local names are not allowed."

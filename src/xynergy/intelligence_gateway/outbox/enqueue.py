@@ -4,22 +4,24 @@ The outbox row commits (or rolls back) together with its submission, so a
 notification exists exactly when the submission does; the dispatcher delivers it
 later, however long the receiver is down.
 
-The row is added by one ``INSERT … SELECT … WHERE EXISTS (the submission)``, run
-whether or not the submission was stored: a duplicate submission (a beta
-application with a known e-mail) issues the very statements a new one does and
-simply adds nothing, so the public answer's time does not depend on it.
+The row (in the platform's outbox) is added by one ``INSERT … SELECT … WHERE
+EXISTS (the submission)``, run whether or not the submission was stored: a
+duplicate submission (a beta application with a known e-mail) issues the very
+statements a new one does and simply adds nothing, so the public answer's time
+does not depend on it.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from xynergy.intelligence_gateway.models import IntakeForm, Submission
-from xynergy.intelligence_gateway.outbox.repository import OutboxRepository
+from xynergy.intelligence_gateway.outbox.resolver import INTAKE_FORM
 from xynergy.platform.db.base import new_id, utcnow
+from xynergy.platform.outbox import enqueue, render_payload
 
 __all__ = ["SUBMISSION_CREATED", "enqueue_webhook", "webhook_payload"]
 
@@ -76,19 +78,14 @@ async def enqueue_webhook(
     payload = webhook_payload(
         message_id=message_id, event=SUBMISSION_CREATED, form=form, submission=submission
     )
-    now = utcnow()
     await session.flush()
-    await OutboxRepository(session).add_if_submission_exists(
-        {
-            "id": message_id,
-            "tenant_id": submission.tenant_id,
-            "form_id": form.id,
-            "submission_id": submission.id,
-            "event": SUBMISSION_CREATED,
-            # Compact and key-ordered: these exact bytes are signed and sent.
-            "payload": json.dumps(payload, separators=(",", ":"), sort_keys=True),
-            "attempts": 0,
-            "next_attempt_at": now,
-            "created_at": now,
-        }
+    await enqueue(
+        session,
+        tenant_id=submission.tenant_id,
+        source_kind=INTAKE_FORM,
+        source_id=form.id,
+        event=SUBMISSION_CREATED,
+        payload=render_payload(payload),
+        message_id=message_id,
+        only_if=select(Submission.id).where(Submission.id == submission.id).exists(),
     )

@@ -24,6 +24,7 @@ KNOWN_SCOPES: frozenset[str] = frozenset(
         ADMIN_SCOPE,
         "keys:admin",
         "metrics:read",
+        "alerts:write",
         "content:read",
         "content:write",
         "keywords:read",

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -44,9 +45,11 @@ from xynergy.platform.tenancy.repository import (
     TenantRepository,
 )
 
-__all__ = ["KeyVerifier", "invalidation_channel", "publish_invalidation"]
+__all__ = ["InvalidationListener", "KeyVerifier", "invalidation_channel", "publish_invalidation"]
 
 log = get_logger(__name__)
+
+InvalidationListener = Callable[[str | None], None]
 
 
 def invalidation_channel(settings: Settings) -> str:
@@ -116,6 +119,9 @@ class KeyVerifier:
         self._usable_ids: TTLCache[str, tuple[int, float]] = TTLCache(
             maxsize=settings.key_cache_max_entries, ttl=settings.key_cache_ttl_seconds
         )
+        # Told every hash broadcast by another replica (None: forget everything),
+        # for caches of credentials derived from keys (platform/web_sessions).
+        self._listeners: list[InvalidationListener] = []  # guard: allow XG005 few, at start
 
     async def start(self) -> None:
         """Start the last-used flusher, the revocation-epoch poller and, with Redis,
@@ -151,12 +157,24 @@ class KeyVerifier:
             # Refused before hashing: an oversized header costs nothing here.
             raise Unauthorized("The API key is malformed.")
         key_hash = hash_key(presented)
-        now = time.time()
         verified = self._verified.get(key_hash)
+        # Only a key not yet verified pays for the shape and checksum check.
+        if verified is None and not is_well_formed(presented):
+            raise Unauthorized("The API key is malformed.")
+        return await self._check(key_hash, verified)
+
+    async def verify_hash(self, key_hash: str) -> AuthContext:
+        """The context of the key stored as ``key_hash`` (what ``api_keys`` stores),
+        checked and cached exactly as :meth:`verify` checks a presented key.
+
+        For credentials that stand for a key without holding it (browser sessions
+        keep the hash only): a revocation or expiry ends them with the key.
+        """
+        return await self._check(key_hash, self._verified.get(key_hash))
+
+    async def _check(self, key_hash: str, verified: _VerifiedKey | None) -> AuthContext:
+        now = time.time()
         if verified is None:
-            # Only a key not yet verified pays for the shape and checksum check.
-            if not is_well_formed(presented):
-                raise Unauthorized("The API key is malformed.")
             verified = await self._lookups.run(key_hash, lambda: self._load(key_hash))
         if not verified.usable_at(now):
             self._verified.pop(key_hash, None)
@@ -233,6 +251,16 @@ class KeyVerifier:
             # other replicas drop the key within key_revocation_poll_seconds
             # anyway. Failing the request would not undo the revocation.
             log.warning("keys.invalidation_not_broadcast", error=repr(exc))
+
+    def add_invalidation_listener(self, listener: InvalidationListener) -> None:
+        """Call ``listener(hash)`` for every hash another replica broadcasts through
+        :meth:`invalidate`, and ``listener(None)`` when broadcasts may have been
+        missed (a Redis resubscription)."""
+        self._listeners.append(listener)
+
+    def _notify(self, key_hash: str | None) -> None:
+        for listener in self._listeners:
+            listener(key_hash)
 
     def _drop(self, key_hash: str) -> None:
         self._generation += 1
@@ -316,11 +344,14 @@ class KeyVerifier:
                     # Anything cached before a (re)subscription may have missed a
                     # broadcast; forget it rather than serve a revoked key.
                     self._drop_all()
+                    self._notify(None)
                     ready.set()
                     async for message in pubsub.listen():
                         if message.get("type") == "message":
                             data = message["data"]
-                            self._drop(data.decode() if isinstance(data, bytes) else str(data))
+                            key_hash = data.decode() if isinstance(data, bytes) else str(data)
+                            self._drop(key_hash)
+                            self._notify(key_hash)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

@@ -154,6 +154,55 @@ _GENERATE_CAMPAIGN: dict[str, Any] = {
     ],
 }
 
+# What the AI Assistant runs when a user confirms tracking keywords, creating a
+# content item or approving a campaign: one durable step each.
+_TRACK_KEYWORDS: dict[str, Any] = {
+    "name": "track-keywords",
+    "description": "Start tracking keywords (the ASO Engine's bulk import, all or nothing).",
+    "inputs": {
+        "rows": {
+            "type": "array",
+            "description": "Rows to track: objects of phrase, locale, tags, target_url, intent.",
+        }
+    },
+    "steps": [
+        {
+            "id": "track",
+            "operation": "aso.import_keywords",
+            "input": {"rows": _ref("/input/rows"), "mode": "all_or_nothing"},
+        }
+    ],
+}
+
+_CREATE_CONTENT: dict[str, Any] = {
+    "name": "create-content",
+    "description": "Create a content item (the ASO Engine's POST /api/content).",
+    "inputs": {
+        "content": {
+            "type": "object",
+            "description": "The body of POST /api/content (title, body, status, priority, "
+            "target_keywords, author).",
+        }
+    },
+    "steps": [
+        {"id": "content", "operation": "aso.create_content", "input": _ref("/input/content")}
+    ],
+}
+
+_APPROVE_CAMPAIGN: dict[str, Any] = {
+    "name": "approve-campaign",
+    "description": "Approve a draft campaign (the Marketing Engine's POST "
+    "/campaigns/{campaign_id}/approve).",
+    "inputs": {"campaign_id": {"type": "string", "description": "The draft campaign's id."}},
+    "steps": [
+        {
+            "id": "approve",
+            "operation": "marketing.approve_campaign",
+            "input": {"campaign_id": _ref("/input/campaign_id")},
+        }
+    ],
+}
+
 
 def _checked(raw: dict[str, Any]) -> WorkflowSpec:
     spec = WorkflowSpec.model_validate(raw)
@@ -169,6 +218,14 @@ BUILT_IN_DEFINITIONS: dict[str, WorkflowSpec] = {
     spec.name: spec
     for spec in map(
         _checked,
-        [_CAMPAIGN_FROM_RESEARCH, _KEYWORD_RANKINGS, _TRENDING_REPORT, _GENERATE_CAMPAIGN],
+        [
+            _CAMPAIGN_FROM_RESEARCH,
+            _KEYWORD_RANKINGS,
+            _TRENDING_REPORT,
+            _GENERATE_CAMPAIGN,
+            _TRACK_KEYWORDS,
+            _CREATE_CONTENT,
+            _APPROVE_CAMPAIGN,
+        ],
     )
 }

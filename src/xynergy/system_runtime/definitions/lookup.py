@@ -44,6 +44,11 @@ class CheckedSpecs:
     def put(self, tenant_id: str, name: str, version: int, spec: WorkflowSpec) -> None:
         self._specs[(tenant_id, name, version)] = spec
 
+    def clear(self) -> None:
+        """Forget every spec: the next start checks again, and a run started before
+        reads its definition from its row (engine/plan.py)."""
+        self._specs.clear()
+
 
 async def find_definition(
     session: AsyncSession,

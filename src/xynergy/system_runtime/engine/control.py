@@ -17,11 +17,20 @@ from xynergy.system_runtime.engine.workflow import approval_topic, execute_run, 
 __all__ = ["cancel", "enqueue", "fork", "signal", "stop_cancelled", "workflow_exists"]
 
 
-async def enqueue(run_id: str, *, workflow_id: str, tenant_id: str) -> None:
+async def enqueue(
+    run_id: str, *, workflow_id: str, tenant_id: str, start: dict[str, Any] | None = None
+) -> None:
     """Queue the run in its tenant's partition (each partition runs at most
-    ``tenant_concurrency`` at once). Enqueuing an id twice keeps the first."""
+    ``tenant_concurrency`` at once). Enqueuing an id twice keeps the first.
+
+    ``start`` (engine/plan.start_arguments) only once the run's rows committed: the
+    run then trusts it instead of reading them.
+    """
     with SetWorkflowID(workflow_id), SetEnqueueOptions(queue_partition_key=tenant_id):
-        await DBOS.enqueue_workflow_async(RUNS_QUEUE, execute_run, run_id)
+        if start is None:
+            await DBOS.enqueue_workflow_async(RUNS_QUEUE, execute_run, run_id)
+        else:
+            await DBOS.enqueue_workflow_async(RUNS_QUEUE, execute_run, run_id, start)
 
 
 async def fork(workflow_id: str, *, start_step: int, tenant_id: str, new_workflow_id: str) -> None:

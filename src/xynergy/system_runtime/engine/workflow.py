@@ -35,7 +35,7 @@ from dbos import DBOS, StepReservation
 from xynergy.platform.db.base import utcnow
 from xynergy.platform.logging import get_logger
 from xynergy.system_runtime.definitions.mapping import MappingError, resolve
-from xynergy.system_runtime.definitions.spec import StepSpec, WorkflowSpec, topological_order
+from xynergy.system_runtime.definitions.spec import StepSpec, topological_order
 from xynergy.system_runtime.engine import records
 from xynergy.system_runtime.engine.calls import (
     Identity,
@@ -45,7 +45,8 @@ from xynergy.system_runtime.engine.calls import (
 )
 from xynergy.system_runtime.engine.context import RuntimeContext, current
 from xynergy.system_runtime.engine.events import RunEvent
-from xynergy.system_runtime.models import RunRecord, StepRecord
+from xynergy.system_runtime.engine.plan import RunPlan, plan_from_record, plan_from_start
+from xynergy.system_runtime.models import StepRecord
 
 __all__ = ["RUN_WORKFLOW", "approval_topic", "execute_run", "stop_waiting"]
 
@@ -162,23 +163,17 @@ class _Scheduler:
     def __init__(
         self,
         context: RuntimeContext,
-        run: RunRecord,
+        plan: RunPlan,
         workflow_id: str,
-        spec: WorkflowSpec,
         recorded: dict[str, StepRecord],
     ) -> None:
         self._context = context
-        self._run = run
+        self._plan = plan
         self._workflow_id = workflow_id
-        self._spec = spec
+        self._spec = spec = plan.spec
         self._steps = {step.id: step for step in spec.steps}
         self._recorded = recorded
-        self._identity = Identity(
-            tenant_id=run.tenant_id,
-            key_id=run.key_id,
-            key_tenant_id=run.key_tenant_id,
-            scopes=frozenset(run.scopes),
-        )
+        self._identity: Identity = plan.identity
         settings = context.settings
         self._slots = asyncio.Semaphore(
             spec.max_parallel_steps or settings.max_parallel_steps_default
@@ -235,7 +230,7 @@ class _Scheduler:
             raise failure
 
     async def _launch(self, step: StepSpec) -> asyncio.Task[Any]:
-        name = f"run-{self._run.id}-{step.id}"
+        name = f"run-{self._plan.run_id}-{step.id}"
         if step.kind == "operation":
             reservation = DBOS.reserve_step()
             return asyncio.create_task(self._operation(step, reservation), name=name)
@@ -253,7 +248,7 @@ class _Scheduler:
         await self._context.records.drained()
         await records.set_step(
             sessions,
-            self._run.id,
+            self._plan.run_id,
             step.id,
             {"status": status, "started_at": utcnow(), "dbos_step_id": marker.step_id},
             workflow_id=self._workflow_id,
@@ -261,15 +256,15 @@ class _Scheduler:
         if step.kind == "approval":
             await records.set_run_status(
                 sessions,
-                self._run.id,
+                self._plan.run_id,
                 "waiting",
                 only_if_not=_ENDED,
                 workflow_id=self._workflow_id,
             )
-            _publish(self._context, self._run.id, "step.waiting", step_id=step.id)
+            _publish(self._context, self._plan.run_id, "step.waiting", step_id=step.id)
             task = asyncio.create_task(self._approval(step), name=name)
         else:
-            _publish(self._context, self._run.id, "step.started", step_id=step.id, attempt=1)
+            _publish(self._context, self._plan.run_id, "step.started", step_id=step.id, attempt=1)
             task = asyncio.create_task(self._wait(step), name=name)
         self._waiting.add(task)
         task.add_done_callback(self._waiting.discard)
@@ -280,7 +275,7 @@ class _Scheduler:
 
     def _mapping_context(self) -> dict[str, Any]:
         return {
-            "input": self._run.input,
+            "input": self._plan.input,
             "steps": {step_id: {"output": output} for step_id, output in self._outputs.items()},
         }
 
@@ -298,14 +293,16 @@ class _Scheduler:
                 payload = resolve(step.input, self._mapping_context())
             except MappingError as exc:
                 failure = StepFailed("invalid_step_input", str(exc))
-                _record_failure(self._context, self._run.id, self._workflow_id, step.id, failure)
+                _record_failure(
+                    self._context, self._plan.run_id, self._workflow_id, step.id, failure
+                )
                 raise failure from None
             recorded = self._recorded.get(step.id)
             try:
                 output = await reservation.run_async(
                     {"name": f"step:{step.id}"},
                     _operation_step,
-                    self._run.id,
+                    self._plan.run_id,
                     self._workflow_id,
                     step.id,
                     step.operation or "",
@@ -317,9 +314,11 @@ class _Scheduler:
                     recorded.attempts if recorded is not None else 0,
                 )
             except StepFailed as failure:
-                _record_failure(self._context, self._run.id, self._workflow_id, step.id, failure)
+                _record_failure(
+                    self._context, self._plan.run_id, self._workflow_id, step.id, failure
+                )
                 raise
-            _record_success(self._context, self._run.id, self._workflow_id, step.id, output)
+            _record_success(self._context, self._plan.run_id, self._workflow_id, step.id, output)
             return output
 
     async def _approval(self, step: StepSpec) -> Any:
@@ -328,7 +327,11 @@ class _Scheduler:
         message = await DBOS.recv_async(approval_topic(step.id), timeout_seconds=timeout)
         sessions = self._context.platform.sessionmaker
         still_ours = await records.set_run_status(
-            sessions, self._run.id, "running", only_if_not=_ENDED, workflow_id=self._workflow_id
+            sessions,
+            self._plan.run_id,
+            "running",
+            only_if_not=_ENDED,
+            workflow_id=self._workflow_id,
         )
         if not still_ours:
             # Resumed under a newer workflow, or ended, while this one waited: DBOS
@@ -343,20 +346,20 @@ class _Scheduler:
             failure = StepFailed("approval_rejected", f"Rejected: {reason}")
         else:
             output = {"approved": True, "reason": message.get("reason"), "by": message.get("by")}
-            _record_success(self._context, self._run.id, self._workflow_id, step.id, output)
+            _record_success(self._context, self._plan.run_id, self._workflow_id, step.id, output)
             return output
-        _record_failure(self._context, self._run.id, self._workflow_id, step.id, failure)
+        _record_failure(self._context, self._plan.run_id, self._workflow_id, step.id, failure)
         raise failure
 
     async def _wait(self, step: StepSpec) -> Any:
         seconds = step.wait_seconds or 0.0
         await DBOS.sleep_async(seconds)
         if not await records.is_current(
-            self._context.platform.sessionmaker, self._run.id, self._workflow_id
+            self._context.platform.sessionmaker, self._plan.run_id, self._workflow_id
         ):
             raise _superseded()  # as after an approval's wait
         output = {"waited_seconds": seconds}
-        _record_success(self._context, self._run.id, self._workflow_id, step.id, output)
+        _record_success(self._context, self._plan.run_id, self._workflow_id, step.id, output)
         return output
 
 
@@ -393,44 +396,61 @@ async def _finished(output: Any) -> Any:
 
 async def _load_when_committed(
     context: RuntimeContext, run_id: str, *, with_steps: bool
-) -> tuple[RunRecord, dict[str, StepRecord]] | None:
-    """The run's rows. A start queues the run while its rows commit (runs/service.py),
-    so a run dequeued at once may look for them a moment early: it looks again, for
-    a bounded time, before concluding they never committed."""
+) -> tuple[RunPlan, dict[str, StepRecord]] | None:
+    """The run's rows. A start by an earlier version queued the run while its rows
+    committed, so a run dequeued at once may look for them a moment early: it looks
+    again, for a bounded time, before concluding they never committed."""
     deadline = asyncio.get_running_loop().time() + _ROW_WAIT_SECONDS
     while True:
         loaded = await records.load_run(
             context.platform.sessionmaker, run_id, with_steps=with_steps
         )
-        if loaded is not None or asyncio.get_running_loop().time() >= deadline:
-            return loaded
+        if loaded is not None:
+            run, recorded = loaded
+            return plan_from_record(run), recorded
+        if asyncio.get_running_loop().time() >= deadline:
+            return None
         await asyncio.sleep(_ROW_POLL_SECONDS)
 
 
-@DBOS.workflow(name=RUN_WORKFLOW)
-async def execute_run(run_id: str) -> str:
-    """Execute (or, after a crash or a fork, continue) run ``run_id``; its final status."""
-    context = current()
-    sessions = context.platform.sessionmaker
-    workflow_id = DBOS.workflow_id or run_id
+async def _plan(
+    context: RuntimeContext, run_id: str, workflow_id: str, start: dict[str, Any] | None
+) -> tuple[RunPlan, dict[str, StepRecord]] | None:
     # The run's first workflow (its id is the run's) needs no step rows: a recovery
     # replays its finished steps from DBOS's checkpoints. A resume's fork does: the
     # steps that finished after its fork point are skipped by their rows.
-    loaded = await _load_when_committed(context, run_id, with_steps=workflow_id != run_id)
-    if loaded is None:
+    first = workflow_id == run_id
+    if first and start is not None:
+        plan = plan_from_start(run_id, start, context.checked_specs)
+        if plan is not None:
+            return plan, {}
+    return await _load_when_committed(context, run_id, with_steps=not first)
+
+
+@DBOS.workflow(name=RUN_WORKFLOW)
+async def execute_run(run_id: str, start: dict[str, Any] | None = None) -> str:
+    """Execute (or, after a crash or a fork, continue) run ``run_id``; its final status.
+
+    ``start`` (engine/plan.py) spares the run's first workflow its row's read; runs
+    queued without it (by reconcile, or by the previous version) read the row.
+    """
+    context = current()
+    sessions = context.platform.sessionmaker
+    workflow_id = DBOS.workflow_id or run_id
+    planned = await _plan(context, run_id, workflow_id, start)
+    if planned is None:
         # Its rows never committed, or its tenant was deleted while it waited.
         return "missing"
-    run, recorded = loaded
+    plan, recorded = planned
     # Every event is published once its row says so: a live stream reads the rows
     # after subscribing, so what it missed on the bus is in what it read.
     context.records.run_started(run_id, workflow_id).add_done_callback(
         lambda _: _publish(context, run_id, "run.started")
     )
-    spec = WorkflowSpec.model_validate(run.spec)
     code: str | None = None
     message: str | None = None
     try:
-        await _Scheduler(context, run, workflow_id, spec, recorded).run()
+        await _Scheduler(context, plan, workflow_id, recorded).run()
     except StepFailed as failure:
         status, code, message = "failed", failure.code, failure.message
         log.info("runtime.run_failed", run_id=run_id, error_code=failure.code)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -33,6 +32,7 @@ from xynergy.system_runtime.definitions.spec import (
 )
 from xynergy.system_runtime.engine import control
 from xynergy.system_runtime.engine.context import RuntimeContext
+from xynergy.system_runtime.engine.plan import start_arguments
 from xynergy.system_runtime.models import RunRecord, StepRecord
 from xynergy.system_runtime.runs.schemas import (
     RunDetail,
@@ -106,93 +106,82 @@ async def start_run(
     idempotency_key: str | None,
 ) -> RunRecord:
     """Record the run and queue it; the same idempotency key answers the same run."""
-    sessions = context.platform.sessionmaker
-    queued: asyncio.Task[None] | None = None
-    try:
-        async with unit_of_work(sessions) as session:
-            if idempotency_key is not None:
-                existing = await _by_idempotency_key(session, caller.tenant_id, idempotency_key)
-                if existing is not None:
-                    return _same_start(existing, body)
-            found = await find_definition(
-                session,
-                tenant_id=caller.tenant_id,
-                name=body.definition,
-                version=body.version,
-                checked=context.checked_specs,
-            )
-            if not found.checked:
-                try:
-                    check_definition(
-                        found.spec, catalogue=context.catalogue, settings=context.settings
-                    )
-                except DefinitionProblems as exc:
-                    raise ValidationFailed(f"The definition can no longer run: {exc}") from None
-                owner = "" if found.built_in else caller.tenant_id
-                context.checked_specs.put(owner, body.definition, found.version, found.spec)
-            missing = sorted(required_scopes(found.spec, context) - caller.scopes)
-            if missing and not caller.is_admin:
-                raise Forbidden(f"This workflow's steps need scopes the key lacks: {missing}.")
-            _check_input(found.spec, body.input, context)
-            run_id = new_id()
-            run = RunRecord(
-                id=run_id,
-                tenant_id=caller.tenant_id,
-                definition_name=found.spec.name,
-                definition_version=found.version,
-                built_in=found.built_in,
-                spec=found.spec.model_dump(mode="json"),
-                input=body.input,
-                status="queued",
-                workflow_id=run_id,
-                resumes=0,
-                key_id=caller.key_id,
-                key_tenant_id=caller.key_tenant_id,
-                scopes=sorted(caller.scopes),
-                idempotency_key=idempotency_key,
-                created_at=utcnow(),
-            )
-            session.add(run)
-            for position, step in enumerate(found.spec.steps):
-                session.add(
-                    StepRecord(
-                        run_id=run_id,
-                        step_id=step.id,
-                        position=position,
-                        kind=step.kind,
-                        status="pending",
-                        attempts=0,
-                    )
-                )
-            try:
-                await session.flush()
-            except IntegrityError:
-                # Two starts with one idempotency key at once: the other one won.
-                await session.rollback()
-                if idempotency_key is None:
-                    raise
-                existing = await _by_idempotency_key(session, caller.tenant_id, idempotency_key)
-                if existing is None:
-                    raise
+    async with unit_of_work(context.platform.sessionmaker) as session:
+        if idempotency_key is not None:
+            existing = await _by_idempotency_key(session, caller.tenant_id, idempotency_key)
+            if existing is not None:
                 return _same_start(existing, body)
-            # Queued while the rows commit, not after: the two writes go to DBOS's
-            # tables and ours in parallel (about a third of a start's time). A run
-            # dequeued before its row is visible waits for it (workflow.py); one whose
-            # rows never commit finds none and ends without doing anything.
-            queued = asyncio.create_task(_enqueue(run), name=f"runtime-enqueue-{run_id}")
-    except BaseException:
-        if queued is not None:
-            # The rows did not commit: the run, if queued, finds none and ends.
-            with contextlib.suppress(Exception):
-                await queued
-        raise
-    if queued is not None:  # always, once the rows committed
-        await _enqueued_or_fail(context, run, queued)
+        found = await find_definition(
+            session,
+            tenant_id=caller.tenant_id,
+            name=body.definition,
+            version=body.version,
+            checked=context.checked_specs,
+        )
+        if not found.checked:
+            try:
+                check_definition(found.spec, catalogue=context.catalogue, settings=context.settings)
+            except DefinitionProblems as exc:
+                raise ValidationFailed(f"The definition can no longer run: {exc}") from None
+            owner = "" if found.built_in else caller.tenant_id
+            context.checked_specs.put(owner, body.definition, found.version, found.spec)
+        missing = sorted(required_scopes(found.spec, context) - caller.scopes)
+        if missing and not caller.is_admin:
+            raise Forbidden(f"This workflow's steps need scopes the key lacks: {missing}.")
+        _check_input(found.spec, body.input, context)
+        run_id = new_id()
+        run = RunRecord(
+            id=run_id,
+            tenant_id=caller.tenant_id,
+            definition_name=found.spec.name,
+            definition_version=found.version,
+            built_in=found.built_in,
+            spec=found.spec.model_dump(mode="json"),
+            input=body.input,
+            status="queued",
+            workflow_id=run_id,
+            resumes=0,
+            key_id=caller.key_id,
+            key_tenant_id=caller.key_tenant_id,
+            scopes=sorted(caller.scopes),
+            idempotency_key=idempotency_key,
+            created_at=utcnow(),
+        )
+        session.add(run)
+        for position, step in enumerate(found.spec.steps):
+            session.add(
+                StepRecord(
+                    run_id=run_id,
+                    step_id=step.id,
+                    position=position,
+                    kind=step.kind,
+                    status="pending",
+                    attempts=0,
+                )
+            )
+        try:
+            await session.flush()
+        except IntegrityError:
+            # Two starts with one idempotency key at once: the other one won.
+            await session.rollback()
+            if idempotency_key is None:
+                raise
+            existing = await _by_idempotency_key(session, caller.tenant_id, idempotency_key)
+            if existing is None:
+                raise
+            return _same_start(existing, body)
+    # Queued once the rows committed, never before: the run's first workflow gets what
+    # it executes as DBOS arguments and trusts them instead of reading its row
+    # (engine/plan.py), so it must never run for rows that might not commit. A process
+    # that dies between the two leaves a queued row, which reconcile queues.
+    await _enqueue_or_fail(context, run)
     return run
 
 
 async def _enqueue(run: RunRecord) -> None:
-    await control.enqueue(run.id, workflow_id=run.workflow_id, tenant_id=run.tenant_id)
+    await control.enqueue(
+        run.id, workflow_id=run.workflow_id, tenant_id=run.tenant_id, start=start_arguments(run)
+    )
 
 
 async def _enqueue_or_fail(context: RuntimeContext, run: RunRecord) -> None:

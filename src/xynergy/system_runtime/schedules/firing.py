@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -43,6 +43,7 @@ __all__ = [
     "pause_schedule",
     "register_schedule",
     "resume_schedule",
+    "run_every_minute",
     "run_maintenance",
     "tick_idempotency_key",
     "warm_caches",
@@ -57,6 +58,8 @@ WARM_WORKFLOW = "xynergy.runtime.cache_warm"
 CACHE_WARM_SCHEDULE = "xynergy-cache-warm"
 MAINTENANCE_WORKFLOW = "xynergy.runtime.maintenance"
 MAINTENANCE_SCHEDULE = "xynergy-maintenance"
+EVERY_MINUTE_WORKFLOW = "xynergy.runtime.every_minute"
+EVERY_MINUTE_SCHEDULE = "xynergy-every-minute"
 _SCHEDULE_PREFIX = "xynergy-schedule-"
 
 
@@ -166,26 +169,42 @@ async def warm_caches(scheduled_at: datetime, _context: Any) -> None:
     log.info("runtime.caches_warmed", scheduled_at=scheduled_at.isoformat())
 
 
-async def _maintain(name: str) -> str | None:
-    """One maintenance job: None, or its failure (logged; the next tick runs it again)."""
-    job = current().platform.maintenance_jobs.get(name)
+def _jobs(kind: str) -> Mapping[str, Callable[[], Awaitable[None]]]:
+    platform = current().platform
+    return platform.maintenance_jobs if kind == "maintenance" else platform.every_minute_jobs
+
+
+async def _run_job(kind: str, name: str) -> str | None:
+    """One registered job of ``kind``: None, or its failure (logged; the next tick runs
+    it again)."""
+    job = _jobs(kind).get(name)
     if job is None:
         return None
     try:
         await job()
     except Exception as exc:  # one job failing must not stop the others
-        log.warning("runtime.maintenance_failed", job=name, error=repr(exc))
+        log.warning(f"runtime.{kind}_failed", job=name, error=repr(exc))
         return f"{type(exc).__name__}: {exc}"
     return None
+
+
+async def _run_jobs(kind: str) -> None:
+    # Sorted: a recovered tick replays its steps in the same order.
+    for name in sorted(_jobs(kind)):
+        await DBOS.run_step_async({"name": f"{kind}.{name}"}, _run_job, kind, name)
 
 
 @DBOS.workflow(name=MAINTENANCE_WORKFLOW)
 async def run_maintenance(scheduled_at: datetime, _context: Any) -> None:
     """Run every registered maintenance job, each a step: once per tick across replicas."""
-    # Sorted: a recovered tick replays its steps in the same order.
-    for name in sorted(current().platform.maintenance_jobs):
-        await DBOS.run_step_async({"name": f"maintenance.{name}"}, _maintain, name)
+    await _run_jobs("maintenance")
     log.info("runtime.maintenance_done", scheduled_at=scheduled_at.isoformat())
+
+
+@DBOS.workflow(name=EVERY_MINUTE_WORKFLOW)
+async def run_every_minute(scheduled_at: datetime, _context: Any) -> None:
+    """Run every registered minutely job (e.g. alert evaluation), each a step."""
+    await _run_jobs("every_minute")
 
 
 async def register_schedule(schedule: ScheduleRecord) -> None:
@@ -234,3 +253,13 @@ async def apply_process_schedules(settings: RuntimeSettings) -> None:
     replica, so applying them at each launch is idempotent."""
     await _apply_hourly(CACHE_WARM_SCHEDULE, warm_caches, settings.cache_warm_every_hours)
     await _apply_hourly(MAINTENANCE_SCHEDULE, run_maintenance, settings.maintenance_every_hours)
+    # Seconds-first cron: second 0 of every minute.
+    await DBOS.apply_schedules_async(
+        [
+            {
+                "schedule_name": EVERY_MINUTE_SCHEDULE,
+                "workflow_fn": run_every_minute,
+                "schedule": "0 * * * * *",
+            }
+        ]
+    )

@@ -7,8 +7,8 @@ import hmac
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from xynergy.intelligence_gateway.outbox.repository import ClaimedMessage
-from xynergy.intelligence_gateway.outbox.signing import (
+from xynergy.platform.outbox import Destination
+from xynergy.platform.outbox.signing import (
     DELIVERY_HEADER,
     EVENT_HEADER,
     SIGNATURE_HEADER,
@@ -94,20 +94,14 @@ class TestSigningSecrets:
 
     EXPIRES = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
-    def message(self, **fields: Any) -> ClaimedMessage:
+    def message(self, **fields: Any) -> Destination:
         values: dict[str, Any] = {
-            "id": "m1",
-            "tenant_id": "t1",
-            "event": "submission.created",
-            "payload": PAYLOAD,
-            "attempts": 1,
-            "created_at": self.EXPIRES - timedelta(days=1),
-            "webhook_url": "https://hooks.example/x",
-            "webhook_secret": NEW_SECRET,
-            "previous_webhook_secret": SECRET,
-            "previous_webhook_secret_expires_at": self.EXPIRES,
+            "url": "https://hooks.example/x",
+            "secret": NEW_SECRET,
+            "previous_secret": SECRET,
+            "previous_secret_expires_at": self.EXPIRES,
         }
-        return ClaimedMessage(**(values | fields))
+        return Destination(**(values | fields))
 
     def test_both_sign_until_the_previous_expires_then_only_the_new(self) -> None:
         message = self.message()
@@ -116,10 +110,8 @@ class TestSigningSecrets:
         assert message.signing_secrets(self.EXPIRES) == (NEW_SECRET,)
 
     def test_without_a_previous_secret_or_any_secret(self) -> None:
-        assert self.message(previous_webhook_secret=None).signing_secrets(self.EXPIRES) == (
-            NEW_SECRET,
-        )
-        assert self.message(webhook_secret=None).signing_secrets(self.EXPIRES) == ()
+        assert self.message(previous_secret=None).signing_secrets(self.EXPIRES) == (NEW_SECRET,)
+        assert self.message(secret=None).signing_secrets(self.EXPIRES) == ()
 
     def test_secrets_stay_out_of_repr(self) -> None:
         text = repr(self.message())

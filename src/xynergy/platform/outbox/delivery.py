@@ -10,8 +10,8 @@ Outcomes:
 * ``circuit_open``: the destination's breaker is open; nothing was sent.
 * ``refused``: the destination is not allowed (a non-HTTP URL, a local name, or
   an address that is not public by :mod:`xynergy.platform.net_policy`);
-  retried like ``retry``, since the form's URL may be corrected, but never sent.
-* ``failed``: nothing can ever deliver it (the form's webhook was removed).
+  retried like ``retry``, since the source's URL may be corrected, but never sent.
+* ``failed``: nothing can ever deliver it (the source or its webhook was removed).
 
 Server-side request forgery: unless private addresses are allowed, the host is
 resolved (the platform's resolver, or the one given), every address must be
@@ -38,18 +38,19 @@ from typing import Literal
 import aiohttp
 from yarl import URL
 
-from xynergy.intelligence_gateway.config import IntakeSettings
-from xynergy.intelligence_gateway.outbox.repository import ClaimedMessage
-from xynergy.intelligence_gateway.outbox.signing import webhook_headers
-from xynergy.platform.breaker import UpstreamFailure
+from xynergy.platform.breaker import Breakers, UpstreamFailure
+from xynergy.platform.config import Settings
 from xynergy.platform.db.base import utcnow
 from xynergy.platform.exceptions import CircuitOpen
+from xynergy.platform.http import OutboundHTTP
 from xynergy.platform.net_policy import Resolver, resolve_public
-from xynergy.platform.runtime import Platform
+from xynergy.platform.outbox.repository import ClaimedMessage
+from xynergy.platform.outbox.resolvers import Destination
+from xynergy.platform.outbox.signing import webhook_headers
 
 __all__ = ["BREAKER", "UPSTREAM", "DeliveryResult", "Outcome", "breaker_destination", "deliver"]
 
-UPSTREAM = "intake-webhooks"
+UPSTREAM = "webhooks"  # one pooled outbound session for every webhook
 BREAKER = "webhook"
 Outcome = Literal["delivered", "retry", "circuit_open", "refused", "failed"]
 
@@ -76,30 +77,33 @@ def breaker_destination(tenant_id: str, url: URL) -> str:
 
 async def deliver(
     message: ClaimedMessage,
+    destination: Destination | None,
     *,
-    platform: Platform,
-    intake: IntakeSettings,
+    settings: Settings,
+    http: OutboundHTTP,
+    breakers: Breakers,
     resolver: Resolver | None = None,
 ) -> DeliveryResult:
-    """POST ``message`` to its form's webhook once and classify the outcome.
+    """POST ``message`` to ``destination`` once and classify the outcome.
 
-    ``resolver`` replaces the system resolver (tests, or a deployment's own).
+    ``destination`` None: the source no longer exists. ``resolver`` replaces the
+    system DNS resolver (tests, or a deployment's own).
     """
-    if not message.webhook_url:
-        return DeliveryResult("failed", "the form no longer has a webhook")
-    url = URL(message.webhook_url)
+    if destination is None or not destination.url:
+        return DeliveryResult("failed", "the source no longer has a webhook")
+    url = URL(destination.url)
     if url.scheme not in _SCHEMES or not url.raw_host:
         return DeliveryResult("refused", "the webhook URL is not an http(s) URL")
     host = url.raw_host.lower()
     target = url
     extra: dict[str, str] = {}
     server_hostname: str | None = None
-    if not intake.webhook_allow_private_addresses:
+    if not settings.outbox_allow_private_addresses:
         try:
             # A resolver that never answers must not hold the dispatcher: the
             # webhook's own time budget covers the lookup too (TimeoutError is an
             # OSError: retried below).
-            async with asyncio.timeout(intake.webhook_timeout_seconds):
+            async with asyncio.timeout(settings.outbox_webhook_timeout_seconds):
                 address = await resolve_public(host, url.port, resolver=resolver)
         except ValueError as exc:  # DestinationRefused, or a resolver's non-address
             return DeliveryResult("refused", str(exc))
@@ -114,14 +118,14 @@ async def deliver(
         message_id=message.id,
         event=message.event,
         payload=message.payload,
-        secrets=message.signing_secrets(utcnow()),
+        secrets=destination.signing_secrets(utcnow()),
     )
     headers.update(extra)
-    session = platform.http.session(UPSTREAM)
-    timeout = aiohttp.ClientTimeout(total=intake.webhook_timeout_seconds)
+    session = http.session(UPSTREAM)
+    timeout = aiohttp.ClientTimeout(total=settings.outbox_webhook_timeout_seconds)
     try:
-        destination = breaker_destination(message.tenant_id, url)
-        async with platform.breakers.guard(BREAKER, destination):
+        breaker_key = breaker_destination(message.tenant_id, url)
+        async with breakers.guard(BREAKER, breaker_key):
             try:
                 async with session.post(
                     target,

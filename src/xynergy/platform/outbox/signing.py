@@ -1,4 +1,4 @@
-"""Webhook signatures: HMAC-SHA256 over ``"<unix time>.<payload>"`` with the form's secret.
+"""Webhook signatures: HMAC-SHA256 over ``"<unix time>.<payload>"`` with the destination's secret.
 
 The header a receiver checks::
 
@@ -67,7 +67,7 @@ def webhook_headers(
     *, message_id: str, event: str, payload: str, secrets: Sequence[str]
 ) -> dict[str, str]:
     """Every header of one delivery, signed with each of ``secrets`` (current first);
-    unsigned when there is none (a form without a secret)."""
+    unsigned when there is none (a destination without a secret)."""
     headers = {
         "Content-Type": "application/json",
         DELIVERY_HEADER: message_id,
@@ -91,7 +91,7 @@ def verify_signature(
     Args:
         payload: The request body exactly as received.
         header: The ``X-Xynergy-Signature`` value (None when absent).
-        secret: The form's webhook secret.
+        secret: The destination's webhook secret.
         tolerance_seconds: How far the signed time may be from ``now``.
         now: The current Unix time (tests); the clock otherwise.
 

@@ -1,4 +1,4 @@
-"""All SQL of the webhook outbox: claim due rows under a lease, record outcomes.
+"""All SQL of the outbox: add messages, claim due ones under a lease, record outcomes.
 
 Claiming is one statement, ``UPDATE … WHERE id IN (SELECT … LIMIT n) RETURNING``,
 run first in its own transaction, correct on both databases:
@@ -15,20 +15,25 @@ A claim sets ``locked_until`` (the lease) and increments ``attempts``. The new
 ``WHERE attempts = <token>``, so a dispatcher whose lease expired (and whose row
 another replica re-claimed) cannot overwrite the newer claim's outcome. A
 successful delivery is recorded regardless, since it is a fact.
+
+Only the source kinds this process has a resolver for are claimed: a replica
+serving other services leaves the rows it could not address to one that can.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
     CursorResult,
+    Exists,
     Result,
     and_,
+    delete,
     func,
     insert,
     literal,
@@ -38,7 +43,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from xynergy.intelligence_gateway.models import IntakeForm, OutboxMessage, Submission
+from xynergy.platform.outbox.models import OutboxMessage
 
 __all__ = ["ClaimedMessage", "OutboxRepository"]
 
@@ -47,43 +52,16 @@ _ERROR_MAX_CHARS = 500  # the column's width
 
 @dataclass(frozen=True, slots=True)
 class ClaimedMessage:
-    """One claimed row and what delivering it needs from its form."""
+    """One claimed row; its destination is resolved separately, at delivery time."""
 
     id: str
     tenant_id: str
+    source_kind: str
+    source_id: str
     event: str
     payload: str
     attempts: int  # after this claim; the fencing token
     created_at: datetime
-    webhook_url: str | None
-    # Secrets stay out of repr: a logged or printed message must not leak them.
-    webhook_secret: str | None = field(repr=False)
-    # A rotated-out secret and the end of its grace period (see signing_secrets).
-    previous_webhook_secret: str | None = field(default=None, repr=False)
-    previous_webhook_secret_expires_at: datetime | None = None
-
-    def signing_secrets(self, now: datetime) -> tuple[str, ...]:
-        """The secrets that sign a delivery sent at ``now``: the current one, then
-        the previous one while its grace period lasts; none when the form has none."""
-        if not self.webhook_secret:
-            return ()
-        expires = self.previous_webhook_secret_expires_at
-        if self.previous_webhook_secret and expires is not None and now < expires:
-            return (self.webhook_secret, self.previous_webhook_secret)
-        return (self.webhook_secret,)
-
-
-@dataclass(frozen=True, slots=True)
-class _Webhook:
-    """What delivering needs from a form."""
-
-    url: str | None = None
-    secret: str | None = field(default=None, repr=False)
-    previous_secret: str | None = field(default=None, repr=False)
-    previous_secret_expires_at: datetime | None = None
-
-
-_NO_WEBHOOK = _Webhook()
 
 
 def _pending() -> list[ColumnElement[bool]]:
@@ -91,35 +69,48 @@ def _pending() -> list[ColumnElement[bool]]:
 
 
 class OutboxRepository:
-    """The outbox table, as the dispatcher uses it."""
+    """The outbox table, as enqueuers and the dispatcher use it."""
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def add_if_submission_exists(self, values: dict[str, Any]) -> None:
-        """Insert one message built from ``values`` if its submission's row exists.
+    async def add(self, values: dict[str, Any], *, only_if: Exists | None = None) -> None:
+        """Insert one message built from ``values``; with ``only_if``, only when it holds.
 
         ``INSERT … SELECT <values> WHERE EXISTS (…)``: the same statement adds the
-        row or nothing, with no read before it.
+        row or nothing, with no read before it (the caller's condition, e.g. that
+        the row the message reports on exists in this transaction).
         """
+        if only_if is None:
+            await self.session.execute(insert(OutboxMessage).values(values))
+            return
         columns = OutboxMessage.__table__.c
         row = select(*(literal(value, columns[name].type) for name, value in values.items()))
-        submitted = select(Submission.id).where(Submission.id == values["submission_id"])
         await self.session.execute(
-            insert(OutboxMessage).from_select(list(values), row.where(submitted.exists()))
+            insert(OutboxMessage).from_select(list(values), row.where(only_if))
+        )
+
+    async def discard_source(self, *, tenant_id: str, source_kind: str, source_id: str) -> None:
+        """Delete every message of one source (the source itself is being deleted)."""
+        await self.session.execute(
+            delete(OutboxMessage).where(
+                OutboxMessage.source_kind == source_kind,
+                OutboxMessage.source_id == source_id,
+                OutboxMessage.tenant_id == tenant_id,
+            )
         )
 
     async def claim_due(
-        self, *, now: datetime, lease: timedelta, limit: int
+        self, *, now: datetime, lease: timedelta, limit: int, kinds: Collection[str]
     ) -> list[ClaimedMessage]:
-        """Lease up to ``limit`` due, unleased rows (oldest due first) and return them.
-
-        Must be the first statement of its transaction (see the module docstring).
-        """
+        """Lease up to ``limit`` due messages of ``kinds``, oldest due first."""
+        if not kinds:
+            return []
         due = (
             select(OutboxMessage.id)
             .where(
                 *_pending(),
+                OutboxMessage.source_kind.in_(sorted(kinds)),
                 OutboxMessage.next_attempt_at <= now,
                 or_(OutboxMessage.locked_until.is_(None), OutboxMessage.locked_until < now),
             )
@@ -134,7 +125,8 @@ class OutboxRepository:
             .returning(
                 OutboxMessage.id,
                 OutboxMessage.tenant_id,
-                OutboxMessage.form_id,
+                OutboxMessage.source_kind,
+                OutboxMessage.source_id,
                 OutboxMessage.event,
                 OutboxMessage.payload,
                 OutboxMessage.attempts,
@@ -142,47 +134,19 @@ class OutboxRepository:
             )
             .execution_options(synchronize_session=False)
         )
-        rows = claimed.all()
-        if not rows:
-            return []
-        forms = await self.session.execute(
-            select(
-                IntakeForm.id,
-                IntakeForm.webhook_url,
-                IntakeForm.webhook_secret,
-                IntakeForm.previous_webhook_secret,
-                IntakeForm.previous_webhook_secret_expires_at,
-            ).where(IntakeForm.id.in_({row.form_id for row in rows}))
-        )
-        webhooks = {
-            form.id: _Webhook(
-                url=form.webhook_url,
-                secret=form.webhook_secret,
-                previous_secret=form.previous_webhook_secret,
-                previous_secret_expires_at=form.previous_webhook_secret_expires_at,
+        return [
+            ClaimedMessage(
+                id=row.id,
+                tenant_id=row.tenant_id,
+                source_kind=row.source_kind,
+                source_id=row.source_id,
+                event=row.event,
+                payload=row.payload,
+                attempts=row.attempts,
+                created_at=row.created_at,
             )
-            for form in forms
-        }
-        claimed_messages = []
-        for row in rows:
-            # A deleted form cascades to its rows; no URL here means the webhook
-            # was removed after the submission.
-            webhook = webhooks.get(row.form_id, _NO_WEBHOOK)
-            claimed_messages.append(
-                ClaimedMessage(
-                    id=row.id,
-                    tenant_id=row.tenant_id,
-                    event=row.event,
-                    payload=row.payload,
-                    attempts=row.attempts,
-                    created_at=row.created_at,
-                    webhook_url=webhook.url,
-                    webhook_secret=webhook.secret,
-                    previous_webhook_secret=webhook.previous_secret,
-                    previous_webhook_secret_expires_at=webhook.previous_secret_expires_at,
-                )
-            )
-        return claimed_messages
+            for row in claimed.all()
+        ]
 
     async def mark_delivered(self, message_id: str, *, now: datetime) -> None:
         """Record a successful delivery (whoever holds the lease now)."""

@@ -1,0 +1,1 @@
+"""The AI Assistant's chat page (``GET /`` of the app)."""

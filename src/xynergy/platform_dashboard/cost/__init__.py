@@ -1,0 +1,1 @@
+"""The dashboard's cost view: AI spend read from the AI Routing Engine."""

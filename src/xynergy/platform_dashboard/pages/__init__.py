@@ -1,0 +1,1 @@
+"""The Platform Dashboard's web pages (``GET /`` of the app) and what they ask about the viewer."""

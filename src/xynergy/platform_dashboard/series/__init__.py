@@ -1,0 +1,1 @@
+"""GET /api/metrics/series: time series summed from the platform's rollup tables."""
