@@ -21,6 +21,10 @@
   var Stale = App.Stale;
   var PAGES = ["overview", "traffic", "ai", "cache", "resources", "alerts"];
   var OPERATOR_PAGES = { traffic: true, cache: true };
+  // Pages of other files (dashboard_keys.js, dashboard_workflows.js, loaded after this
+  // one): XynergyApp.pages[name] = {refresh(view, context) -> jobs, reset()}, with a
+  // nav link and a section#page-<name> like the pages above.
+  var EXTRA = (App.pages = App.pages || {});
   // Bucket width per range: 60 points for an hour, about a hundred otherwise.
   var STEPS = { 3600: 60, 86400: 900, 604800: 3600, 2592000: 21600 };
   var REFRESH_MIN_S = 2;
@@ -858,7 +862,12 @@
       else if (state.page === "cache") jobs = await refreshCache(win);
       else if (state.page === "resources") jobs = await refreshResources();
       else if (state.page === "alerts") jobs = await refreshAlerts();
-      else jobs = await refreshOverview(win, slow);
+      else if (EXTRA[state.page]) {
+        jobs = await EXTRA[state.page].refresh(
+          { state: state, api: api, actAs: actAs, draw: draw },
+          { full: full, slow: slow, win: win }
+        );
+      } else jobs = await refreshOverview(win, slow);
       var results = await Promise.allSettled(jobs);
       if (generation !== state.generation) return;
       var failed = results.filter(function (result) {
@@ -887,14 +896,14 @@
   // ---- pages --------------------------------------------------------------------------------------
   function pageFromHash() {
     var wanted = window.location.hash.replace(/^#/, "");
-    if (PAGES.indexOf(wanted) < 0) return "overview";
+    if (PAGES.indexOf(wanted) < 0 && !EXTRA[wanted]) return "overview";
     if (OPERATOR_PAGES[wanted] && !operator()) return "overview";
     return wanted;
   }
 
   function showPage() {
     state.page = pageFromHash();
-    PAGES.forEach(function (name) {
+    PAGES.concat(Object.keys(EXTRA)).forEach(function (name) {
       show($("page-" + name), name === state.page);
     });
     document.querySelectorAll(".page-nav a").forEach(function (link) {
@@ -958,6 +967,9 @@
       delete charts[id];
     });
     state.history = [];
+    Object.keys(EXTRA).forEach(function (name) {
+      EXTRA[name].reset();
+    });
     show($("who"), false);
     show($("sign-out"), false);
     show($("workspace"), false);

@@ -1,11 +1,13 @@
 """The dashboard page: ``GET /`` of the Platform Dashboard, and ``GET /api/viewer``.
 
 The page is one template (``platform/templates/dashboard.html``) and static files
-(``platform/static/dashboard.js`` and ``dashboard.css``, uPlot from npm for the
-charts, ``make docs-assets``). Its sections (overview, traffic, AI, cache,
-resources, alerts) are shown in place: the script fetches this app's JSON APIs
-with the platform's session cookie and redraws the charts every refresh, so the
-page never reloads. No key is kept in the browser.
+(``platform/static/dashboard.js`` and ``dashboard.css``, one more script per
+section that reads another service: ``dashboard_workflows.js``, ``dashboard_keys.js``,
+``dashboard_intake.js``; uPlot from npm for the charts, ``make docs-assets``). Its
+sections (overview, traffic, AI, cache, resources, alerts, workflows, intake, keys)
+are shown in place: the scripts fetch the JSON APIs with the platform's session
+cookie (``Path=/``, so the mounted runtime, gateway and key admin APIs too) and
+redraw every refresh, so the page never reloads. No key is kept in the browser.
 
 ``GET /api/viewer`` tells the page whether the session is an operator's (the
 session body carries the key's tenant and scopes, not whether that tenant is the
