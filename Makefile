@@ -52,9 +52,26 @@ run: $(STAMP) docs-assets
 	$(BIN)/xynergy bootstrap
 	$(BIN)/xynergy serve $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT))
 
-## Every check and test: lint, types, project guards, then the suite.
+## Every check and test: lint, types, project guards, then the suite, on
+## TEST_WORKERS processes (pytest-xdist; each has its own PostgreSQL database, Redis
+## key prefix and SQLite files). A module stays on one process (--dist loadfile), so
+## its module-wide fixtures (a browser, a year of data) are made once.
+## TEST_WORKERS=0 runs it in this process.
+TEST_WORKERS ?= 2
 test: $(DEV_STAMP) docs-assets lint typecheck guards
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile)
+
+## The compose topology as local processes: PostgreSQL and Redis (CI's, or started),
+## database xynergy_cluster, 3 replicas and nginx (deploy/proxy) on 127.0.0.1.
+## Prints the URL and an admin key; Ctrl-C stops everything. CLUSTER_PORT=8800.
+.PHONY: cluster test-cluster
+cluster: $(STAMP) docs-assets
+	$(BIN)/python tools/cluster.py $(if $(CLUSTER_PORT),--port $(CLUSTER_PORT))
+
+## The cluster suite (pytest marker `cluster`, not part of `make test`): cross-replica
+## correctness through nginx under load from wrk; -s shows each test's figures.
+test-cluster: $(DEV_STAMP) docs-assets
+	$(BIN)/python -m pytest -m cluster -s tests/cluster
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check src tests tools bench
@@ -79,6 +96,7 @@ bench: $(DEV_STAMP)
 	$(BIN)/python bench/bulk_import.py $(if $(BENCH_POSTGRES),--postgres $(BENCH_POSTGRES))
 	$(BIN)/python bench/pagination.py $(if $(BENCH_POSTGRES),--postgres $(BENCH_POSTGRES))
 	$(BIN)/python bench/ai_gateway.py
+	$(BIN)/python bench/gateway_hot_path.py $(if $(BENCH_POSTGRES),--postgres $(BENCH_POSTGRES)) $(if $(BENCH_BEFORE_REF),--compare-ref $(BENCH_BEFORE_REF))
 	$(BIN)/python bench/sqlite_contention.py $(if $(BENCH_BEFORE_REF),--compare-ref $(BENCH_BEFORE_REF))
 	$(BIN)/python bench/intake_timing.py $(if $(BENCH_POSTGRES),--postgres $(BENCH_POSTGRES))
 	$(BIN)/python bench/runtime_overhead.py $(if $(BENCH_POSTGRES),--postgres $(BENCH_POSTGRES))
@@ -86,6 +104,8 @@ bench: $(DEV_STAMP)
 	$(BIN)/python bench/assistant_latency.py
 	$(BIN)/python bench/dashboard_status.py
 	$(BIN)/python bench/dashboard_cost.py $(if $(BENCH_POSTGRES),--postgres-url $(BENCH_POSTGRES))
+	$(BIN)/python bench/dashboard_overview.py $(if $(BENCH_POSTGRES),--postgres $(BENCH_POSTGRES))
+	$(BIN)/python bench/per_request_cost.py $(if $(BENCH_POSTGRES),--postgres $(BENCH_POSTGRES))
 
 ## Regenerate the references: README scopes table, docs/settings.md, .env.example.
 ## Tests fail when one is out of date; `tools/gen_reference.py --check` prints the diff.

@@ -182,6 +182,13 @@ def whole_window() -> dict[str, str]:
     }
 
 
+def listing_window() -> dict[str, str]:
+    """The page's window for the listings (they take no step)."""
+    window = whole_window()
+    del window["step"]
+    return window
+
+
 def whole(page: Page, metric: str, **filters: str) -> float | None:
     points = api(page, "/api/metrics/series", {"metric": metric, **whole_window(), **filters})[
         "points"
@@ -368,21 +375,50 @@ class TestOperator:
         sign_in(page, server, server.issue_key(tenant=OPERATOR_TENANT, scopes=("metrics:read",)))
 
         open_page(page, "traffic")
-        services = [service["name"] for service in api(page, "/api/status")["services"]]
+
+        # The table and the service picker list the services with traffic, busiest first.
+        def services_match() -> bool | str:
+            listed = [
+                item["service"]
+                for item in api(page, "/api/metrics/services", listing_window())["items"]
+            ]
+            rows = page.locator("#traffic-services tr[data-service]")
+            shown = [rows.nth(index).get_attribute("data-service") for index in range(rows.count())]
+            options = page.locator("#traffic-service option").all_inner_texts()[1:]
+            return shown == listed == options or f"{shown} {options} {listed}"
+
+        # Listed once a minute of traffic is rolled up.
         rows = page.locator("#traffic-services tr[data-service]")
-        expect(rows).to_have_count(len(services))
+        rows.first.wait_for(timeout=ROLLUP_TIMEOUT_MS)
+        settle(page, services_match)
         expect(page.locator("#chart-traffic-requests")).to_have_attribute("data-points", "60")
         expect(page.locator("#chart-traffic-latency")).to_have_attribute("data-points", "60")
-        # A service picked: the chart is that service's series.
-        page.get_by_label("Service").select_option("platform-dashboard")
+        # A service, then one of its routes, picked from the lists: the charts are their series.
+        route = "/api/metrics/series"
+        for select, value in (
+            ("traffic-service", "platform-dashboard"),
+            ("traffic-route", f"platform-dashboard {route}"),
+        ):
+            # Listed once a minute of its traffic is rolled up.
+            option = page.locator(f"#{select} option[value='{value}']")
+            option.wait_for(state="attached", timeout=ROLLUP_TIMEOUT_MS)
+            page.locator(f"#{select}").select_option(value)
         next_refresh(page)
-        settle(
-            page,
-            lambda: close(
-                float(page.locator("#chart-traffic-requests").get_attribute("data-total") or 0),
-                whole(page, "requests", service="platform-dashboard") or 0.0,
-            ),
-        )
+
+        def route_matches() -> bool | str:
+            chart = page.locator("#chart-traffic-requests")
+            rejections = page.locator("#chart-traffic-rejections")
+            filters = {"service": "platform-dashboard", "route": route}
+            pairs = [
+                (float(chart.get_attribute("data-total") or 0), whole(page, "requests", **filters)),
+                (
+                    float(rejections.get_attribute("data-total") or 0),
+                    whole(page, "rate_limit_rejections", **filters),
+                ),
+            ]
+            return all(close(shown, want or 0.0) for shown, want in pairs) or str(pairs)
+
+        settle(page, route_matches)
         shot(page, screenshot_dir, "dashboard-traffic")
 
         open_page(page, "ai")
@@ -398,6 +434,26 @@ class TestOperator:
         open_page(page, "cache")
         expect(page.locator("#chart-cache-rate")).to_have_attribute("data-points", "60")
         assert page.locator("#cache-sizes tr").count() == len(api(page, "/api/resources")["caches"])
+
+        # Per namespace: the listing's hit rate (rollups, stable within a minute) per row.
+        def namespaces_match() -> bool | str:
+            listed = api(page, "/api/metrics/cache-namespaces", listing_window())["items"]
+            rows = page.locator("#cache-namespaces tr[data-namespace]")
+            shown = [
+                (
+                    rows.nth(i).get_attribute("data-namespace"),
+                    rows.nth(i).get_attribute("data-hit-rate"),
+                )
+                for i in range(rows.count())
+            ]
+            options = page.locator("#cache-namespace option").all_inner_texts()[1:]
+            same = len(shown) == len(listed) and all(
+                name == item["namespace"] and close(float(rate) if rate else None, item["hit_rate"])
+                for (name, rate), item in zip(shown, listed, strict=False)
+            )
+            return (same and options == [item["namespace"] for item in listed]) or str(shown)
+
+        settle(page, namespaces_match)
         shot(page, screenshot_dir, "dashboard-cache")
 
         open_page(page, "resources")

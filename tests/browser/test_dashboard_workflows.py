@@ -4,9 +4,10 @@ API shows on the page, and its steps change live from the runtime's event stream
 Against a real all-in-one ``xynergy serve`` on SQLite with the offline AI provider:
 a tenant's key starts the built-in ``campaign-from-research`` run, which waits at
 its approval step; the page (signed in with the same key: metrics:read,
-workflows:read, workflows:write and the run's own scopes) lists it, counts it,
-opens its steps, and when the approval is signed through the API the steps after
-it turn to succeeded on the page without a reload. A session without
+workflows:read, workflows:write and the run's own scopes) lists it, counts it
+(the runtime's exact counts), opens its steps, and when Approve is clicked on the
+waiting step (a POST with the session's CSRF header) the steps after it turn to
+succeeded on the page without a reload. A session without
 workflows:read gets a note and calls nothing of the runtime; "load more" walks the
 cursor. Throughout: no console error, no CSP violation, no other host.
 Screenshots: ``dashboard-workflows*.png``.
@@ -164,15 +165,15 @@ class TestWorkflowsPage:
             expect(step_row(page, step_id)).to_have_attribute("data-status", "pending")
         expect(page.locator("#wf-run-status")).to_have_attribute("data-status", "waiting")
 
-        # Approve through the API; the page hears each step's change and the end.
+        # Approve on the page; it hears each step's change and the end from the stream.
+        decision = page.locator("#wf-decisions .wf-decision[data-step='approval']")
+        expect(decision).to_be_visible()
+        shot(page, screenshot_dir, "dashboard-workflows-approval")
         page.evaluate("window.__sameDocument = true")
-        call(
-            server,
-            "POST",
-            f"{RUNTIME}/api/workflows/{run_id}/signal",
-            key,
-            {"step_id": "approval", "decision": "approve", "reason": "Budget agreed"},
-        )
+        page.get_by_label("Reason (optional)").fill("Budget agreed")
+        page.get_by_role("button", name="Approve step approval").click()
+        expect(page.locator("#wf-decision-note")).to_have_attribute("data-outcome", "approve")
+        expect(decision).to_have_count(0)
         for step_id in ("approval", *AFTER_APPROVAL):
             expect(step_row(page, step_id)).to_have_attribute("data-status", "succeeded")
             expect(
@@ -188,6 +189,8 @@ class TestWorkflowsPage:
         expect(row).to_have_attribute("data-status", "succeeded")
         expect(page.locator("#wf-succeeded")).to_have_attribute("data-value", "1")
         finished = run_until(server, key, run_id, "succeeded")
+        approval = next(s for s in finished["steps"] if s["id"] == "approval")
+        assert "Budget agreed" in approval["output_summary"], approval
         expect(step_row(page, "activate").locator("td").nth(4)).to_have_text(
             str(next(s for s in finished["steps"] if s["id"] == "activate")["attempts"])
         )
@@ -232,6 +235,10 @@ class TestWorkflowsPage:
         # Newest first: the first run started is the one past the first page.
         expect(page.locator(f"#wf-runs tr[data-run='{runs[0]}']")).to_have_count(0)
         expect(page.locator("#wf-total")).to_have_attribute("data-value", str(len(runs)))
+        # The figures are the runtime's exact counts, not a count of the listed page.
+        counted = call(server, "GET", f"{RUNTIME}/api/workflow-counts", key)
+        assert counted["total"] == len(runs), counted
+        assert any(f"{RUNTIME}/api/workflow-counts?since=" in url for url in watcher.requested)
         page.get_by_role("button", name="Load more runs").click()
         expect(page.locator("#wf-runs tr[data-run]")).to_have_count(len(runs))
         expect(page.locator(f"#wf-runs tr[data-run='{runs[0]}']")).to_have_count(1)

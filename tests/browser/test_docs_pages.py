@@ -105,6 +105,9 @@ class TestDocsPage:
         expect(dialog).to_contain_text("ApiKeyBearer")
         expect(dialog).to_contain_text("ApiKeyHeader")
         expect(dialog).to_contain_text("X-API-Key")
+        # The browser session's cookie, declared beside the key schemes.
+        expect(dialog).to_contain_text("SessionCookie")
+        expect(dialog).to_contain_text("xynergy_session")
         shot(page, screenshot_dir, f"authorize-{mount.strip('/') or 'root'}")
         assert watcher.problems == []
 

@@ -34,7 +34,6 @@ from xynergy.platform.config import DEFAULT_RATE_LIMITS, Settings
 from xynergy.platform.error_shapes import PLATFORM_ERRORS, ErrorShape
 from xynergy.platform.exceptions import Conflict, UpstreamTimeout, ValidationFailed
 from xynergy.platform.idempotency import IdempotencyInProgress, IdempotencyResponseNotStored
-from xynergy.platform.openapi import API_KEY_SECURITY
 from xynergy.platform.openapi_errors import RATE_LIMIT_HEADERS, error_causes
 from xynergy.platform.openapi_links import add_resource_links
 from xynergy.platform.routing import (
@@ -46,9 +45,12 @@ from xynergy.platform.routing import (
     shaped_errors,
 )
 from xynergy.platform.schema_bounds import apply_setting_bounds, setting_bounds
-from xynergy.server import build_all_in_one
+from xynergy.platform.web_sessions import SESSION_COOKIE
+from xynergy.server import build_all_in_one, build_standalone
 
 ERROR_STATUSES = re.compile(r"[45]\d\d")
+# A key (either way of sending it) or a browser session: any one authenticates.
+OPERATION_SECURITY = [{"ApiKeyBearer": []}, {"ApiKeyHeader": []}, {"SessionCookie": []}]
 FASTAPI_VALIDATION = ("HTTPValidationError", "ValidationError")
 OPENAI_SHAPED_PREFIX = "/v1/"
 IDEMPOTENCY_409 = {IdempotencyInProgress.code, IdempotencyResponseNotStored.code}
@@ -209,7 +211,7 @@ def test_non_public_operations_declare_authentication_errors(root: Starlette) ->
         assert "database_busy" in declared_codes(responses["503"]), op.name
         if acts_in_one_tenant(op.route.required_scopes):
             assert "admin key did not name the tenant" in responses["400"]["description"]
-        assert op.spec["security"] == API_KEY_SECURITY, op.name
+        assert op.spec["security"] == OPERATION_SECURITY, op.name
         (tenant,) = [p for p in op.spec["parameters"] if p["name"] == ACTING_TENANT_HEADER]
         assert tenant["in"] == "header"
         assert tenant["required"] is False
@@ -288,6 +290,27 @@ def test_security_schemes(root: Starlette) -> None:
         assert schemes["ApiKeyHeader"]["type"] == "apiKey"
         assert schemes["ApiKeyHeader"]["in"] == "header"
         assert schemes["ApiKeyHeader"]["name"] == "X-API-Key"
+        cookie = schemes["SessionCookie"]
+        assert (cookie["type"], cookie["in"]) == ("apiKey", "cookie")
+        assert cookie["name"] == SESSION_COOKIE
+        assert "X-CSRF-Token" in cookie["description"]
+
+
+async def test_the_documented_session_cookie_authenticates(
+    make_settings: Callable[..., Settings],
+) -> None:
+    app = build_standalone(make_settings(), "aso-engine")
+    async with running(app) as client:
+        scheme = app.openapi()["components"]["securitySchemes"]["SessionCookie"]
+        _, key = await issue_key(app.state.platform, scopes=("content:read",))
+        signed_in = await client.post("/session", json={"api_key": key.secret})
+        assert signed_in.status_code == 201, signed_in.text
+        token = signed_in.cookies[scheme["name"]]
+        client.cookies.clear()
+        without = await client.get("/api/content")
+        listed = await client.get("/api/content", headers={"Cookie": f"{scheme['name']}={token}"})
+    assert without.status_code == 401
+    assert listed.status_code == 200, listed.text
 
 
 def test_documents_are_valid_openapi_3_1(root: Starlette) -> None:

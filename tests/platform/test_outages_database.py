@@ -210,3 +210,61 @@ class TestRevocationPollLog:
         summaries = [e for e in logs if e["event"] == "keys.revocation_epoch_readable_again"]
         assert len(summaries) == 1
         assert summaries[0]["failed_reads"] > 1
+
+
+class TestIdempotencyRecordSettledAfterOutage:
+    """A key whose outcome could not be stored (the database went away) is settled
+    in the background once it is back: no 409s until the pending timeout, and no
+    second run of a write that committed."""
+
+    @pytest.mark.parametrize("outcome", ["release", "finish"])
+    async def test_settled_when_the_database_returns(
+        self,
+        make_settings: Callable[..., Settings],
+        pg_database_url: str,
+        proxy: TcpProxy,
+        outcome: str,
+    ) -> None:
+        from starlette.responses import JSONResponse
+
+        from xynergy.platform.idempotency_models import IdempotencyRecord, RecordState
+        from xynergy.platform.idempotency_store import Claim, IdempotencyStore
+        from xynergy.platform.runtime import Platform
+
+        settings = make_settings(
+            database_url=with_port(pg_database_url, proxy.port),
+            database_unavailable_retry_after_seconds=1,
+            database_pool_timeout_seconds=2,
+        )
+        platform = await Platform.open(settings)
+        try:
+            key = f"outage-{outcome}-{time.monotonic_ns()}"
+            store = IdempotencyStore(platform.sessionmaker, settings, tenant_id="t-outage", key=key)
+            claim = await store.claim("fingerprint")
+            assert isinstance(claim, Claim)
+            await proxy.stop()
+            with capture_logs() as logs:
+                if outcome == "release":
+                    await store.release(claim)
+                else:
+                    await store.finish(claim, "fingerprint", JSONResponse({"ok": True}, 201))
+            await proxy.start()
+            deadline = time.monotonic() + RECOVERY_DEADLINE_SECONDS
+            while True:
+                async with platform.sessionmaker() as session:
+                    record = await session.scalar(
+                        select(IdempotencyRecord).where(IdempotencyRecord.idempotency_key == key)
+                    )
+                settled = (
+                    record is None
+                    if outcome == "release"
+                    else record is not None and record.state == RecordState.DONE
+                )
+                if settled or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(POLL_SECONDS)
+        finally:
+            await platform.close()
+        assert settled, record
+        failed = [entry for entry in logs if entry["event"].startswith("idempotency.")]
+        assert [entry.get("retried_in_background") for entry in failed] == [True]

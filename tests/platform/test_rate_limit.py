@@ -201,6 +201,39 @@ class TestStorageOutage:
         assert statuses == [200, 200, 200]
         assert metric_value(metrics, "xynergy_rate_limit_storage_errors_total", service="svc") == 3
 
+    async def test_a_refusal_whose_window_cannot_be_read_admits_and_is_counted(
+        self, make_settings: Callable[..., Settings]
+    ) -> None:
+        # Redis counted the hit past the limit, then failed reading the window for
+        # Retry-After (it went away in between; here GET is denied to the client):
+        # the outage policy still admits, never a 5xx. Our own redis-server.
+        import redis as redis_sync
+
+        from tests.platform.outage_servers import OwnRedis
+        from xynergy.platform.runtime import create_redis
+
+        server = OwnRedis()
+        server.start()
+        try:
+            settings = make_settings(redis_url=server.url, rate_limits=limits(public="1/minute"))
+            redis = create_redis(settings)
+            assert redis is not None
+            metrics = PlatformMetrics()
+            limiter = RateLimiter(settings, redis, metrics)
+            await limiter.hit("public", "ip:a", service="t")
+            with pytest.raises(Exception, match="public limit"):
+                await limiter.hit("public", "ip:a", service="t")  # refused, window readable
+            admin = redis_sync.Redis(port=server.port)
+            admin.acl_setuser("default", enabled=True, nopass=True, commands=["-get"])
+            admin.close()
+            await limiter.hit("public", "ip:a", service="t")  # refused, window unreadable
+            await redis.aclose()
+        finally:
+            server.kill()
+        text = metrics.render().decode()
+        assert metric_value(text, "xynergy_rate_limit_storage_errors_total", service="t") == 1
+        assert metric_value(text, "xynergy_rate_limit_rejections_total", service="t") == 1
+
 
 class TestRedisPoolBursts:
     async def test_a_burst_beyond_the_pool_waits_for_connections_instead_of_failing(

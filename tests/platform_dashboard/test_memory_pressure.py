@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from structlog.testing import capture_logs
 
@@ -13,7 +14,6 @@ from xynergy.platform.local_cache import LocalEntries
 from xynergy.platform.memory_pressure import MemoryPressure
 from xynergy.platform.monitoring import PlatformMetrics
 from xynergy.platform.resources import resident_memory_bytes
-from xynergy.platform_dashboard.config import DashboardSettings
 
 CHECK_INTERVAL = 0.02
 BOUND = 1_000
@@ -26,15 +26,15 @@ def local_cache(body: dict[str, object]) -> dict[str, int]:
 
 class TestDashboard:
     async def test_threshold_below_rss_halves_the_cache_until_shutdown(
-        self, settings: Settings
+        self, make_settings: Callable[..., Settings]
     ) -> None:
         rss = resident_memory_bytes()
         assert rss is not None
-        dashboard = DashboardSettings(
+        settings = make_settings(
             memory_pressure_rss_bytes=rss // 2, memory_check_interval_seconds=CHECK_INTERVAL
         )
         with capture_logs() as logs:
-            async with all_in_one(settings, dashboard, others={}) as api:
+            async with all_in_one(settings, others={}) as api:
                 entries = api.platform.cache.local_entries
                 for index in range(entries.max_entries):
                     entries.put(f"k{index}", "v", ttl=60)

@@ -15,7 +15,6 @@ from tests.helpers import metric_value, scrape
 from tests.platform_dashboard.harness import RESOURCES, all_in_one, standalone
 from xynergy.platform.config import Settings
 from xynergy.platform.resources import LoopLagMonitor
-from xynergy.platform_dashboard.config import DashboardSettings
 
 EXTRA_FDS = 64
 BLOCK_SECONDS = 0.2
@@ -45,8 +44,7 @@ class TestFigures:
     ) -> None:
         logs = tmp_path / "logs"
         logs.mkdir()
-        dashboard = DashboardSettings(log_dir=logs)
-        async with standalone(make_settings(), dashboard) as api:
+        async with standalone(make_settings(log_dir=logs)) as api:
             body = await api.resources()
         assert body["memory"]["rss_bytes"] > 10 * 1024 * 1024
         assert body["memory"]["under_pressure"] is False
@@ -77,9 +75,11 @@ class TestFigures:
         assert scraped - scraped_before >= EXTRA_FDS
         assert after < during
 
-    async def test_a_blocked_loop_shows_as_lag(self, settings: Settings) -> None:
-        dashboard = DashboardSettings(loop_lag_interval_seconds=LAG_INTERVAL)
-        async with all_in_one(settings, dashboard, others={}) as api:
+    async def test_a_blocked_loop_shows_as_lag(
+        self, make_settings: Callable[..., Settings]
+    ) -> None:
+        settings = make_settings(loop_lag_interval_seconds=LAG_INTERVAL)
+        async with all_in_one(settings, others={}) as api:
             await asyncio.sleep(LAG_INTERVAL * 3)
             quiet = (await api.resources())["event_loop"]
             time.sleep(BLOCK_SECONDS)  # blocks the event loop, as a sync call in a handler would

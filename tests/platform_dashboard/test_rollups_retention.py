@@ -12,7 +12,12 @@ from xynergy.platform.config import Settings
 from xynergy.platform.db.session import unit_of_work
 from xynergy.platform.rollups import retention
 from xynergy.platform.rollups.buckets import BUCKET_COLUMNS
-from xynergy.platform.rollups.models import AI_ROLLUPS, CACHE_ROLLUPS, REQUEST_ROLLUPS
+from xynergy.platform.rollups.models import (
+    CACHE_ROLLUPS,
+    RATE_LIMIT_ROLLUPS,
+    REQUEST_ROLLUPS,
+    ROLLUP_TABLES,
+)
 from xynergy.platform.runtime import Platform
 
 OLD, FRESH = 25, 5
@@ -26,6 +31,9 @@ def _rows(table: Table, minutes: list[int], tenant_id: str) -> list[dict[str, An
                        errors_5xx=0, rate_limited=0, latency_sum_us=0)  # fmt: skip
     elif table is CACHE_ROLLUPS:
         common |= {"namespace": "n", "hits": 1, "misses": 0}
+    elif table is RATE_LIMIT_ROLLUPS:
+        common |= dict(service="s", route="/x", rate_class="reads", tenant_id=tenant_id,
+                       rejections=1)  # fmt: skip
     else:
         common |= dict(tenant_id=tenant_id, model="m", requests=1, errors=0, cache_hits=0,
                        input_tokens=1, output_tokens=1, cost_nanos=1)  # fmt: skip
@@ -36,7 +44,7 @@ async def _fill(platform: Platform, cutoff: int) -> None:
     tenant_id = await ensure_tenant(platform, "acme")
     minutes = [cutoff - 1000 + index for index in range(OLD)] + [cutoff + i for i in range(FRESH)]
     async with unit_of_work(platform.sessionmaker) as session:
-        for table in (REQUEST_ROLLUPS, CACHE_ROLLUPS, AI_ROLLUPS):
+        for table in ROLLUP_TABLES:
             await session.execute(insert(table), _rows(table, minutes, tenant_id))
 
 
@@ -44,7 +52,7 @@ async def _counts(platform: Platform) -> list[int]:
     async with unit_of_work(platform.sessionmaker) as session:
         return [
             int(await session.scalar(select(func.count()).select_from(table)) or 0)
-            for table in (REQUEST_ROLLUPS, CACHE_ROLLUPS, AI_ROLLUPS)
+            for table in ROLLUP_TABLES
         ]
 
 
@@ -61,8 +69,8 @@ class TestRetention:
             counts = await _counts(platform)
         finally:
             await platform.close()
-        assert deleted == [10, 10, 10]
-        assert counts == [OLD + FRESH - 10] * 3
+        assert deleted == [10] * len(ROLLUP_TABLES)
+        assert counts == [OLD + FRESH - 10] * len(ROLLUP_TABLES)
 
     async def test_the_maintenance_job_deletes_every_expired_row_and_keeps_the_rest(
         self, make_settings: Callable[..., Settings], database_url: str
@@ -75,7 +83,7 @@ class TestRetention:
             counts = await _counts(platform)
         finally:
             await platform.close()
-        assert counts == [FRESH] * 3
+        assert counts == [FRESH] * len(ROLLUP_TABLES)
 
     async def test_a_tick_stops_after_its_maximum_of_batches(
         self, make_settings: Callable[..., Settings]
@@ -88,4 +96,4 @@ class TestRetention:
             counts = await _counts(platform)
         finally:
             await platform.close()
-        assert counts == [OLD + FRESH - 20] * 3
+        assert counts == [OLD + FRESH - 20] * len(ROLLUP_TABLES)

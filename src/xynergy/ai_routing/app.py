@@ -15,6 +15,7 @@ from xynergy.ai_routing.reloading import PART_NAME, AiLineupPart
 from xynergy.ai_routing.routing.metrics import AiMetrics
 from xynergy.ai_routing.routing.request_memo import RequestMemo
 from xynergy.ai_routing.routing.router import CACHE_NAMESPACE, AiRouter
+from xynergy.ai_routing.routing.shared_flight import SharedFlights
 from xynergy.ai_routing.routing.upstream import UpstreamCaller
 from xynergy.ai_routing.usage.budgets import BudgetGuard
 from xynergy.ai_routing.usage.endpoints import router as usage_router
@@ -71,6 +72,18 @@ def create_ai_routing_app(
             metrics=metrics,
             breaker_reset_seconds=settings.breaker_reset_seconds,
         )
+        shared_flights = None
+        if ai.shared_dedup_enabled and shared.redis is not None and settings.redis_url:
+            shared_flights = SharedFlights(
+                ai=ai,
+                redis=shared.redis,
+                redis_url=settings.redis_url,
+                key_prefix=settings.redis_key_prefix,
+                metrics=metrics,
+                reconnect_backoff_seconds=settings.redis_reconnect_backoff_seconds,
+                socket_timeout_seconds=settings.redis_socket_timeout_seconds,
+            )
+            await shared_flights.start()
         router = AiRouter(
             ai=ai,
             lineup=lineup,
@@ -80,6 +93,7 @@ def create_ai_routing_app(
             budgets=budgets,
             limiter=shared.rate_limiter,
             metrics=metrics,
+            shared_flights=shared_flights,
         )
         app.state.ai = AiEngine(
             ai=ai,

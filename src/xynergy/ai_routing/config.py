@@ -110,6 +110,27 @@ class AiSettings(BaseSettings):
         le=10_000_000,
         description="Events buffered per shared stream, for late joiners.",
     )
+    shared_dedup_enabled: bool = Field(
+        default=True,
+        description="With Redis configured, identical requests in flight on different replicas "
+        "share one provider call too (a Redis lock per request key; see docs/caching.md). False, "
+        "or no Redis: shared within each process only.",
+    )
+    shared_dedup_lock_ttl_seconds: float = Field(
+        default=10.0,
+        ge=0.1,
+        le=300,
+        description="TTL of the Redis lock of a shared call, renewed every third of it while the "
+        "call runs: a crashed replica holds a request key no longer than this. Also how long its "
+        "outcome stays readable for the other replicas.",
+    )
+    shared_dedup_wait_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        le=3600,
+        description="Longest a request waits for an identical call on another replica; then it "
+        "calls the provider itself (counted in xynergy_ai_dedup_wait_timeouts).",
+    )
 
     request_memo_max_entries: int = Field(
         default=4_096, ge=0, le=1_000_000, description="Parsed request bodies kept for cache hits."

@@ -128,7 +128,17 @@ def create_service_app(
 
     # FastAPI's docs page loads Swagger UI from a CDN and its openapi.json route is
     # not a SecureRoute: pages_router serves both (platform/docs_pages.py).
-    app = FastAPI(title=title, lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None)
+    # FastAPI's native OpenTelemetry is off: the platform exports none, and with it on
+    # FastAPI asks OpenTelemetry for its global providers on every request (an
+    # environment lookup each; ~2 % of a proxied AI request, bench/gateway_hot_path.py).
+    app = FastAPI(
+        title=title,
+        lifespan=lifespan,
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+        telemetry={"tracing": False, "metrics": False, "logs": False},
+    )
     app.router.route_class = SecureRoute
     install_relative_slash_redirects(app.router)
     app.state.service_slug = slug

@@ -329,6 +329,46 @@ class Settings(BaseSettings):
         "label values are bounded already, this is a second line of defence.",
     )
 
+    # --- process resources and memory pressure (issue 14; platform/process_monitor.py) ---
+    log_dir: Path | None = Field(
+        default=None,
+        description="Directory the process's logs are written to (by the supervisor that "
+        "captures stdout), whose disk use /metrics and the dashboard report; null: not reported.",
+    )
+    loop_lag_interval_seconds: float = Field(
+        default=0.1,
+        gt=0,
+        le=60,
+        description="How often the event loop's lag is sampled (a timer's lateness); a block "
+        "of the loop shows as at least its length minus this.",
+    )
+    loop_lag_history: int = Field(
+        default=120,
+        ge=1,
+        le=100_000,
+        description="Lag samples kept (the maximum and mean are over these).",
+    )
+    memory_pressure_rss_bytes: int | None = Field(
+        default=None,
+        ge=1,
+        description="Resident memory (bytes) above which the platform's bounded in-process "
+        "caches shrink to memory_pressure_shrink_factor of their bound, until memory falls "
+        "below memory_pressure_recovery_ratio of it; null: never.",
+    )
+    memory_pressure_shrink_factor: float = Field(
+        default=0.5, gt=0, lt=1, description="Share of its bound a cache keeps under pressure."
+    )
+    memory_pressure_recovery_ratio: float = Field(
+        default=0.9,
+        gt=0,
+        le=1,
+        description="The caches grow back once resident memory is below this share of the "
+        "threshold (a margin against flapping).",
+    )
+    memory_check_interval_seconds: float = Field(
+        default=5.0, gt=0, le=3600, description="How often resident memory is compared."
+    )
+
     # --- per-minute rollups in SQL (issue 14: time series without a metrics server) ---
     rollups_enabled: bool = Field(
         default=True,
@@ -392,6 +432,20 @@ class Settings(BaseSettings):
         le=100_000,
         description="Most points GET /api/metrics/series answers; step must be at least "
         "range / this.",
+    )
+    metrics_listing_max_items: int = Field(
+        default=100,
+        ge=1,
+        le=10_000,
+        description="Most rows the metric listings answer (services, routes, cache namespaces, "
+        "rate limits with data in a range), busiest first; their limit parameter is at most this.",
+    )
+    metrics_grouped_max_series: int = Field(
+        default=10,
+        ge=1,
+        le=100,
+        description="Most series GET /api/metrics/series/grouped answers (the busiest groups); "
+        "its points times its series stay within metrics_series_max_points times this.",
     )
 
     # --- cache -----------------------------------------------------------------

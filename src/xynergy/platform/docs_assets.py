@@ -53,11 +53,15 @@ OWN_FILES = (
     "chat.js",
     "dashboard.css",
     "dashboard.js",
+    "dashboard_traffic.js",
+    "dashboard_cache.js",
     "dashboard_workflows.css",
     "dashboard_workflows.js",
     "dashboard_admin.css",
     "dashboard_keys.js",
     "dashboard_intake.js",
+    "dashboard_alerts.css",
+    "dashboard_alerts.js",
 )
 SWAGGER_UI_FILES = ("swagger-ui-bundle.js", "swagger-ui-standalone-preset.js", "swagger-ui.css")
 # The chat page's Markdown: a parser, then a sanitiser of what it made (file: package).

@@ -3,10 +3,20 @@
 Each step is its own short unit of work, apart from the request's: a pending row
 must be visible to concurrent repeats at once, and a write that rolls back must
 not take its record with it.
+
+Storing or releasing the outcome can meet a database that just went away (the
+request's own statements failed with it, or it committed just before). Left
+pending, the record would answer every retry 409 until the pending timeout, and
+then let the write run again even if it had committed: so that step is retried
+in the background, every ``database_unavailable_retry_after_seconds`` (when the
+client is told to come back), until it lands or the pending timeout passes.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,6 +27,7 @@ from starlette.responses import Response
 
 from xynergy.platform.config import Settings
 from xynergy.platform.db.base import new_id, utcnow
+from xynergy.platform.db.busy import database_busy, database_unavailable
 from xynergy.platform.db.session import unit_of_work
 from xynergy.platform.idempotency_models import IdempotencyRecord, RecordState
 from xynergy.platform.idempotency_repository import IdempotencyRepository
@@ -31,8 +42,14 @@ _STORED_HEADERS = ("content-type", "location")
 # Insert, or find and settle the row in the way: a row released or expired between
 # two statements costs one more round; more rounds than this is churn.
 _CLAIM_ROUNDS = 3
+# Outcomes being stored again in the background (database unreachable); past
+# this many, a record is left to its pending timeout.
+_MAX_RETRYING = 1000
+_retrying: set[asyncio.Task[None]] = set()  # guard: allow XG004 bounded by _MAX_RETRYING
 
 log = get_logger(__name__)
+
+Step = Callable[[IdempotencyRepository], Awaitable[object]]
 
 
 def _may_take_over(record: IdempotencyRecord, fingerprint: str | None, now: datetime) -> bool:
@@ -138,31 +155,66 @@ class IdempotencyStore:
         headers = {
             name: response.headers[name] for name in _STORED_HEADERS if name in response.headers
         }
-        try:
-            with anyio.CancelScope(shield=True):
-                async with unit_of_work(self._sessionmaker) as session:
-                    stored = await IdempotencyRepository(session).complete(
-                        record_id=claim.record_id,
-                        owner=claim.owner,
-                        fingerprint=fingerprint,
-                        status_code=status,
-                        body=kept,
-                        headers=headers,
-                    )
-        except Exception as exc:
-            log.warning("idempotency.store_failed", error=type(exc).__name__)
-            return
-        if not stored:
-            log.warning("idempotency.claim_lost", tenant_id=self._tenant_id)
+
+        async def complete(records: IdempotencyRepository) -> object:
+            stored = await records.complete(
+                record_id=claim.record_id,
+                owner=claim.owner,
+                fingerprint=fingerprint,
+                status_code=status,
+                body=kept,
+                headers=headers,
+            )
+            if not stored:
+                log.warning("idempotency.claim_lost", tenant_id=self._tenant_id)
+            return stored
+
+        await self._settle("idempotency.store_failed", complete)
 
     async def release(self, claim: Claim) -> None:
         """Delete the pending record so that a retry runs (never raises)."""
+
+        async def release(records: IdempotencyRepository) -> None:
+            await records.release(record_id=claim.record_id, owner=claim.owner)
+
+        await self._settle("idempotency.release_failed", release)
+
+    async def _settle(self, event: str, step: Step) -> None:
+        """Run ``step`` in a unit of work of its own; again later if the database is away."""
         try:
-            # Shielded: a cancelled request still gives its key back.
-            with anyio.CancelScope(shield=True):
-                async with unit_of_work(self._sessionmaker) as session:
-                    await IdempotencyRepository(session).release(
-                        record_id=claim.record_id, owner=claim.owner
-                    )
+            await self._write(step)
         except Exception as exc:
-            log.warning("idempotency.release_failed", error=type(exc).__name__)
+            retried = self._unreachable(exc) and len(_retrying) < _MAX_RETRYING
+            log.warning(event, error=type(exc).__name__, retried_in_background=retried)
+            if retried:
+                task = asyncio.create_task(self._retry(event, step))
+                _retrying.add(task)
+                task.add_done_callback(_retrying.discard)
+
+    async def _write(self, step: Step) -> None:
+        # Shielded: a cancelled request still settles its key.
+        with anyio.CancelScope(shield=True):
+            async with unit_of_work(self._sessionmaker) as session:
+                await step(IdempotencyRepository(session))
+
+    def _unreachable(self, exc: BaseException) -> bool:
+        seconds = self._settings.database_unavailable_retry_after_seconds
+        return (
+            database_unavailable(exc, retry_after_seconds=seconds) is not None
+            or database_busy(exc, retry_after_seconds=seconds) is not None
+        )
+
+    async def _retry(self, event: str, step: Step) -> None:
+        settings = self._settings
+        deadline = time.monotonic() + settings.idempotency_pending_timeout_seconds
+        while time.monotonic() < deadline:
+            await asyncio.sleep(settings.database_unavailable_retry_after_seconds)
+            try:
+                await self._write(step)
+            except Exception as exc:
+                if not self._unreachable(exc):
+                    break
+                continue
+            log.info(f"{event.removesuffix('_failed')}_retried", tenant_id=self._tenant_id)
+            return
+        log.warning(f"{event}_for_good", tenant_id=self._tenant_id)

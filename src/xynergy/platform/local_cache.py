@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from collections.abc import Callable, Iterator
 
 __all__ = ["LocalEntries"]
 
@@ -17,9 +18,11 @@ __all__ = ["LocalEntries"]
 class LocalEntries:
     """``key -> text`` with a per-entry expiry and at most ``max_entries`` entries."""
 
-    def __init__(self, max_entries: int) -> None:
+    def __init__(self, max_entries: int, *, on_evict: Callable[[str], None] | None = None) -> None:
         self._entries: OrderedDict[str, tuple[str, float]] = OrderedDict()
         self._max_entries = max_entries
+        # Told the key of each entry dropped for room (not expired, not dropped).
+        self._on_evict = on_evict
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -33,7 +36,7 @@ class LocalEntries:
         """Hold at most ``max_entries`` from now on, dropping the least recently used."""
         self._max_entries = max(1, max_entries)
         while len(self._entries) > self._max_entries:
-            self._entries.popitem(last=False)
+            self._evict_oldest()
 
     def get(self, key: str) -> str | None:
         """The live copy of ``key``, or None."""
@@ -51,7 +54,16 @@ class LocalEntries:
         self._entries[key] = (text, time.monotonic() + ttl)
         self._entries.move_to_end(key)
         if len(self._entries) > self._max_entries:
-            self._entries.popitem(last=False)
+            self._evict_oldest()
+
+    def _evict_oldest(self) -> None:
+        key, _entry = self._entries.popitem(last=False)
+        if self._on_evict is not None:
+            self._on_evict(key)
+
+    def keys(self) -> Iterator[str]:
+        """The keys held now (expired ones included until next touched)."""
+        return iter(list(self._entries))
 
     def drop(self, key: str) -> None:
         """Forget ``key`` (it changed elsewhere)."""

@@ -40,10 +40,22 @@ from xynergy.platform.openapi_errors import ErrorCause, error_causes
 from xynergy.platform.openapi_links import add_resource_links
 from xynergy.platform.routing import ACTING_TENANT_HEADER, SecureRoute
 from xynergy.platform.schema_bounds import apply_setting_bounds
+from xynergy.platform.web_sessions.cookies import SESSION_COOKIE
+from xynergy.platform.web_sessions.csrf import CSRF_HEADER
 
-__all__ = ["API_KEY_SECURITY", "describe_contract", "install_contract"]
+__all__ = [
+    "API_KEY_SECURITY",
+    "OPERATION_SECURITY",
+    "SESSION_COOKIE_SECURITY",
+    "describe_contract",
+    "install_contract",
+]
 
 API_KEY_SECURITY: list[dict[str, list[str]]] = [{"ApiKeyBearer": []}, {"ApiKeyHeader": []}]
+SESSION_COOKIE_SECURITY: list[dict[str, list[str]]] = [{"SessionCookie": []}]
+# Any one of them authenticates a non-public operation (routing.authenticate: an
+# explicit key wins over the cookie).
+OPERATION_SECURITY = [*API_KEY_SECURITY, *SESSION_COOKIE_SECURITY]
 _SECURITY_SCHEMES = {
     "ApiKeyBearer": {
         "type": "http",
@@ -55,6 +67,15 @@ _SECURITY_SCHEMES = {
         "in": "header",
         "name": "X-API-Key",
         "description": "An API key in the `X-API-Key` header.",
+    },
+    "SessionCookie": {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": SESSION_COOKIE,
+        "description": "A browser session: `POST /session` with an API key sets the HttpOnly, "
+        f"SameSite=Strict `{SESSION_COOKIE}` cookie, which then stands for the key. Unsafe "
+        f"methods (POST, PUT, PATCH, DELETE) also need the session's `{CSRF_HEADER}` header "
+        "and a same-origin `Origin`.",
     },
 }
 _ACTING_TENANT_PARAMETER = {
@@ -171,7 +192,7 @@ def _describe_operation(
     operation: dict[str, Any], route: SecureRoute, rate_limits: Mapping[str, str]
 ) -> None:
     causes = error_causes(route, operation, rate_limits)
-    operation["security"] = [] if route.is_public else deepcopy(API_KEY_SECURITY)
+    operation["security"] = [] if route.is_public else deepcopy(OPERATION_SECURITY)
     operation["x-xynergy-scopes"] = sorted(route.required_scopes)
     if route.rate_class is not None:
         operation["x-xynergy-rate-class"] = {

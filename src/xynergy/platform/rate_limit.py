@@ -4,6 +4,13 @@ Each route belongs to a class (``reads``, ``writes``, ``ai_generate``...) whose
 limit comes from settings. Authenticated requests are counted per API key, public
 ones per client IP. Storage is Redis when configured (so every replica counts
 against one budget) and a bounded in-process store otherwise.
+
+Every rejection is counted on ``/metrics`` (per service and limit) and in the
+per-minute rollups per service, route template, limit and tenant. The route and
+tenant are the request's: the platform's route handler binds them
+(:func:`bind_request`) before anything in the request consumes a limit, so a
+service's own budgets (tokens per minute, a form's submissions) are recorded
+under the route that spent them without passing it along.
 """
 
 from __future__ import annotations
@@ -11,6 +18,8 @@ from __future__ import annotations
 import math
 import time
 from collections import OrderedDict
+from contextvars import ContextVar, Token
+from dataclasses import dataclass
 
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
@@ -22,9 +31,43 @@ from xynergy.platform.exceptions import RateLimited
 from xynergy.platform.logging import get_logger
 from xynergy.platform.monitoring import PlatformMetrics
 
-__all__ = ["BoundedMemoryStorage", "RateLimiter"]
+__all__ = [
+    "BoundedMemoryStorage",
+    "LimitedRequest",
+    "RateLimiter",
+    "bind_request",
+    "unbind_request",
+]
 
 log = get_logger(__name__)
+
+
+@dataclass(slots=True)
+class LimitedRequest:
+    """The request a limit is consumed for: its route template and, once the key is
+    known, its tenant (None for public routes, counted per address)."""
+
+    route: str
+    tenant_id: str | None = None
+
+
+_REQUEST: ContextVar[LimitedRequest | None] = ContextVar("xynergy_limited_request", default=None)
+
+
+def bind_request(route: str) -> tuple[LimitedRequest, Token[LimitedRequest | None]]:
+    """Name the request's route for the rejections counted while it runs.
+
+    Returns the binding (set its ``tenant_id`` once the caller is known) and the
+    token the caller resets the variable with when the request ends (an in-process
+    call between services runs in its caller's context).
+    """
+    bound = LimitedRequest(route)
+    return bound, _REQUEST.set(bound)
+
+
+def unbind_request(token: Token[LimitedRequest | None]) -> None:
+    """Restore what :func:`bind_request` replaced."""
+    _REQUEST.reset(token)
 
 
 class BoundedMemoryStorage(MemoryStorage):
@@ -133,8 +176,22 @@ class RateLimiter:
             return
         if admitted:
             return
+        try:
+            stats = await self._strategy.get_window_stats(item, namespace, identity)
+        except Exception:
+            # Refused, then the store went away before the window could be read (its
+            # Retry-After is unknown): the outage policy holds here too, admit.
+            self._metrics.rate_limit_errors.labels(service=service).inc()
+            log.warning("rate_limit.storage_unavailable", exc_info=True)
+            return
         self._metrics.rate_limit_rejections.labels(service=service, route_class=namespace).inc()
-        stats = await self._strategy.get_window_stats(item, namespace, identity)
+        bound = _REQUEST.get()
+        self._metrics.rollups.rate_limited(
+            service,
+            bound.route if bound is not None else "",
+            namespace,
+            bound.tenant_id if bound is not None else None,
+        )
         retry_after = max(1, math.ceil(stats.reset_time - time.time()))
         raise RateLimited(
             f"The {namespace} limit of {item.amount} per {item.multiples} "

@@ -29,10 +29,16 @@ __all__ = [
     "disk_use",
     "open_file_descriptors",
     "file_descriptor_limit",
+    "memory_limit_bytes",
     "resident_memory_bytes",
 ]
 
 _PROC_SELF = Path("/proc/self")
+# A container's memory limit: cgroup v2, then v1 (whose "unlimited" is a huge number).
+_CGROUP_MEMORY_LIMITS = (
+    Path("/sys/fs/cgroup/memory.max"),
+    Path("/sys/fs/cgroup/memory/memory.limit_in_bytes"),
+)
 
 
 def resident_memory_bytes() -> int | None:
@@ -47,6 +53,23 @@ def resident_memory_bytes() -> int | None:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     except (OSError, ValueError):
         return None
+
+
+def memory_limit_bytes() -> int | None:
+    """Memory this process may use: its cgroup's limit when one is set and below the
+    machine's physical memory (a container), else the physical memory; None if unknown."""
+    try:
+        physical: int | None = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError):
+        physical = None
+    for path in _CGROUP_MEMORY_LIMITS:
+        try:
+            limit = int(path.read_text().strip())
+        except (OSError, ValueError):  # absent, or "max": no limit at this level
+            continue
+        if physical is None or 0 < limit < physical:
+            return limit
+    return physical
 
 
 def open_file_descriptors() -> int | None:

@@ -52,6 +52,7 @@ from xynergy.platform.idempotency import (
     run_idempotently,
 )
 from xynergy.platform.input_text import check_request_text
+from xynergy.platform.rate_limit import LimitedRequest, bind_request, unbind_request
 from xynergy.platform.scope_hoisting import hoist_scope_checks
 from xynergy.platform.web_sessions.access import authenticate_session
 from xynergy.platform.web_sessions.cookies import session_token_of
@@ -264,7 +265,17 @@ class SecureRoute(APIRoute):
                     return answered
             return await handler(request)
 
+        route_path = self.path
+
         async def secured(request: Request) -> Response:
+            # Rejections by any limit this request consumes are counted under its route.
+            bound, token = bind_request(route_path)
+            try:
+                return await checked(request, bound)
+            finally:
+                unbind_request(token)
+
+        async def checked(request: Request, bound: LimitedRequest) -> Response:
             platform = request.app.state.platform
             service = request.app.state.service_slug
             if is_public:
@@ -272,6 +283,9 @@ class SecureRoute(APIRoute):
             else:
                 auth = await _authenticate_or_count(request, platform, service)
                 request.state.auth = auth
+                # The key's own tenant: its budget is what ran out (an admin key may act
+                # for another).
+                bound.tenant_id = auth.key_tenant_id
                 if scope_check is not None:
                     scope_check(auth)
                 # An internal call was already counted at the edge that minted it.

@@ -34,6 +34,7 @@ from xynergy.platform.logging import flush_stdout_forever, get_logger
 from xynergy.platform.metrics_port import MetricsPort
 from xynergy.platform.monitoring import PlatformMetrics
 from xynergy.platform.outbox.dispatcher import OutboxDispatcher
+from xynergy.platform.process_monitor import ProcessMonitor
 from xynergy.platform.rate_limit import RateLimiter
 from xynergy.platform.readiness import Readiness, ReadinessProbe
 from xynergy.platform.rollups import retention as rollup_retention
@@ -100,6 +101,9 @@ class Platform:
     _idempotency_purger: IdempotencyPurger | None = field(init=False, default=None)
     # The webhook outbox's one dispatcher; services register resolvers on it.
     outbox: OutboxDispatcher = field(init=False)
+    # This process's resource gauges, lag sampler and memory-pressure check
+    # (started by open(), in every app, not only the dashboard's).
+    process: ProcessMonitor = field(init=False)
     # Per-minute rollups (None when XYNERGY_ROLLUPS_ENABLED is false).
     rollups: RollupRecorder | None = field(init=False, default=None)
     # Run once every service is started and reachable in process (bounded: one per
@@ -118,6 +122,9 @@ class Platform:
             http=self.http,
             breakers=self.breakers,
             metrics=self.metrics,
+        )
+        self.process = ProcessMonitor(
+            self.settings, self.metrics, cache=self.cache, breakers=self.breakers
         )
         self._known_tenants = TTLCache(
             self.settings.key_cache_max_entries, self.settings.key_cache_ttl_seconds
@@ -171,6 +178,7 @@ class Platform:
                     rollup_retention.JOB_NAME,
                     rollup_retention.retention_job(settings, sessionmaker),
                 )
+            platform.process.start()
             platform._log_flusher = asyncio.create_task(
                 flush_stdout_forever(settings.log_flush_interval_seconds), name="log-flusher"
             )
@@ -203,6 +211,7 @@ class Platform:
             if self.rollups is not None:
                 # Last of the background work: this minute's counts reach the database.
                 await self.rollups.stop()
+            await self.process.stop()  # the caches get their bounds back
             if self._log_flusher is not None:
                 self._log_flusher.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -32,10 +32,12 @@ import errno
 import resource
 import signal
 import socket
+from types import FrameType
 from typing import Any
 
 import uvicorn
 
+from xynergy.platform import draining
 from xynergy.platform.config import Settings
 from xynergy.platform.http_limits import ServerLimits
 from xynergy.platform.http_protocol import limited_protocol
@@ -122,7 +124,16 @@ def run(app: Any, settings: Settings, *, host: str, port: int) -> None:
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
     log.info("http.listening", host=host, port=listener.getsockname()[1])
     config = uvicorn.Config(app, host=host, port=port, **uvicorn_options(settings))
-    uvicorn.Server(config).run(sockets=[listener])
+    _DrainingServer(config).run(sockets=[listener])
+
+
+class _DrainingServer(uvicorn.Server):
+    """uvicorn's server that also tells the app it is stopping (``platform.draining``),
+    so long-lived streams end themselves instead of holding the shutdown open."""
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        draining.begin()
+        super().handle_exit(sig, frame)
 
 
 def bind_listener(host: str, port: int, *, setting: str = "") -> socket.socket:

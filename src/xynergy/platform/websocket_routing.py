@@ -32,6 +32,7 @@ from xynergy.platform.auth.context import AuthContext
 from xynergy.platform.auth.dependencies import RequireScopes
 from xynergy.platform.errors import error_body
 from xynergy.platform.exceptions import Unauthorized, XynergyError
+from xynergy.platform.rate_limit import bind_request, unbind_request
 from xynergy.platform.routing import (
     _authenticate_or_count,
     _count_failed_authentication,
@@ -120,7 +121,14 @@ class SecureWebSocketRoute(WebSocketRoute):
         self._scope_check(auth)
         # An internal call was already counted at the edge that minted it.
         if self.rate_class is not None and auth.via != "internal":
-            await platform.rate_limiter.hit(self.rate_class, "key:" + auth.key_id, service=service)
+            bound, token = bind_request(self.path)
+            bound.tenant_id = auth.key_tenant_id
+            try:
+                await platform.rate_limiter.hit(
+                    self.rate_class, "key:" + auth.key_id, service=service
+                )
+            finally:
+                unbind_request(token)
         return auth
 
     async def _redeem(

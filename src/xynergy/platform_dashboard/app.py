@@ -14,7 +14,6 @@ from xynergy.platform_dashboard.cost.endpoints import router as cost_router
 from xynergy.platform_dashboard.pages.endpoints import dashboard_page
 from xynergy.platform_dashboard.pages.endpoints import router as pages_router
 from xynergy.platform_dashboard.resources.endpoints import router as resources_router
-from xynergy.platform_dashboard.resources.monitor import ResourceMonitor
 from xynergy.platform_dashboard.series.endpoints import router as series_router
 from xynergy.platform_dashboard.status.board import StatusBoard
 from xynergy.platform_dashboard.status.endpoints import router as status_router
@@ -43,18 +42,12 @@ def create_platform_dashboard_app(
 
     async def start(shared: Platform) -> None:
         app.state.dashboard_status = StatusBoard(shared, dashboard)
-        resources = ResourceMonitor(shared, dashboard)
-        app.state.dashboard_resources = resources
-        resources.start()
         start_alerts(app, shared)
 
     async def stop(shared: Platform) -> None:
         board: StatusBoard | None = getattr(app.state, "dashboard_status", None)
         if board is not None:
             await board.close()
-        resources: ResourceMonitor | None = getattr(app.state, "dashboard_resources", None)
-        if resources is not None:
-            await resources.stop()
 
     app = create_service_app(
         slug=SLUG,

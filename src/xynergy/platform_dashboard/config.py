@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -57,46 +55,4 @@ class DashboardSettings(BaseSettings):
         min_length=1,
         max_length=100,
         description="Service whose /metrics reports the AI providers' circuit breakers.",
-    )
-
-    # --- resources ---------------------------------------------------------------------
-    log_dir: Path | None = Field(
-        default=None,
-        description="Directory the process's logs are written to (by the supervisor that "
-        "captures stdout), whose disk use GET /api/resources reports; null: not reported.",
-    )
-    loop_lag_interval_seconds: float = Field(
-        default=0.1,
-        gt=0,
-        le=60,
-        description="How often the event loop's lag is sampled (a timer's lateness); a block "
-        "of the loop shows as at least its length minus this.",
-    )
-    loop_lag_history: int = Field(
-        default=120,
-        ge=1,
-        le=100_000,
-        description="Lag samples kept (the maximum and mean are over these).",
-    )
-
-    # --- memory pressure ---------------------------------------------------------------
-    memory_pressure_rss_bytes: int | None = Field(
-        default=None,
-        ge=1,
-        description="Resident memory (bytes) above which the platform's bounded in-process "
-        "caches shrink to memory_pressure_shrink_factor of their bound, until memory falls "
-        "below memory_pressure_recovery_ratio of it; null: never.",
-    )
-    memory_pressure_shrink_factor: float = Field(
-        default=0.5, gt=0, lt=1, description="Share of its bound a cache keeps under pressure."
-    )
-    memory_pressure_recovery_ratio: float = Field(
-        default=0.9,
-        gt=0,
-        le=1,
-        description="The caches grow back once resident memory is below this share of the "
-        "threshold (a margin against flapping).",
-    )
-    memory_check_interval_seconds: float = Field(
-        default=5.0, gt=0, le=3600, description="How often resident memory is compared."
     )

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from xynergy.platform_dashboard.resources.monitor import ResourceMonitor
+from xynergy.platform.process_monitor import ProcessMonitor
 from xynergy.platform_dashboard.status.board import StatusBoard
 
 __all__ = ["ResourcesDep", "StatusDep"]
@@ -17,10 +17,11 @@ async def _status(request: Request) -> StatusBoard:
     return board
 
 
-async def _resources(request: Request) -> ResourceMonitor:
-    monitor: ResourceMonitor = request.app.state.dashboard_resources
+async def _resources(request: Request) -> ProcessMonitor:
+    # The platform's, shared by every service of the process.
+    monitor: ProcessMonitor = request.app.state.platform.process
     return monitor
 
 
 StatusDep = Annotated[StatusBoard, Depends(_status)]
-ResourcesDep = Annotated[ResourceMonitor, Depends(_resources)]
+ResourcesDep = Annotated[ProcessMonitor, Depends(_resources)]

@@ -163,7 +163,9 @@ class ChatCompletionRequest(BaseModel):
 
     @model_validator(mode="after")
     def _refuse_unsupported(self) -> ChatCompletionRequest:
-        extra: dict[str, Any] = self.model_extra or {}
+        extra: dict[str, Any] | None = self.model_extra
+        if not extra:  # the usual request: nothing beyond the declared fields
+            return self
         used = sorted(name for name in _UNSUPPORTED if extra.get(name) not in (None, [], {}))
         if used:
             raise ValueError(f"unsupported parameter(s): {', '.join(used)}")

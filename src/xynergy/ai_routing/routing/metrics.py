@@ -36,6 +36,26 @@ class AiMetrics:
             "xynergy_ai_deduplicated_requests",
             "Requests answered by joining an identical call already in flight.",
         )
+        self.dedup_hits = metrics.service_metric(
+            Counter,
+            "xynergy_ai_dedup_hits",
+            "Requests that shared an identical call in flight, by where it ran (local: this "
+            "process; remote: another replica, through Redis).",
+            ["scope"],
+        )
+        self.dedup_wait_timeouts = metrics.service_metric(
+            Counter,
+            "xynergy_ai_dedup_wait_timeouts",
+            "Requests that waited shared_dedup_wait_seconds for another replica's call, then "
+            "called the provider themselves.",
+        )
+        self.dedup_fallbacks = metrics.service_metric(
+            Counter,
+            "xynergy_ai_dedup_fallbacks",
+            "Requests shared per process only, not across replicas, by reason (redis_unavailable, "
+            "redis_error, full).",
+            ["reason"],
+        )
         self.fallbacks = metrics.service_metric(
             Counter,
             "xynergy_ai_fallbacks",

@@ -5,7 +5,8 @@ Order matters and is the point of this module (invariant 10):
 1. the exact-match cache is looked up before any other work: a hit costs no
    token estimate, no budget check and no upstream call;
 2. the tokens-per-minute limit of the calling key;
-3. identical concurrent requests of one tenant join one in-flight call;
+3. identical concurrent requests of one tenant join one in-flight call: in this
+   process first, then (with Redis) across replicas (``shared_flight``);
 4. only the request that starts a call reserves its maximum cost against the
    budgets, and settles the real cost (or releases it) when the call ends;
 5. the answer is stored for the next caller, and one usage event per request
@@ -32,6 +33,7 @@ from xynergy.ai_routing.providers.tokens import max_input_tokens, prompt_text
 from xynergy.ai_routing.routing.candidates import choose_candidates
 from xynergy.ai_routing.routing.metrics import AiMetrics
 from xynergy.ai_routing.routing.requests import Answer, CachePolicy, ChatRequest
+from xynergy.ai_routing.routing.shared_flight import SharedFlights
 from xynergy.ai_routing.routing.singleflight import Flight, SingleFlight
 from xynergy.ai_routing.routing.upstream import Delta, UpstreamCaller, UpstreamResult, delta_text
 from xynergy.ai_routing.usage.events import UsageEvent
@@ -77,6 +79,7 @@ class AiRouter:
         budgets: Any,
         limiter: RateLimiter,
         metrics: AiMetrics,
+        shared_flights: SharedFlights | None = None,
     ) -> None:
         self._ai = ai
         self._lineup = lineup
@@ -86,6 +89,7 @@ class AiRouter:
         self._budgets = budgets
         self._limiter = limiter
         self._metrics = metrics
+        self._shared_flights = shared_flights
         self._policy = CachePolicy(ai)
         self._tokens_per_minute = parse_limit(ai.tokens_per_minute)
         self._flights: SingleFlight[StreamItem] = SingleFlight(
@@ -102,9 +106,16 @@ class AiRouter:
         """Shared calls running now."""
         return len(self._flights)
 
+    @property
+    def shared_flights(self) -> SharedFlights | None:
+        """The cross-replica layer of in-flight dedup (None without Redis)."""
+        return self._shared_flights
+
     async def close(self) -> None:
         """Cancel calls still running (shutdown)."""
         await self._flights.close()
+        if self._shared_flights is not None:
+            await self._shared_flights.close()
 
     async def complete(
         self, caller: Caller, request: ChatRequest, *, lookup: bool = True, store: bool = True
@@ -135,8 +146,10 @@ class AiRouter:
         """
         started = time.perf_counter()
         parts = request.fingerprint()
+        # The cache key of these parts, digested once for the lookup and the flight.
+        entry = self._cache.key(CACHE_NAMESPACE, caller.tenant_id, parts)
         if lookup:
-            answer = await self.cached(caller, request, parts=parts, started=started)
+            answer = await self.cached(caller, request, parts=parts, entry=entry, started=started)
             if answer is not None:
                 yield answer
                 return
@@ -151,17 +164,32 @@ class AiRouter:
             cost=approximate_tokens(prompt_text(request.messages, request.tools))
             + request.max_tokens,
         )
-        key = f"{caller.tenant_id}:{self._cache.key(CACHE_NAMESPACE, caller.tenant_id, parts)}"
+        key = f"{caller.tenant_id}:{entry}"
 
         async def produce(flight: Flight[StreamItem]) -> None:
-            await self._produce(flight, caller, request, lineup, candidates, parts, store, deltas)
+            async def call() -> Answer:
+                return await self._produce(
+                    flight, caller, request, lineup, candidates, parts, store, deltas
+                )
+
+            if self._shared_flights is None:
+                await call()
+                return
+            # The answer of another replica's call, or None when this one called.
+            shared = await self._shared_flights.run(
+                self._shared_flights.name(key, caller.tenant_id), call
+            )
+            if shared is not None:
+                flight.push(shared)
 
         flight, joined = self._flights.join(key, produce)
         if joined:
             self._metrics.deduplicated.inc()
+            self._metrics.dedup_hits.labels(scope="local").inc()
         async for item in flight.follow():
             if isinstance(item, Answer):
-                if joined:
+                # Joined here, or the flight carried another replica's answer.
+                if joined or item.deduplicated:
                     item = replace(item, id=_new_id(), deduplicated=True, cost_nanos=0)
                     item.latency_ms = int((time.perf_counter() - started) * 1000)
                     self._record(caller, request, item, billed=False)
@@ -175,10 +203,12 @@ class AiRouter:
         request: ChatRequest,
         *,
         parts: list[object] | None = None,
+        entry: str | None = None,
         started: float | None = None,
         count_miss: bool = True,
     ) -> Answer | None:
-        """The cached answer (recorded as a cache hit in the ledger), or None."""
+        """The cached answer (recorded as a cache hit in the ledger), or None.
+        ``entry``: the cache key of ``parts``, when the caller has it already."""
         if not self._ai.cache_enabled:
             return None
         started = time.perf_counter() if started is None else started
@@ -187,6 +217,7 @@ class AiRouter:
             caller.tenant_id,
             request.fingerprint() if parts is None else parts,
             count_miss=count_miss,
+            key=entry,
         )
         if cached is None:
             return None
@@ -207,7 +238,7 @@ class AiRouter:
         parts: list[object],
         store: bool,
         stream: bool,
-    ) -> None:
+    ) -> Answer:
         input_bound = max_input_tokens(request.messages, request.tools)
         max_cost = max(model.cost_nanos(input_bound, request.max_tokens) for model in candidates)
         reservation = await self._budgets.reserve(
@@ -242,6 +273,7 @@ class AiRouter:
                 ttl=self._policy.ttl(request),
             )
         flight.push(answer)
+        return answer
 
     def _answer(self, result: UpstreamResult) -> Answer:
         usage = result.completion.usage

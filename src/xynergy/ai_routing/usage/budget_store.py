@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Protocol
 
+from cachetools import LRUCache
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -58,6 +59,10 @@ class BudgetStore(Protocol):
         """The current spend on each counter, in order."""
 
 
+# Counters remembered as existing (tenant, subject, period, start): a few per tenant.
+_KNOWN_MAX = 10_000
+
+
 class _Refused(Exception):
     def __init__(self, index: int) -> None:
         super().__init__(index)
@@ -75,19 +80,33 @@ class SqlBudgetStore:
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         self._sessionmaker = sessionmaker
+        # Counters this process has created or seen: their INSERT ... ON CONFLICT is
+        # skipped (one statement of three per request). Least recently used go first.
+        self._known: LRUCache[tuple[str, str, str, object], bool] = LRUCache(_KNOWN_MAX)
 
     async def reserve(
         self, tenant_id: str, counters: Sequence[BudgetCounterRef], amount: int
     ) -> int | None:
+        keys = [(tenant_id, c.subject, c.period, c.start) for c in counters]
+        known = all(key in self._known for key in keys)
         try:
             async with unit_of_work(self._sessionmaker) as session:
                 repository = BudgetCounterRepository(session)
-                await repository.ensure(tenant_id, counters)
+                if not known:
+                    await repository.ensure(tenant_id, counters)
                 for index, counter in enumerate(counters):
                     if not await repository.add_within_limit(tenant_id, counter, amount):
                         raise _Refused(index)  # rolls back the counters already added to
         except _Refused as refused:
+            if known:
+                # A counter thought to exist may have been deleted since: refuse only
+                # after creating what is missing (once; ``known`` is False then).
+                for key in keys:
+                    self._known.pop(key, None)
+                return await self.reserve(tenant_id, counters, amount)
             return refused.index
+        for key in keys:
+            self._known[key] = True
         return None
 
     async def add(self, tenant_id: str, counters: Sequence[BudgetCounterRef], amount: int) -> None:

@@ -12,7 +12,7 @@ a replica inserts what it counted, other replicas insert theirs, reads sum.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, String, Table
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, String, Table, text
 
 from xynergy.platform.db.base import Base
 from xynergy.platform.rollups.buckets import BUCKET_COLUMNS
@@ -22,6 +22,7 @@ __all__ = [
     "CACHE_ROLLUPS",
     "MODEL_MAX_CHARS",
     "NAME_MAX_CHARS",
+    "RATE_LIMIT_ROLLUPS",
     "REPLICA_MAX_CHARS",
     "REQUEST_ROLLUPS",
     "ROLLUP_TABLES",
@@ -50,12 +51,25 @@ def _total(name: str) -> Column[int]:
     return Column(name, BigInteger, nullable=False, default=0)
 
 
-REQUEST_ROLLUPS = Table(
+def _rollup(name: str, *columns: Column[int] | Column[str], by_tenant: bool = False) -> Table:
+    """A rollup table: its id, minute and replica, then ``columns``; indexed by minute
+    (and by tenant and minute where ``by_tenant``) for the range scans."""
+    indexes = [Index(None, "minute")]
+    if by_tenant:
+        indexes.append(Index(None, "tenant_id", "minute"))
+    return Table(
+        name,
+        Base.metadata,
+        _id(),
+        Column("minute", BigInteger, nullable=False),
+        Column("replica_id", String(REPLICA_MAX_CHARS), nullable=False),
+        *columns,
+        *indexes,
+    )
+
+
+REQUEST_ROLLUPS = _rollup(
     "platform_request_rollups",
-    Base.metadata,
-    _id(),
-    Column("minute", BigInteger, nullable=False),
-    Column("replica_id", String(REPLICA_MAX_CHARS), nullable=False),
     Column("service", String(NAME_MAX_CHARS), nullable=False),
     Column("method", String(NAME_MAX_CHARS), nullable=False),
     Column("route", String(ROUTE_MAX_CHARS), nullable=False),
@@ -65,27 +79,19 @@ REQUEST_ROLLUPS = Table(
     _count("rate_limited"),
     _total("latency_sum_us"),
     *(_count(name) for name in BUCKET_COLUMNS),
-    Index(None, "minute"),
 )
 
-CACHE_ROLLUPS = Table(
+CACHE_ROLLUPS = _rollup(
     "platform_cache_rollups",
-    Base.metadata,
-    _id(),
-    Column("minute", BigInteger, nullable=False),
-    Column("replica_id", String(REPLICA_MAX_CHARS), nullable=False),
     Column("namespace", String(NAME_MAX_CHARS), nullable=False),
     _count("hits"),
     _count("misses"),
-    Index(None, "minute"),
+    # L1 entries dropped for room (past the bound, or shrunk under memory pressure).
+    Column("evictions", Integer, nullable=False, default=0, server_default=text("0")),
 )
 
-AI_ROLLUPS = Table(
+AI_ROLLUPS = _rollup(
     "platform_ai_rollups",
-    Base.metadata,
-    _id(),
-    Column("minute", BigInteger, nullable=False),
-    Column("replica_id", String(REPLICA_MAX_CHARS), nullable=False),
     # Tenant-scoped: a tenant's rows go with it.
     Column("tenant_id", ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
     Column("model", String(MODEL_MAX_CHARS), nullable=False),
@@ -95,8 +101,20 @@ AI_ROLLUPS = Table(
     _total("input_tokens"),
     _total("output_tokens"),
     _total("cost_nanos"),
-    Index(None, "minute"),
-    Index(None, "tenant_id", "minute"),
+    by_tenant=True,
 )
 
-ROLLUP_TABLES: tuple[Table, ...] = (REQUEST_ROLLUPS, CACHE_ROLLUPS, AI_ROLLUPS)
+RATE_LIMIT_ROLLUPS = _rollup(
+    "platform_rate_limit_rollups",
+    Column("service", String(NAME_MAX_CHARS), nullable=False),
+    # The route template the limit refused ("" outside a request), and the limit's
+    # name: a route class (reads, ai_generate...) or a service's own budget.
+    Column("route", String(ROUTE_MAX_CHARS), nullable=False),
+    Column("rate_class", String(NAME_MAX_CHARS), nullable=False),
+    # The refused key's tenant; null for public routes (counted per address).
+    Column("tenant_id", ForeignKey("tenants.id", ondelete="CASCADE"), nullable=True),
+    _count("rejections"),
+    by_tenant=True,
+)
+
+ROLLUP_TABLES: tuple[Table, ...] = (REQUEST_ROLLUPS, CACHE_ROLLUPS, AI_ROLLUPS, RATE_LIMIT_ROLLUPS)

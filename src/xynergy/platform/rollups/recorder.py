@@ -35,6 +35,7 @@ from xynergy.platform.rollups.models import (
     CACHE_ROLLUPS,
     MODEL_MAX_CHARS,
     NAME_MAX_CHARS,
+    RATE_LIMIT_ROLLUPS,
     REPLICA_MAX_CHARS,
     REQUEST_ROLLUPS,
     ROLLUP_TABLES,
@@ -56,10 +57,10 @@ _MINUTES_HELD = 4
 _SECONDS_PER_MINUTE = 60
 
 # Series keys start with their kind; counters are lists indexed as below.
-_REQUEST, _CACHE, _AI = "request", "cache", "ai"
+_REQUEST, _CACHE, _AI, _REJECTED = "request", "cache", "ai", "rejected"
 _REQUEST_FIELDS = ("requests", "errors_4xx", "errors_5xx", "rate_limited", "latency_sum_us")
 _REQUEST_BUCKETS_AT = len(_REQUEST_FIELDS)
-_CACHE_FIELDS = ("hits", "misses")
+_CACHE_FIELDS = ("hits", "misses", "evictions")
 _AI_FIELDS = ("requests", "errors", "cache_hits", "input_tokens", "output_tokens", "cost_nanos")
 
 Row = tuple[Table, dict[str, Any]]
@@ -134,6 +135,19 @@ class RollupRecorder:
         counts = self._counters((_CACHE, namespace), len(_CACHE_FIELDS))
         if counts is not None:
             counts[0 if hit else 1] += 1
+
+    def cache_evictions(self, namespace: str, count: int = 1) -> None:
+        counts = self._counters((_CACHE, namespace), len(_CACHE_FIELDS))
+        if counts is not None:
+            counts[2] += count
+
+    def rate_limited(
+        self, service: str, route: str, rate_class: str, tenant_id: str | None
+    ) -> None:
+        # "" for no tenant: a key part must be a str; the row stores null.
+        counts = self._counters((_REJECTED, service, route, rate_class, tenant_id or ""), 1)
+        if counts is not None:
+            counts[0] += 1
 
     def ai(
         self,
@@ -225,6 +239,16 @@ class RollupRecorder:
             base.update(zip(_REQUEST_FIELDS, counts, strict=False))
             base.update(zip(BUCKET_COLUMNS, counts[_REQUEST_BUCKETS_AT:], strict=True))
             return REQUEST_ROLLUPS, base
+        if kind == _REJECTED:
+            _kind, service, route, rate_class, tenant_id = key
+            base.update(
+                service=service[:NAME_MAX_CHARS],
+                route=route[:ROUTE_MAX_CHARS],
+                rate_class=rate_class[:NAME_MAX_CHARS],
+                tenant_id=tenant_id or None,
+                rejections=counts[0],
+            )
+            return RATE_LIMIT_ROLLUPS, base
         if kind == _CACHE:
             base["namespace"] = key[1][:NAME_MAX_CHARS]
             base.update(zip(_CACHE_FIELDS, counts, strict=True))

@@ -1,6 +1,6 @@
 """What the platform's counting spots call: a rollup sink, or one that ignores all.
 
-The middleware, the cache and the AI ledger reach the sink through
+The middleware, the cache, the rate limiter and the AI ledger reach the sink through
 ``PlatformMetrics.rollups``; it is :data:`NULL_ROLLUPS` until the platform opens
 a recorder (and stays so when rollups are disabled or metrics stand alone).
 """
@@ -20,6 +20,14 @@ class RollupSink(Protocol):
 
     def cache(self, namespace: str, *, hit: bool) -> None:
         """One cache lookup."""
+
+    def cache_evictions(self, namespace: str, count: int = 1) -> None:
+        """In-process cache entries dropped for room (not expired, not invalidated)."""
+
+    def rate_limited(
+        self, service: str, route: str, rate_class: str, tenant_id: str | None
+    ) -> None:
+        """One request (or unit batch) a rate limit refused."""
 
     def ai(
         self,
@@ -42,6 +50,14 @@ class NullRollups:
         return None
 
     def cache(self, namespace: str, *, hit: bool) -> None:
+        return None
+
+    def cache_evictions(self, namespace: str, count: int = 1) -> None:
+        return None
+
+    def rate_limited(
+        self, service: str, route: str, rate_class: str, tenant_id: str | None
+    ) -> None:
         return None
 
     def ai(

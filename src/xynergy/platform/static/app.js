@@ -95,6 +95,18 @@
     return new ApiError(response.status, detail);
   }
 
+  // A "?name=value&..." string of the params that have a value (none: "").
+  function query(params) {
+    var parts = [];
+    Object.keys(params || {}).forEach(function (name) {
+      var value = params[name];
+      if (value !== null && value !== undefined && value !== "") {
+        parts.push(encodeURIComponent(name) + "=" + encodeURIComponent(value));
+      }
+    });
+    return parts.length ? "?" + parts.join("&") : "";
+  }
+
   // One call to the page's app. ``api`` is the page's: ``root`` (the app's path),
   // ``state`` (``generation``, one more at every sign-in and sign-out, and ``csrf``),
   // ``unreachable`` (what a network failure says), ``describe`` (see errorOf) and
@@ -206,6 +218,7 @@
     ApiError: ApiError,
     Stale: Stale,
     errorOf: errorOf,
+    query: query,
     fetchApi: fetchApi,
     restoreSession: restoreSession,
     signIn: signIn

@@ -19,18 +19,19 @@
   var show = App.show;
   var ApiError = App.ApiError;
   var Stale = App.Stale;
-  var PAGES = ["overview", "traffic", "ai", "cache", "resources", "alerts"];
+  var PAGES = ["overview", "ai", "resources"];
+  // Platform-wide pages (dashboard_traffic.js, dashboard_cache.js): operators only.
   var OPERATOR_PAGES = { traffic: true, cache: true };
-  // Pages of other files (dashboard_keys.js, dashboard_workflows.js, loaded after this
+  // Pages of other files (dashboard_keys.js, dashboard_alerts.js, ..., loaded after this
   // one): XynergyApp.pages[name] = {refresh(view, context) -> jobs, reset()}, with a
-  // nav link and a section#page-<name> like the pages above.
+  // nav link and a section#page-<name> like the pages above. ``view`` gives this page's
+  // API calls (get, series, draw...); XynergyApp.dashboard its formats and helpers.
   var EXTRA = (App.pages = App.pages || {});
   // Bucket width per range: 60 points for an hour, about a hundred otherwise.
   var STEPS = { 3600: 60, 86400: 900, 604800: 3600, 2592000: 21600 };
   var REFRESH_MIN_S = 2;
   var REFRESH_MAX_S = 300;
   var SLOW_EVERY = 2; // spend and alerts change slowly: every other refresh
-  var TABLE_EVERY = 10; // the per-service table fans out: every tenth
   var HISTORY_MAX = 240; // resource samples kept for the live chart
   var TOP_MODELS = 3;
   var CHART_HEIGHT = 220;
@@ -101,6 +102,27 @@
     row.appendChild(make("td", className, text));
   }
 
+  // Refill a select from ``items`` ({value, label, data}) after a ``first`` option
+  // (value ""), keeping the choice while the items still hold it.
+  function fill(select, first, items) {
+    var chosen = select.value;
+    var options = [make("option", null, first)];
+    options[0].value = "";
+    items.forEach(function (item) {
+      var option = make("option", null, item.label);
+      option.value = item.value;
+      Object.keys(item.data || {}).forEach(function (name) {
+        option.dataset[name] = item.data[name];
+      });
+      options.push(option);
+    });
+    select.replaceChildren.apply(select, options);
+    var kept = items.some(function (item) {
+      return item.value === chosen;
+    });
+    select.value = kept ? chosen : "";
+  }
+
   // ---- state -----------------------------------------------------------------
   var refreshMs;
   var state = {
@@ -131,24 +153,18 @@
     }
   };
 
-  function query(params) {
-    var parts = [];
-    Object.keys(params || {}).forEach(function (name) {
-      var value = params[name];
-      if (value !== null && value !== undefined && value !== "") {
-        parts.push(encodeURIComponent(name) + "=" + encodeURIComponent(value));
-      }
-    });
-    return parts.length ? "?" + parts.join("&") : "";
-  }
-
   async function request(method, path, options) {
     options = options || {};
     var response = await App.fetchApi(api, method, path, {
-      query: query(options.params),
+      query: App.query(options.params),
       actAs: options.actAs
     });
     return response.status === 204 ? null : response.json();
+  }
+
+  // A GET's JSON answer; ``params`` become its query string.
+  function get(path, params) {
+    return request("GET", path, { params: params });
   }
 
   // ---- who is looking ------------------------------------------------------------
@@ -214,6 +230,59 @@
       return total + (point.value || 0);
     }, 0);
   }
+
+  // A secret shown once and never stored (a rotated key, a webhook secret): the panel
+  // #<prefix>-secret with -name, -value (an input, selected for copying) and -copied;
+  // its dataset[``owner``] says whose secret it shows.
+  function secretPanel(prefix, owner) {
+    function part(suffix) {
+      return $(prefix + "-secret" + suffix);
+    }
+    return {
+      show: function (name, value, id) {
+        part("-name").textContent = name;
+        part("-value").value = value;
+        part("-copied").textContent = "";
+        part("").dataset[owner] = id;
+        show(part(""), true);
+        part("-value").focus();
+        part("-value").select();
+      },
+      clear: function () {
+        part("-value").value = "";
+        part("-copied").textContent = "";
+        delete part("").dataset[owner];
+        show(part(""), false);
+      },
+      copy: async function () {
+        var input = part("-value");
+        try {
+          await navigator.clipboard.writeText(input.value);
+          part("-copied").textContent = "Copied to the clipboard.";
+        } catch (error) {
+          // No clipboard access (permission refused): selected for Ctrl+C instead.
+          input.focus();
+          input.select();
+          part("-copied").textContent = "Selected: press Ctrl+C (⌘C) to copy.";
+        }
+      }
+    };
+  }
+
+  // What the pages of other files (loaded after this one) share with these: formats,
+  // table cells, a window's from/to, a select refilled from a listing, a secret panel.
+  App.dashboard = {
+    count: count,
+    ratio: ratio,
+    ms: ms,
+    sum: sum,
+    cell: cell,
+    range: function (win) {
+      return { from: iso(win.from), to: iso(win.to) };
+    },
+    fill: fill,
+    secretPanel: secretPanel
+  };
 
   // ---- charts ----------------------------------------------------------------------
   var PALETTE = ["#2563eb", "#dc2626", "#059669", "#d97706", "#7c3aed"];
@@ -413,17 +482,6 @@
     });
     body.replaceChildren.apply(body, rows);
     show($("services-empty"), status.services.length === 0);
-    var select = $("traffic-service");
-    var chosen = select.value;
-    var options = [make("option", null, "All services")];
-    options[0].value = "";
-    state.services.forEach(function (name) {
-      var option = make("option", null, name);
-      option.value = name;
-      options.push(option);
-    });
-    select.replaceChildren.apply(select, options);
-    select.value = state.services.indexOf(chosen) >= 0 ? chosen : "";
   }
 
   async function spend() {
@@ -518,78 +576,6 @@
         })
       );
     }
-    return jobs;
-  }
-
-  // ---- traffic --------------------------------------------------------------------------
-  function trafficFilters() {
-    var filters = {};
-    if ($("traffic-service").value) filters.service = $("traffic-service").value;
-    var route = $("traffic-route").value.trim();
-    if (route) filters.route = route;
-    return filters;
-  }
-
-  async function trafficTable(win) {
-    var names = state.services.slice();
-    var rows = await Promise.all(
-      names.map(function (name) {
-        var filters = { service: name };
-        return Promise.all([
-          whole("requests", win, filters),
-          whole("error_rate", win, filters),
-          whole("latency_p99", win, filters)
-        ]);
-      })
-    );
-    var body = $("traffic-services");
-    body.replaceChildren.apply(
-      body,
-      names.map(function (name, index) {
-        var row = make("tr");
-        row.dataset.service = name;
-        cell(row, name);
-        cell(row, count(rows[index][0]), "num");
-        cell(row, ratio(rows[index][1]), "num");
-        cell(row, ms(rows[index][2]), "num");
-        return row;
-      })
-    );
-  }
-
-  async function refreshTraffic(win, table) {
-    var filters = trafficFilters();
-    var jobs = [
-      Promise.all([series("requests", win, filters), series("errors_5xx", win, filters)]).then(
-        function (both) {
-          draw(
-            "chart-traffic-requests",
-            [
-              { label: "Requests", points: both[0].points },
-              { label: "5xx errors", points: both[1].points }
-            ],
-            "No requests match in this range: widen the range or clear the service and route."
-          );
-          show($("traffic-empty"), sum(both[0].points) === 0);
-        }
-      ),
-      Promise.all([
-        series("latency_p50", win, filters),
-        series("latency_p95", win, filters),
-        series("latency_p99", win, filters)
-      ]).then(function (three) {
-        draw(
-          "chart-traffic-latency",
-          [
-            { label: "p50", points: three[0].points },
-            { label: "p95", points: three[1].points },
-            { label: "p99", points: three[2].points }
-          ],
-          "No latency to show: no request matched in this range."
-        );
-      })
-    ];
-    if (table) jobs.push(trafficTable(win));
     return jobs;
   }
 
@@ -694,51 +680,6 @@
     return jobs;
   }
 
-  // ---- cache ------------------------------------------------------------------------------
-  function renderCaches(resources) {
-    var body = $("cache-sizes");
-    body.replaceChildren.apply(
-      body,
-      resources.caches.map(function (cache) {
-        var row = make("tr");
-        cell(row, cache.name);
-        cell(row, count(cache.entries), "num");
-        cell(row, count(cache.max_entries), "num");
-        cell(row, count(cache.configured_max_entries), "num");
-        return row;
-      })
-    );
-  }
-
-  async function refreshCache(win) {
-    var namespace = $("cache-namespace").value.trim();
-    var filters = namespace ? { namespace: namespace } : {};
-    return [
-      Promise.all([
-        series("cache_hit_rate", win, filters),
-        series("cache_hits", win, filters),
-        series("cache_misses", win, filters)
-      ]).then(function (three) {
-        draw(
-          "chart-cache-rate",
-          [{ label: "Hit rate (%)", points: three[0].points }],
-          "No cache lookups in this range.",
-          100
-        );
-        draw(
-          "chart-cache-lookups",
-          [
-            { label: "Hits", points: three[1].points },
-            { label: "Misses", points: three[2].points }
-          ],
-          "No cache lookups in this range."
-        );
-        show($("cache-empty"), sum(three[1].points) + sum(three[2].points) === 0);
-      }),
-      request("GET", "/api/resources").then(renderCaches)
-    ];
-  }
-
   // ---- resources ------------------------------------------------------------------------------
   function renderResources(resources) {
     figure("res-rss", bytes(resources.memory.rss_bytes), resources.memory.rss_bytes);
@@ -793,51 +734,6 @@
     return [request("GET", "/api/resources").then(renderResources)];
   }
 
-  // ---- alerts ----------------------------------------------------------------------------------
-  async function refreshAlerts() {
-    var act = actAs();
-    return [
-      request("GET", "/api/alerts", { params: { limit: 200 }, actAs: act }).then(function (page) {
-        var names = {};
-        var body = $("alert-rules");
-        body.replaceChildren.apply(
-          body,
-          page.items.map(function (rule) {
-            names[rule.id] = rule.name;
-            var row = make("tr");
-            cell(row, rule.name + (rule.platform_wide ? " (platform)" : ""));
-            cell(row, rule.kind);
-            cell(row, DECIMAL.format(rule.threshold), "num");
-            var stateCell = make("td");
-            stateCell.appendChild(make("span", "badge " + rule.state, rule.enabled ? rule.state : "disabled"));
-            row.appendChild(stateCell);
-            cell(row, rule.last_value === null ? "–" : DECIMAL.format(rule.last_value), "num");
-            cell(row, when(rule.state_since));
-            return row;
-          })
-        );
-        show($("alert-rules-empty"), page.items.length === 0);
-        return request("GET", "/api/alerts/events", { params: { limit: 50 }, actAs: act }).then(
-          function (events) {
-            var list = $("alert-events");
-            list.replaceChildren.apply(
-              list,
-              events.items.map(function (event) {
-                var row = make("tr");
-                cell(row, when(event.created_at));
-                cell(row, names[event.rule_id] || event.rule_id);
-                cell(row, event.state);
-                cell(row, event.value === null ? "–" : DECIMAL.format(event.value), "num");
-                return row;
-              })
-            );
-            show($("alert-events-empty"), events.items.length === 0);
-          }
-        );
-      })
-    ];
-  }
-
   // ---- refresh loop ------------------------------------------------------------------------------
   function showError(message) {
     $("dash-error").textContent = message || "";
@@ -854,17 +750,21 @@
     var generation = state.generation;
     var win = windowNow();
     var slow = full || state.tick % SLOW_EVERY === 0;
-    var table = full || state.tick % TABLE_EVERY === 0;
     var jobs;
     try {
-      if (state.page === "traffic") jobs = await refreshTraffic(win, table);
-      else if (state.page === "ai") jobs = await refreshAi(win, slow);
-      else if (state.page === "cache") jobs = await refreshCache(win);
+      if (state.page === "ai") jobs = await refreshAi(win, slow);
       else if (state.page === "resources") jobs = await refreshResources();
-      else if (state.page === "alerts") jobs = await refreshAlerts();
       else if (EXTRA[state.page]) {
         jobs = await EXTRA[state.page].refresh(
-          { state: state, api: api, actAs: actAs, draw: draw },
+          {
+            state: state,
+            api: api,
+            actAs: actAs,
+            draw: draw,
+            refresh: refresh,
+            get: get,
+            series: series
+          },
           { full: full, slow: slow, win: win }
         );
       } else jobs = await refreshOverview(win, slow);
@@ -1042,18 +942,6 @@
     });
     $("refresh").addEventListener("click", function () {
       refresh(true);
-    });
-    $("traffic-service").addEventListener("change", function () {
-      refresh(false);
-    });
-    var typing = null;
-    ["traffic-route", "cache-namespace"].forEach(function (id) {
-      $(id).addEventListener("input", function () {
-        window.clearTimeout(typing);
-        typing = window.setTimeout(function () {
-          refresh(false);
-        }, 400);
-      });
     });
     window.addEventListener("hashchange", showPage);
     window.addEventListener("resize", resizeAll);

@@ -14,6 +14,7 @@
   var $ = App.$;
   var make = App.make;
   var show = App.show;
+  var secret = App.dashboard.secretPanel("keys", "keyId");
   var ApiError = App.ApiError;
   var Stale = App.Stale;
   var SCOPE = "keys:admin";
@@ -246,36 +247,13 @@
 
   // ---- the new secret: shown once, never stored ---------------------------------------
   function showSecret(created, old) {
-    $("keys-secret-name").textContent =
-      created.key.name + " (" + created.key.display_prefix + "…" + created.key.last4 + ")";
-    $("keys-secret-value").value = created.secret;
     $("keys-secret-old").textContent = "The old key, " + old.display_prefix + "…" + old.last4 +
       ", keeps working for the grace period, then is refused.";
-    $("keys-secret-copied").textContent = "";
-    $("keys-secret").dataset.keyId = created.key.id;
-    show($("keys-secret"), true);
-    $("keys-secret-value").focus();
-    $("keys-secret-value").select();
-  }
-
-  function clearSecret() {
-    $("keys-secret-value").value = "";
-    $("keys-secret-copied").textContent = "";
-    delete $("keys-secret").dataset.keyId;
-    show($("keys-secret"), false);
-  }
-
-  async function copySecret() {
-    var input = $("keys-secret-value");
-    try {
-      await navigator.clipboard.writeText(input.value);
-      $("keys-secret-copied").textContent = "Copied to the clipboard.";
-    } catch (error) {
-      // No clipboard access (permission refused): selected for Ctrl+C instead.
-      input.focus();
-      input.select();
-      $("keys-secret-copied").textContent = "Selected: press Ctrl+C (⌘C) to copy.";
-    }
+    secret.show(
+      created.key.name + " (" + created.key.display_prefix + "…" + created.key.last4 + ")",
+      created.secret,
+      created.key.id
+    );
   }
 
   // ---- what dashboard.js calls -----------------------------------------------------------
@@ -301,7 +279,7 @@
   }
 
   function reset() {
-    clearSecret();
+    secret.clear();
     closeAction(false);
     page.cursor = "";
     page.newer = [];
@@ -331,10 +309,10 @@
       if (event.key === "Escape") closeAction(true);
     });
     $("keys-secret-copy").addEventListener("click", function () {
-      copySecret().catch(failed);
+      secret.copy().catch(failed);
     });
     $("keys-secret-dismiss").addEventListener("click", function () {
-      clearSecret();
+      secret.clear();
       $("keys-title").focus();
     });
     $("keys-older").addEventListener("click", function () {
@@ -350,7 +328,7 @@
     });
     // Leaving the page takes the secret off the screen.
     window.addEventListener("hashchange", function () {
-      if (window.location.hash !== "#keys") clearSecret();
+      if (window.location.hash !== "#keys") secret.clear();
     });
   }
 

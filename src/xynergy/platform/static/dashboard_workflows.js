@@ -1,14 +1,16 @@
 // The Platform Dashboard's Workflows page: the session tenant's runs by status,
 // the runtime's queue depth, recent runs one cursor page at a time, and a run's
-// steps with live progress. Loaded after dashboard.js, which shows the page and
-// calls its refresh through XynergyApp.pages.
+// steps with live progress, with Approve and Reject on a step waiting for a
+// person. Loaded after dashboard.js, which shows the page and calls its refresh
+// through XynergyApp.pages.
 //
 // The runs come from the System Runtime mounted beside the dashboard (all-in-one
-// mode): the same origin, so the session cookie (Path=/) authenticates its GETs,
-// which need no CSRF token. Its APIs act for the session key's tenant and need
-// workflows:read; without it the page says so and calls nothing. There is no
-// count endpoint: "runs by status" counts one bounded page of the range's newest
-// runs and says when the range holds more.
+// mode): the same origin, so the session cookie (Path=/) authenticates its calls;
+// the decisions are POSTs, sent with the session's CSRF header by app.js's
+// fetchApi. Its APIs act for the session key's tenant and need workflows:read
+// (a decision: workflows:write); without it the page says so and calls nothing.
+// "Runs by status" are the runtime's exact counts (GET /api/workflow-counts, one
+// grouped COUNT), read at the dashboard's slow refreshes since it is polled.
 //
 // Live progress is the runtime's Server-Sent Events stream
 // (GET {runtime}/api/workflows/{id}/events): an EventSource sends the cookie to
@@ -26,10 +28,10 @@
   var Stale = App.Stale;
 
   var SCOPE = "workflows:read";
+  var DECIDE_SCOPE = "workflows:write"; // what the runtime's signal endpoint requires
   var PAGE_SIZE = 20; // runs per "load more"
   var LOADED_MAX = 500; // runs kept in the list; past it, "load more" stops
-  // One page counted for "runs by status" (within the default page_size_max).
-  var COUNT_PAGE = 100;
+  var REFRESH_MAX = 100; // runs read again at a refresh (the default page_size_max)
   var EVENTS_KEPT = 20; // lines of the run's event log, the newest
   var ENDED = { succeeded: true, failed: true, cancelled: true, deleted: true };
   var STEP_STATUS = {
@@ -59,7 +61,9 @@
     api: null, // the dashboard's api object with the runtime's root (set at first refresh)
     runs: [], // loaded runs, newest first
     cursor: null,
-    selected: null, // the run whose steps are shown: {id, status, steps: {id: view}}
+    // The run whose steps are shown: {id, status, steps: {id: view}, decided: {id: true}}
+    // (decided: approval steps this page sent a decision for, until they leave "waiting").
+    selected: null,
     stream: null,
     streamGeneration: 0 // one more per stream opened or closed: late events are dropped
   };
@@ -96,17 +100,6 @@
     return make("span", "badge wf-" + status, status);
   }
 
-  function query(params) {
-    var parts = [];
-    Object.keys(params).forEach(function (name) {
-      var value = params[name];
-      if (value !== null && value !== undefined && value !== "") {
-        parts.push(encodeURIComponent(name) + "=" + encodeURIComponent(value));
-      }
-    });
-    return parts.length ? "?" + parts.join("&") : "";
-  }
-
   function root() {
     return $("page-workflows").dataset.runtimeRoot || "";
   }
@@ -116,13 +109,13 @@
   }
 
   async function runtime(path, params) {
-    var response = await App.fetchApi(page.api, "GET", path, { query: query(params || {}) });
+    var response = await App.fetchApi(page.api, "GET", path, { query: App.query(params) });
     return response.json();
   }
 
-  function allowed(viewer) {
+  function holds(viewer, scope) {
     var scopes = (viewer && viewer.scopes) || [];
-    return scopes.indexOf(SCOPE) >= 0 || scopes.indexOf("admin") >= 0;
+    return scopes.indexOf(scope) >= 0 || scopes.indexOf("admin") >= 0;
   }
 
   function note(text) {
@@ -132,32 +125,20 @@
   }
 
   // ---- runs by status and the queues --------------------------------------------
+  // The session tenant's, like the list below (the runtime's default tenant).
   async function refreshCounts(win) {
-    var body = await runtime("/api/workflows", {
-      started_after: new Date(win.from * 1000).toISOString(),
-      limit: COUNT_PAGE
+    var counts = await runtime("/api/workflow-counts", {
+      since: new Date(win.from * 1000).toISOString()
     });
-    var counts = {};
-    STATUSES.forEach(function (status) {
-      counts[status] = 0;
-    });
-    body.items.forEach(function (run) {
-      counts[run.status] = (counts[run.status] || 0) + 1;
-    });
-    var more = Boolean(body.next_cursor);
-    figure("wf-total", body.items.length);
-    $("wf-total").textContent = count(body.items.length) + (more ? "+" : "");
-    $("wf-total").dataset.more = String(more);
-    $("wf-counted").textContent = more
-      ? "counted over the range's newest " + count(COUNT_PAGE) + " runs; more exist"
-      : "every run started in the range";
+    figure("wf-total", counts.total);
+    $("wf-counted").textContent = "every run started in the range, counted exactly";
     figure("wf-running", counts.running);
     figure("wf-waiting", counts.waiting);
     figure("wf-succeeded", counts.succeeded);
     figure("wf-failed", counts.failed);
     $("wf-other").textContent = count(counts.cancelled) + " cancelled";
     $("wf-queued-runs").textContent = count(counts.queued) + " queued";
-    Object.keys(counts).forEach(function (status) {
+    STATUSES.forEach(function (status) {
       $("wf-total").dataset[status] = String(counts[status]);
     });
   }
@@ -230,7 +211,7 @@
 
   // The newest page again, as long as what was loaded (so "load more" is kept).
   async function refreshRuns() {
-    var wanted = Math.min(Math.max(page.runs.length, PAGE_SIZE), COUNT_PAGE);
+    var wanted = Math.min(Math.max(page.runs.length, PAGE_SIZE), REFRESH_MAX);
     var body = await runtime("/api/workflows", { limit: wanted });
     // "Load more" added runs meanwhile: this page is too short; the next refresh reads them all.
     if (page.runs.length > wanted) return;
@@ -295,6 +276,7 @@
     var holder = $("wf-run-status");
     holder.dataset.status = page.selected.status;
     holder.replaceChildren(make("span", null, "Status "), badge(page.selected.status));
+    renderDecisions(); // an ended run takes no decision
   }
 
   function setStep(stepId, status, data) {
@@ -305,6 +287,120 @@
     if (status === "failed") step.error_code = data.error || step.error_code;
     var row = $("wf-steps").querySelector('tr[data-step="' + CSS.escape(stepId) + '"]');
     if (row) row.replaceWith(stepRow(step));
+    renderDecisions();
+  }
+
+  // ---- approvals: Approve and Reject on a step waiting for a person ---------------
+  function awaitingDecision() {
+    var selected = page.selected;
+    // A decision sent holds until its step leaves "waiting"; a resumed run may wait again.
+    Object.keys(selected.decided).forEach(function (id) {
+      var step = selected.steps[id];
+      if (!step || step.status !== "waiting") delete selected.decided[id];
+    });
+    return Object.keys(selected.steps)
+      .map(function (id) {
+        return selected.steps[id];
+      })
+      .filter(function (step) {
+        return step.kind === "approval" && step.status === "waiting" && !selected.decided[step.id];
+      });
+  }
+
+  function decisionForm(step, canDecide) {
+    var form = make("div", "wf-decision");
+    form.dataset.step = step.id;
+    form.appendChild(make("p", "wf-decision-what", "Step " + step.id + " waits for a decision."));
+    if (!canDecide) {
+      form.appendChild(
+        make("p", "note", "A key with the " + DECIDE_SCOPE + " scope may approve or reject it.")
+      );
+      return form;
+    }
+    var reasonId = "wf-reason-" + step.id;
+    var label = make("label", null, "Reason (optional)");
+    label.htmlFor = reasonId;
+    var reason = make("input");
+    reason.id = reasonId;
+    reason.type = "text";
+    reason.maxLength = 1000; // the signal's reason is at most 1,000 characters
+    reason.autocomplete = "off";
+    var approve = make("button", "primary", "Approve");
+    var reject = make("button", "wf-reject", "Reject");
+    [approve, reject].forEach(function (button, index) {
+      button.type = "button";
+      button.dataset.decision = index === 0 ? "approve" : "reject";
+      button.dataset.step = step.id;
+      button.setAttribute("aria-label", button.textContent + " step " + step.id);
+    });
+    var controls = make("p", "wf-decision-controls");
+    controls.append(label, reason, approve, reject);
+    form.appendChild(controls);
+    return form;
+  }
+
+  // Keyed by step: a form already shown stays as it is (with any reason typed into
+  // it) while the stream redraws the steps around it.
+  function renderDecisions() {
+    var holder = $("wf-decisions");
+    var waiting = ENDED[page.selected.status] ? [] : awaitingDecision();
+    var wanted = {};
+    waiting.forEach(function (step) {
+      wanted[step.id] = true;
+    });
+    Array.prototype.slice.call(holder.children).forEach(function (form) {
+      if (!wanted[form.dataset.step]) form.remove();
+    });
+    var canDecide = holds(page.api.state.viewer, DECIDE_SCOPE);
+    waiting.forEach(function (step) {
+      if (!holder.querySelector('[data-step="' + CSS.escape(step.id) + '"]')) {
+        holder.appendChild(decisionForm(step, canDecide));
+      }
+    });
+    show(holder, waiting.length > 0);
+  }
+
+  async function decide(button) {
+    var selected = page.selected;
+    var stepId = button.dataset.step;
+    var decision = button.dataset.decision;
+    var form = button.closest(".wf-decision");
+    var reason = form.querySelector("input").value.trim();
+    var buttons = form.querySelectorAll("button");
+    buttons.forEach(function (each) {
+      each.disabled = true;
+    });
+    $("wf-decision-note").textContent = "";
+    try {
+      var body = { step_id: stepId, decision: decision };
+      if (reason) body.reason = reason;
+      await App.fetchApi(
+        page.api,
+        "POST",
+        "/api/workflows/" + encodeURIComponent(selected.id) + "/signal",
+        { body: body }
+      );
+    } catch (error) {
+      buttons.forEach(function (each) {
+        each.disabled = false;
+      });
+      if (error instanceof Stale || page.selected !== selected) return;
+      $("wf-decision-note").textContent = error.message;
+      $("wf-decision-note").dataset.outcome = "error";
+      // Decided elsewhere, or the run ended meanwhile: show how it stands now.
+      if (error.status === 409) readRun(selected).catch(report);
+      return;
+    }
+    if (page.selected !== selected) return;
+    // The step stays "waiting" until the run receives the signal: no second decision.
+    selected.decided[stepId] = true;
+    renderDecisions();
+    $("wf-decision-note").textContent =
+      decision === "approve"
+        ? "Approved step " + stepId + ": the run continues."
+        : "Rejected step " + stepId + ": the run ends (a resume waits for a decision again).";
+    $("wf-decision-note").dataset.outcome = decision;
+    $("wf-decision-note").focus();
   }
 
   function logEvent(type, stepId, status) {
@@ -384,10 +480,15 @@
       live("The run has ended; the stream is closed.", "ended");
       readRun(selected).catch(report); // its final timings and errors
     });
-    on("dropped", function () {
+    on("dropped", function (data) {
       closeStream();
-      logEvent("dropped");
-      live("The stream fell behind; it reopens at the next refresh.", "closed");
+      logEvent("dropped", null, data.reason);
+      live(
+        data.reason === "shutting_down"
+          ? "The server is restarting; the stream reopens at the next refresh."
+          : "The stream fell behind; it reopens at the next refresh.",
+        "closed"
+      );
     });
     source.addEventListener("error", function () {
       if (!current()) return;
@@ -415,9 +516,12 @@
 
   async function selectRun(runId) {
     closeStream();
-    page.selected = { id: runId, status: "", steps: {} };
+    page.selected = { id: runId, status: "", steps: {}, decided: {} };
     $("wf-events").replaceChildren();
     $("wf-steps").replaceChildren();
+    $("wf-decisions").replaceChildren();
+    show($("wf-decisions"), false);
+    $("wf-decision-note").textContent = "";
     $("wf-run-error").textContent = "";
     $("wf-run").dataset.run = runId;
     show($("wf-run"), true);
@@ -451,7 +555,7 @@
       );
       return [];
     }
-    if (!allowed(view.state.viewer)) {
+    if (!holds(view.state.viewer, SCOPE)) {
       note(
         "This session's key lacks the workflows:read scope: sign in with a key that " +
           "holds it (as well as metrics:read) to see your tenant's runs."
@@ -491,7 +595,8 @@
     page.selected = null;
     show($("wf-run"), false);
     // Nothing of the last session's tenant stays on the page for the next one.
-    ["wf-runs", "wf-queues", "wf-steps", "wf-events"].forEach(function (id) {
+    $("wf-decision-note").textContent = "";
+    ["wf-runs", "wf-queues", "wf-steps", "wf-events", "wf-decisions"].forEach(function (id) {
       $(id).replaceChildren();
     });
     FIGURES.forEach(function (id) {
@@ -503,6 +608,10 @@
     $("wf-runs").addEventListener("click", function (event) {
       var button = event.target.closest("button[data-run]");
       if (button) selectRun(button.dataset.run).catch(report);
+    });
+    $("wf-decisions").addEventListener("click", function (event) {
+      var button = event.target.closest("button[data-decision]");
+      if (button && !button.disabled) decide(button).catch(report);
     });
     $("wf-more").addEventListener("click", function () {
       loadMore().catch(report);

@@ -40,6 +40,13 @@ class AlertSettings(BaseSettings):
     default_monthly_spend_usd: float = Field(
         default=3000.0, gt=0, description="Threshold of the default platform spend rule (USD)."
     )
+    default_budget_percent: float = Field(
+        default=80.0,
+        gt=0,
+        le=1000,
+        description="Threshold of a budget_percent rule that names none: month-to-date AI "
+        "spend over this share of the tenant's month budget (percent).",
+    )
     default_cache_hit_percent: float = Field(
         default=85.0, gt=0, le=100, description="Target of the default cache hit rate rule."
     )

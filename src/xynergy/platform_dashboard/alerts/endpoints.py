@@ -2,7 +2,9 @@
 
 Reading needs ``metrics:read``; writing also ``alerts:write``. A tenant's key sees
 and changes only its tenant's rules; platform-wide rules (and the kinds that
-watch the platform) are the operator's.
+watch the platform) are the operator's. An operator may read one tenant's rules
+and history with ``?tenant=`` (as in /api/cost); a tenant's key naming another
+tenant gets 404.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from fastapi import Depends, Query, Request, Response
 
 from xynergy.platform.auth.context import AuthContext
 from xynergy.platform.auth.dependencies import require_scopes
-from xynergy.platform.auth.operator import is_operator
+from xynergy.platform.auth.operator import is_operator, visible_tenant
 from xynergy.platform.db.session import SessionDep
 from xynergy.platform.exceptions import Conflict, Forbidden, NotFound, ValidationFailed
 from xynergy.platform.pagination import PageParamsDep
@@ -51,6 +53,26 @@ async def _bounds(request: Request, session: SessionDep, auth: AlertWriter) -> s
 
 BoundsDep = Annotated[service.RuleBounds, Depends(_bounds)]
 
+TenantParam = Annotated[
+    str | None,
+    Query(
+        min_length=32,
+        max_length=32,
+        pattern=r"^[0-9a-f]{32}$",
+        description="Operators: one tenant's rules; omitted: the caller's own.",
+    ),
+]
+
+
+async def _listed_tenant(session: SessionDep, auth: AlertReader, tenant: TenantParam = None) -> str:
+    # Rules belong to one tenant each: with no tenant named, an operator reads its own
+    # (the platform-wide rules live on the operator tenant).
+    visible = await visible_tenant(session, auth, tenant)
+    return visible if visible is not None else auth.tenant_id
+
+
+ListedTenant = Annotated[str, Depends(_listed_tenant)]
+
 
 @router.post("", status_code=201)
 @idempotency_exempt("The answer holds the webhook secret, shown once: never stored.")
@@ -64,24 +86,26 @@ async def create_rule(
 
 
 @router.get("")
+@raises(NotFound)
 async def list_rules(
-    session: SessionDep, auth: AlertReader, page: PageParamsDep
+    session: SessionDep, tenant_id: ListedTenant, page: PageParamsDep
 ) -> Page[AlertRule]:
     """List alert rules with their state, newest first, one cursor page at a time."""
-    return await service.list_rules(session, tenant_id=auth.tenant_id, params=page)
+    return await service.list_rules(session, tenant_id=tenant_id, params=page)
 
 
 @router.get("/events")
+@raises(NotFound)
 async def list_events(
     session: SessionDep,
-    auth: AlertReader,
+    tenant_id: ListedTenant,
     page: PageParamsDep,
     rule: Annotated[
         str | None, Query(min_length=32, max_length=32, pattern=r"^[0-9a-f]{32}$")
     ] = None,
 ) -> Page[AlertEvent]:
     """Alert history (fired, resolved), newest first, one cursor page at a time."""
-    return await service.list_events(session, tenant_id=auth.tenant_id, params=page, rule_id=rule)
+    return await service.list_events(session, tenant_id=tenant_id, params=page, rule_id=rule)
 
 
 @router.get("/{rule_id}")

@@ -10,6 +10,7 @@ LOCKED`` (PostgreSQL), so two evaluations at once never both move one rule.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 from sqlalchemy import select
@@ -24,7 +25,7 @@ from xynergy.platform.runtime import Platform
 from xynergy.platform.tenancy.models import Tenant
 from xynergy.platform_dashboard.alerts.config import AlertSettings
 from xynergy.platform_dashboard.alerts.models import AlertEvent, AlertRule
-from xynergy.platform_dashboard.alerts.readers import fires, read_value
+from xynergy.platform_dashboard.alerts.readers import fires, read_budgets, read_value
 from xynergy.platform_dashboard.alerts.repository import AlertRepository
 from xynergy.platform_dashboard.alerts.resolver import ALERT_CHANNEL
 
@@ -49,13 +50,14 @@ class AlertEvaluator:
         moment = now or utcnow()
         if self.alerts.install_defaults:
             await self._install_defaults(moment)
+        budgets = await self._read_budgets()
         transitions, seen, after = 0, 0, None
         while seen < self.alerts.evaluate_rules_max:
             limit = min(self.alerts.evaluate_batch, self.alerts.evaluate_rules_max - seen)
             async with unit_of_work(self.platform.sessionmaker) as session:
                 rules = await AlertRepository(session).enabled_after(after, limit)
                 for rule in rules:
-                    transitions += await self._evaluate_one(session, rule, moment)
+                    transitions += await self._evaluate_one(session, rule, moment, budgets)
             if not rules:
                 break
             seen += len(rules)
@@ -64,9 +66,22 @@ class AlertEvaluator:
             self.platform.outbox.notify()
         return transitions
 
-    async def _evaluate_one(self, session: AsyncSession, rule: AlertRule, now: datetime) -> int:
+    async def _read_budgets(self) -> dict[str, float]:
+        async with unit_of_work(self.platform.sessionmaker) as session:
+            tenants = await AlertRepository(session).tenants_watching(
+                "budget_percent", self.alerts.evaluate_rules_max
+            )
+        return await read_budgets(self.platform, tenants) if tenants else {}
+
+    async def _evaluate_one(
+        self,
+        session: AsyncSession,
+        rule: AlertRule,
+        now: datetime,
+        budgets: Mapping[str, float],
+    ) -> int:
         try:
-            value = await read_value(session, self.platform, rule, now)
+            value = await read_value(session, self.platform, rule, now, budgets)
         except Exception:
             # One unreadable rule (a bad breaker name, a backend hiccup) never stops
             # the others; the next tick tries it again.

@@ -3,32 +3,37 @@
 Rates and latency read the last ``window_minutes`` of the per-minute rollups
 (an index range on ``minute``, one aggregate row); spend sums the AI rollups'
 cost since the start of the UTC day or month (the ``(tenant_id, minute)`` index
-for a tenant's rule); breakers, memory, file descriptors and disk are read in
+for a tenant's rule); budget use is the AI Routing Engine's spend report (it
+keeps the budgets; see budget.py); breakers, memory, file descriptors and disk are read in
 this process (the replica that runs the tick). ``None``: no data (no traffic
 in the window): the rule keeps its state.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from xynergy.platform.logging import get_logger
 from xynergy.platform.resources import (
     disk_use,
     file_descriptor_limit,
+    memory_limit_bytes,
     open_file_descriptors,
     resident_memory_bytes,
 )
 from xynergy.platform.rollups.buckets import BUCKET_COLUMNS, percentile_ms
 from xynergy.platform.rollups.models import AI_ROLLUPS, CACHE_ROLLUPS, REQUEST_ROLLUPS
 from xynergy.platform.runtime import Platform
+from xynergy.platform_dashboard.alerts.budget import budget_percent
 from xynergy.platform_dashboard.alerts.models import AlertRule
 
-__all__ = ["fires", "read_value"]
+__all__ = ["fires", "read_budgets", "read_value"]
+
+log = get_logger(__name__)
 
 _NANOS_PER_USD = 1e9
 
@@ -89,12 +94,10 @@ async def _cache_hit_percent(session: AsyncSession, rule: AlertRule, now: dateti
 
 
 def _memory_percent() -> float | None:
-    rss = resident_memory_bytes()
-    try:
-        total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError):
-        return None
-    return 100.0 * rss / total if rss is not None and total > 0 else None
+    # Against the container's limit when there is one (what the OOM killer uses), as
+    # the Prometheus rule in deploy/prometheus/alerts.yml does.
+    rss, limit = resident_memory_bytes(), memory_limit_bytes()
+    return 100.0 * rss / limit if rss is not None and limit else None
 
 
 def _fd_percent() -> float | None:
@@ -102,12 +105,34 @@ def _fd_percent() -> float | None:
     return 100.0 * used / limit if used is not None and limit else None
 
 
+async def read_budgets(platform: Platform, tenants: Iterable[str]) -> dict[str, float]:
+    """Each tenant's budget use, read from the AI Routing Engine before the evaluator's
+    transaction opens: a call to another service never runs while rule rows are locked.
+    A tenant without a budget, or whose report could not be read, is left out."""
+    readings: dict[str, float] = {}
+    for tenant_id in tenants:
+        try:
+            percent = await budget_percent(platform, tenant_id)
+        except Exception:
+            log.warning("alert.budget_read_failed", tenant_id=tenant_id, exc_info=True)
+            continue
+        if percent is not None:
+            readings[tenant_id] = percent
+    return readings
+
+
 async def read_value(
-    session: AsyncSession, platform: Platform, rule: AlertRule, now: datetime
+    session: AsyncSession,
+    platform: Platform,
+    rule: AlertRule,
+    now: datetime,
+    budgets: Mapping[str, float],
 ) -> float | None:
     """The current value of what ``rule`` watches, or None without data."""
     if rule.kind == "spend":
         return await _spend(session, rule, now)
+    if rule.kind == "budget_percent":
+        return budgets.get(rule.tenant_id)
     if rule.kind == "error_rate":
         requests, errors = await _requests(session, rule, now)
         return 100.0 * errors / requests if requests else None

@@ -47,6 +47,18 @@ class AlertRepository:
             query = query.where(AlertEvent.rule_id == rule_id)
         return await created_page_rows(self.session, query, AlertEvent, params)
 
+    async def tenants_watching(self, kind: str, limit: int) -> Sequence[str]:
+        """Tenants with an enabled rule of ``kind`` (bounded): whose figures to read
+        before the evaluator's transaction opens."""
+        query = (
+            select(AlertRule.tenant_id)
+            .where(AlertRule.enabled.is_(True), AlertRule.kind == kind)
+            .group_by(AlertRule.tenant_id)
+            .order_by(AlertRule.tenant_id)
+            .limit(limit)
+        )
+        return (await self.session.scalars(query)).all()
+
     async def enabled_after(self, after: str | None, limit: int) -> Sequence[AlertRule]:
         """Enabled rules by id, after ``after``: the evaluator's bounded pages."""
         query = select(AlertRule).where(AlertRule.enabled.is_(True))

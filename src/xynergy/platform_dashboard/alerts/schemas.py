@@ -21,6 +21,7 @@ __all__ = [
 
 AlertKind = Literal[
     "spend",
+    "budget_percent",
     "error_rate",
     "latency_p99",
     "cache_hit_rate",
@@ -49,7 +50,7 @@ WebhookUrl = Annotated[str, RawText(max_length=8192)]
 
 
 class AlertRuleCreate(BaseModel):
-    """A new rule. ``threshold``: USD (spend), percent (rates, resources), ms (p99)."""
+    """A new rule. ``threshold``: USD (spend), percent (budget use, rates, resources), ms (p99)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -77,8 +78,14 @@ class AlertRuleUpdate(BaseModel):
 
     name: Name | None = None
     threshold: float | None = Field(default=None, ge=0, le=1e12)
+    period: Period | None = Field(default=None, description="spend: per day or per month.")
     window_minutes: int | None = Field(default=None, ge=1, le=43_200)
+    target: Target | None = Field(default=None, description="null clears it (where optional).")
     webhook_url: WebhookUrl | None = None
+    rotate_webhook_secret: bool = Field(
+        default=False,
+        description="A new webhook secret, answered this once; the old one signs no more.",
+    )
     enabled: bool | None = None
 
 

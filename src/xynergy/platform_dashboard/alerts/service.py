@@ -56,6 +56,7 @@ def default_threshold(kind: str, alerts: AlertSettings) -> float:
     """The review's threshold of ``kind`` (used when a rule omits one)."""
     defaults = {
         "spend": alerts.default_monthly_spend_usd,
+        "budget_percent": alerts.default_budget_percent,
         "cache_hit_rate": alerts.default_cache_hit_percent,
         "memory": alerts.default_resource_percent,
         "file_descriptors": alerts.default_resource_percent,
@@ -86,17 +87,28 @@ def _webhook_url(raw: str | None, bounds: RuleBounds) -> str | None:
     return raw
 
 
+def _check_shape(kind: str, period: str | None, target: str | None, platform_wide: bool) -> None:
+    """What a rule of ``kind`` needs, at creation and after every change."""
+    if kind == "spend" and period is None:
+        raise ValidationFailed("period: spend rules need 'day' or 'month'.")
+    if kind != "spend" and period is not None:
+        raise ValidationFailed("period: only spend rules have one.")
+    if kind == "budget_percent" and (platform_wide or target):
+        # The AI Routing Engine keeps budgets per tenant: the platform has none.
+        raise ValidationFailed(
+            "kind: budget_percent rules watch the tenant's own month budget: "
+            "no platform_wide, no target."
+        )
+    if kind == "breaker_open" and not target:
+        raise ValidationFailed("target: breaker_open rules name a breaker's upstream.")
+
+
 def _checked(data: AlertRuleCreate, bounds: RuleBounds) -> None:
     if (data.platform_wide or data.kind in PLATFORM_KINDS) and not bounds.operator:
         raise Forbidden("Only an operator may watch the whole platform.")
     if data.kind in PLATFORM_KINDS and not data.platform_wide:
         raise ValidationFailed(f"kind: {data.kind} rules watch the platform: set platform_wide.")
-    if data.kind == "spend" and data.period is None:
-        raise ValidationFailed("period: spend rules need 'day' or 'month'.")
-    if data.kind != "spend" and data.period is not None:
-        raise ValidationFailed("period: only spend rules have one.")
-    if data.kind == "breaker_open" and not data.target:
-        raise ValidationFailed("target: breaker_open rules name a breaker's upstream.")
+    _check_shape(data.kind, data.period, data.target, data.platform_wide)
     if data.window_minutes > bounds.alerts.window_minutes_max:
         raise ValidationFailed(f"window_minutes: at most {bounds.alerts.window_minutes_max}.")
 
@@ -153,7 +165,7 @@ async def update_rule(
     changes: AlertRuleUpdate,
     bounds: RuleBounds,
 ) -> tuple[AlertRule, str | None]:
-    """Apply ``changes``; a new webhook URL keeps the secret, or gets a new one (returned)."""
+    """Apply ``changes``; a first webhook URL or a rotation answers the new secret (once)."""
     rule = await get_rule(session, tenant_id=tenant_id, rule_id=rule_id)
     if rule.platform_wide and not bounds.operator:
         raise Forbidden("Only an operator may change a platform-wide rule.")
@@ -162,12 +174,21 @@ async def update_rule(
         if changes.window_minutes > bounds.alerts.window_minutes_max:
             raise ValidationFailed(f"window_minutes: at most {bounds.alerts.window_minutes_max}.")
         rule.window_minutes = changes.window_minutes
+    period = changes.period if "period" in fields else rule.period
+    target = changes.target if "target" in fields else rule.target
+    _check_shape(rule.kind, period, target, rule.platform_wide)
+    rule.period, rule.target = period, target
     new_secret: str | None = None
     if "webhook_url" in fields:
         rule.webhook_url = _webhook_url(changes.webhook_url, bounds)
         if rule.webhook_url and not rule.webhook_secret:
             # A rule made without a URL (the defaults) gets its secret now, shown once.
             new_secret = rule.webhook_secret = _new_secret()
+    if changes.rotate_webhook_secret:
+        if not rule.webhook_url:
+            raise ValidationFailed("rotate_webhook_secret: the rule has no webhook_url.")
+        # Messages still queued are signed at delivery, so they carry the new secret.
+        new_secret = rule.webhook_secret = _new_secret()
     if changes.name is not None:
         rule.name = changes.name
     if changes.threshold is not None:

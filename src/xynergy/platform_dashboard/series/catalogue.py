@@ -16,11 +16,16 @@ from typing import Literal
 from sqlalchemy import ColumnElement, Table
 
 from xynergy.platform.rollups.buckets import BUCKET_COLUMNS, percentile_ms
-from xynergy.platform.rollups.models import AI_ROLLUPS, CACHE_ROLLUPS, REQUEST_ROLLUPS
+from xynergy.platform.rollups.models import (
+    AI_ROLLUPS,
+    CACHE_ROLLUPS,
+    RATE_LIMIT_ROLLUPS,
+    REQUEST_ROLLUPS,
+)
 
-__all__ = ["FILTER_COLUMNS", "METRICS", "Filter", "MetricSpec"]
+__all__ = ["FILTER_COLUMNS", "GROUP_COLUMNS", "METRICS", "VOLUMES", "Filter", "MetricSpec"]
 
-Filter = Literal["service", "route", "namespace", "model", "tenant"]
+Filter = Literal["service", "route", "namespace", "model", "tenant", "rate_class"]
 Reading = Callable[[Sequence[int]], float | None]
 
 
@@ -45,6 +50,18 @@ FILTER_COLUMNS: dict[Filter, str] = {
     "namespace": "namespace",
     "model": "model",
     "tenant": "tenant_id",
+    "rate_class": "rate_class",
+}
+
+# What a group of a grouped series is, per ``group_by``: a route is only unique
+# with its service (every service has its own /metrics).
+GROUP_COLUMNS: dict[Filter, tuple[str, ...]] = {
+    "service": ("service",),
+    "route": ("service", "route"),
+    "namespace": ("namespace",),
+    "model": ("model",),
+    "tenant": ("tenant_id",),
+    "rate_class": ("rate_class",),
 }
 
 
@@ -71,8 +88,18 @@ def _usd(sums: Sequence[int]) -> float:
 _HTTP: frozenset[Filter] = frozenset({"service", "route"})
 _CACHE: frozenset[Filter] = frozenset({"namespace"})
 _AI: frozenset[Filter] = frozenset({"model", "tenant"})
+_REJECTIONS: frozenset[Filter] = frozenset({"service", "route", "rate_class", "tenant"})
 
 _requests, _cache, _ai = REQUEST_ROLLUPS.c, CACHE_ROLLUPS.c, AI_ROLLUPS.c
+_rejected = RATE_LIMIT_ROLLUPS.c
+
+# How busy a group is, per table: what listings and grouped series rank by.
+VOLUMES: dict[Table, ColumnElement[int]] = {
+    REQUEST_ROLLUPS: _requests.requests,
+    CACHE_ROLLUPS: _cache.hits + _cache.misses,
+    AI_ROLLUPS: _ai.requests,
+    RATE_LIMIT_ROLLUPS: _rejected.rejections,
+}
 _buckets = tuple(REQUEST_ROLLUPS.c[name] for name in BUCKET_COLUMNS)
 
 
@@ -105,6 +132,13 @@ METRICS: MappingProxyType[str, MetricSpec] = MappingProxyType(
         "cache_hits": _caches(_cache.hits),
         "cache_misses": _caches(_cache.misses),
         "cache_hit_rate": _caches(_cache.hits, _cache.hits + _cache.misses, read=_ratio),
+        "cache_evictions": MetricSpec(
+            CACHE_ROLLUPS, (_cache.evictions,), _first, "entries", _CACHE
+        ),
+        # Every limit's refusals, where the limiter refused (a tenant sees its keys' own).
+        "rate_limit_rejections": MetricSpec(
+            RATE_LIMIT_ROLLUPS, (_rejected.rejections,), _first, "requests", _REJECTIONS, True
+        ),
         "ai_requests": _ai_metric(_ai.requests, unit="requests"),
         "ai_errors": _ai_metric(_ai.errors, unit="requests"),
         "ai_cache_hits": _ai_metric(_ai.cache_hits, unit="requests"),

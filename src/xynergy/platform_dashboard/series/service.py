@@ -15,6 +15,7 @@ with ``tenant`` (or the tenant an admin key acts for).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -26,10 +27,19 @@ from xynergy.platform.auth.operator import is_operator, visible_tenant
 from xynergy.platform.config import Settings
 from xynergy.platform.exceptions import Forbidden, ValidationFailed
 from xynergy.platform_dashboard.series import repository
-from xynergy.platform_dashboard.series.catalogue import FILTER_COLUMNS, METRICS, Filter
+from xynergy.platform_dashboard.series.catalogue import FILTER_COLUMNS, METRICS, Filter, MetricSpec
 from xynergy.platform_dashboard.series.schemas import MetricSeries, SeriesPoint
 
-__all__ = ["SeriesQuery", "read_series"]
+__all__ = [
+    "SeriesQuery",
+    "Window",
+    "metric_spec",
+    "minute_time",
+    "read_series",
+    "series_points",
+    "series_window",
+    "visible_rows",
+]
 
 _MINUTE = 60
 _DEFAULT_RANGE = timedelta(hours=1)
@@ -47,17 +57,48 @@ class SeriesQuery:
 
 
 @dataclass(frozen=True, slots=True)
-class _Window:
+class Window:
+    """Buckets of ``step_minutes`` from ``first_minute``: ``points`` of them."""
+
     first_minute: int
     step_minutes: int
     points: int
+
+    @property
+    def end_minute(self) -> int:
+        """The minute after the last bucket."""
+        return self.first_minute + self.points * self.step_minutes
+
+    @property
+    def step_seconds(self) -> int:
+        return self.step_minutes * _MINUTE
+
+
+def minute_time(minute: int) -> datetime:
+    """The UTC time a minute number (minutes since the epoch) starts at."""
+    return datetime.fromtimestamp(minute * _MINUTE, UTC)
+
+
+def series_points(
+    spec: MetricSpec, window: Window, buckets: Mapping[int, list[int]]
+) -> list[SeriesPoint]:
+    """One point per bucket of the window: the metric read from the bucket's sums (a
+    bucket with no rows reads as zeros)."""
+    zeros = [0] * len(spec.sums)
+    return [
+        SeriesPoint(
+            t=minute_time(window.first_minute + index * window.step_minutes),
+            value=spec.read(buckets.get(index, zeros)),
+        )
+        for index in range(window.points)
+    ]
 
 
 def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _window(query: SeriesQuery, settings: Settings, now: datetime) -> _Window:
+def series_window(query: SeriesQuery, settings: Settings, now: datetime) -> Window:
     end = _utc(query.end) if query.end is not None else now
     start = _utc(query.start) if query.start is not None else end - _DEFAULT_RANGE
     if start >= end:
@@ -79,18 +120,11 @@ def _window(query: SeriesQuery, settings: Settings, now: datetime) -> _Window:
             f"use a step of at least {smallest_step} seconds."
         )
     step_minutes = step // _MINUTE
-    return _Window(first_minute, step_minutes, math.ceil(minutes / step_minutes))
+    return Window(first_minute, step_minutes, math.ceil(minutes / step_minutes))
 
 
-async def read_series(
-    session: AsyncSession,
-    *,
-    auth: AuthContext,
-    query: SeriesQuery,
-    settings: Settings,
-    now: datetime,
-) -> MetricSeries:
-    """The metric's points over the window, summed over every replica's rows."""
+def metric_spec(query: SeriesQuery) -> MetricSpec:
+    """The catalogue's entry for the query's metric, its filters checked."""
     spec = METRICS.get(query.metric)
     if spec is None:
         raise ValidationFailed(
@@ -102,7 +136,14 @@ async def read_series(
             f"{', '.join(unusable)} does not apply to {query.metric} "
             f"(it takes: {', '.join(sorted(spec.filters)) or 'no filter'})."
         )
-    window = _window(query, settings, now)
+    return spec
+
+
+async def visible_rows(
+    session: AsyncSession, *, auth: AuthContext, query: SeriesQuery, spec: MetricSpec
+) -> tuple[list[ColumnElement[bool]], str | None]:
+    """The conditions that keep the caller to the rows it may see and asked for, and
+    the tenant they are narrowed to (None: every tenant's, or not tenant data)."""
     operator = await is_operator(session, auth)
     filters: dict[Filter, str] = {k: v for k, v in query.filters.items() if k != "tenant"}
     tenant: str | None = None
@@ -115,9 +156,22 @@ async def read_series(
             f"{query.metric} covers the whole platform's traffic: it needs an operator key "
             "(admin, or metrics:read on the operator tenant)."
         )
-    where: list[ColumnElement[bool]] = [
-        spec.table.c[FILTER_COLUMNS[name]] == value for name, value in filters.items()
-    ]
+    where = [spec.table.c[FILTER_COLUMNS[name]] == value for name, value in filters.items()]
+    return where, tenant
+
+
+async def read_series(
+    session: AsyncSession,
+    *,
+    auth: AuthContext,
+    query: SeriesQuery,
+    settings: Settings,
+    now: datetime,
+) -> MetricSeries:
+    """The metric's points over the window, summed over every replica's rows."""
+    spec = metric_spec(query)
+    window = series_window(query, settings, now)
+    where, tenant = await visible_rows(session, auth=auth, query=query, spec=spec)
     sums = await repository.bucket_sums(
         session,
         spec,
@@ -126,27 +180,18 @@ async def read_series(
         points=window.points,
         where=where,
     )
-    zeros = [0] * len(spec.sums)
-    first = window.first_minute * _MINUTE
-    step = window.step_minutes * _MINUTE
-    points = [
-        SeriesPoint(
-            t=datetime.fromtimestamp(first + index * step, UTC),
-            value=spec.read(sums.get(index, zeros)),
-        )
-        for index in range(window.points)
-    ]
     return MetricSeries(
         metric=query.metric,
         unit=spec.unit,
-        from_=datetime.fromtimestamp(first, UTC),
-        to=datetime.fromtimestamp(first + window.points * step, UTC),
-        step=step,
+        from_=minute_time(window.first_minute),
+        to=minute_time(window.end_minute),
+        step=window.step_seconds,
         scope="tenant" if tenant is not None else "platform",
         tenant=tenant,
         service=query.filters.get("service"),
         route=query.filters.get("route"),
+        rate_class=query.filters.get("rate_class"),
         namespace=query.filters.get("namespace"),
         model=query.filters.get("model"),
-        points=points,
+        points=series_points(spec, window, sums),
     )

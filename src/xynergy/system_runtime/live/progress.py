@@ -21,20 +21,23 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any
 
+from xynergy.platform import draining
 from xynergy.system_runtime.engine.context import RuntimeContext
 from xynergy.system_runtime.engine.events import RunEvent, RunEvents
 from xynergy.system_runtime.live.repository import Progress, StepState, load_progress
 from xynergy.system_runtime.runs.schemas import RunDetail
 
-__all__ = ["ENDED", "LiveEvent", "follow"]
+__all__ = ["ENDED", "SHUTTING_DOWN", "LiveEvent", "follow"]
 
 ENDED = frozenset({"succeeded", "failed", "cancelled"})
+SHUTTING_DOWN = "shutting_down"  # a ``dropped`` event's reason when the replica stops
 
 
 @dataclass(frozen=True, slots=True)
 class LiveEvent:
     """``type``: snapshot, run.started, step.started, step.waiting, step.succeeded,
-    step.failed, heartbeat, run.finished (final) or dropped (final: too slow)."""
+    step.failed, heartbeat, run.finished (final) or dropped (final: too slow, or the
+    replica is stopping; ``reason`` says which)."""
 
     type: str
     data: dict[str, Any] = field(default_factory=dict)
@@ -84,6 +87,12 @@ class _Told:
             data["error"] = state.error_code
         return LiveEvent(kind, data)
 
+    def _ran_unseen(self, step_id: str, state: StepState) -> bool:
+        """Whether ``state`` ends an attempt the watcher was never told had started."""
+        told_status, _ = self.steps.get(step_id, ("pending", 0))
+        ended = state.status in ("succeeded", "failed") and state.attempts > 0
+        return ended and told_status in ("pending", "waiting")
+
     def run_changed(self, status: str, error_code: str | None) -> LiveEvent | None:
         if status == self.run_status:
             return None
@@ -111,11 +120,15 @@ class _Told:
         return self.step_changed(step_id, StepState(status, attempts, data.get("error")))
 
     def from_rows(self, progress: Progress) -> list[LiveEvent]:
-        told = [
-            event
-            for step_id, state in progress.steps.items()
-            if (event := self.step_changed(step_id, state)) is not None
-        ]
+        told: list[LiveEvent] = []
+        for step_id, state in progress.steps.items():
+            if self._ran_unseen(step_id, state):
+                # It started and ended between two polls: the watcher is told it
+                # started first, in the order the bus would have told it.
+                started = self.step_changed(step_id, StepState("running", state.attempts, None))
+                told.extend([started] if started is not None else [])
+            if (event := self.step_changed(step_id, state)) is not None:
+                told.append(event)
         run_event = self.run_changed(progress.status, progress.error_code)
         if run_event is not None:
             told.append(run_event)
@@ -153,6 +166,11 @@ async def follow(
                 pass
             if subscription.dropped:
                 yield LiveEvent("dropped", {"reason": "slow_consumer"})
+                return
+            if draining.started():
+                # This replica is stopping: the client reconnects (through the proxy,
+                # to another replica) rather than hold the shutdown open to the run's end.
+                yield LiveEvent("dropped", {"reason": SHUTTING_DOWN})
                 return
             told_now: list[LiveEvent] = []
             now = time.monotonic()

@@ -19,7 +19,7 @@ from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from xynergy.system_runtime.engine.context import RuntimeContext
-from xynergy.system_runtime.live.progress import LiveEvent, follow
+from xynergy.system_runtime.live.progress import SHUTTING_DOWN, LiveEvent, follow
 from xynergy.system_runtime.live.service import LiveProgress
 from xynergy.system_runtime.runs.schemas import RunDetail
 
@@ -31,7 +31,8 @@ _SLOW_COMMENT = ": dropped: slow consumer, fell too far behind the run's events\
 def _frame(event: LiveEvent, run_id: str) -> str:
     data = json.dumps(event.message(run_id), separators=(",", ":"))
     frame = f"event: {event.type}\ndata: {data}\n\n"
-    return _SLOW_COMMENT + frame if event.type == "dropped" else frame
+    slow = event.type == "dropped" and event.data.get("reason") != SHUTTING_DOWN
+    return _SLOW_COMMENT + frame if slow else frame
 
 
 async def progress_frames(

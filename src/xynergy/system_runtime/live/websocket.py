@@ -18,17 +18,19 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from xynergy.platform.auth.context import AuthContext
 from xynergy.platform.exceptions import XynergyError
 from xynergy.platform.websocket_routing import SecureWebSocketRoute, deny
-from xynergy.system_runtime.live.progress import follow
+from xynergy.system_runtime.live.progress import SHUTTING_DOWN, follow
 from xynergy.system_runtime.live.service import LiveProgress
 from xynergy.system_runtime.live.tickets import TICKET_SCOPE
 from xynergy.system_runtime.runs.schemas import RunDetail
 
-__all__ = ["CLOSE_RUN_ENDED", "CLOSE_SLOW_CONSUMER", "websocket_route"]
+__all__ = ["CLOSE_RUN_ENDED", "CLOSE_SERVICE_RESTART", "CLOSE_SLOW_CONSUMER", "websocket_route"]
 
 CLOSE_RUN_ENDED = 1000
 # RFC 6455 "policy violation": the client did not read fast enough.
 CLOSE_SLOW_CONSUMER = 1008
 _SLOW_REASON = "slow consumer: fell too far behind the run's events"
+# RFC 6455 "service restart" (as uvicorn closes on shutdown): reconnect, elsewhere.
+CLOSE_SERVICE_RESTART = 1012
 
 
 async def _redeem_ticket(websocket: WebSocket, ticket: str) -> AuthContext:
@@ -79,6 +81,8 @@ async def _send_progress(
     async with contextlib.aclosing(stream):
         async for event in stream:
             await websocket.send_text(json.dumps(event.message(snapshot.id)))
+            if event.type == "dropped" and event.data.get("reason") == SHUTTING_DOWN:
+                return CLOSE_SERVICE_RESTART, "server restarting"
             if event.type == "dropped":
                 return CLOSE_SLOW_CONSUMER, _SLOW_REASON
     return CLOSE_RUN_ENDED, "run finished"

@@ -1,4 +1,4 @@
-"""Runs API: start, list, read, cancel, resume, signal."""
+"""Runs API: start, list, count, read, cancel, resume, signal."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from typing import Annotated
 from fastapi import Depends, Query, Request, Response
 from pydantic import AwareDatetime
 
+from xynergy.platform.auth.operator import visible_tenant
 from xynergy.platform.db.session import SessionDep
-from xynergy.platform.exceptions import Conflict, UpstreamUnavailable
+from xynergy.platform.exceptions import Conflict, NotFound, UpstreamUnavailable
 from xynergy.platform.idempotency import idempotency_key_of
 from xynergy.platform.pagination import PageParamsDep
 from xynergy.platform.routing import api_router, raises, rate_limit
@@ -16,7 +17,9 @@ from xynergy.platform.schemas import Page, ResourceId
 from xynergy.system_runtime.auth import ContextDep, WorkflowsReader, WorkflowsWriter
 from xynergy.system_runtime.definitions.spec import DefinitionName
 from xynergy.system_runtime.runs import service
+from xynergy.system_runtime.runs.counts import count_runs
 from xynergy.system_runtime.runs.schemas import (
+    RunCounts,
     RunDetail,
     RunFilters,
     RunStart,
@@ -45,6 +48,15 @@ async def _filters(
 
 
 FiltersDep = Annotated[RunFilters, Depends(_filters)]
+TenantParam = Annotated[
+    str | None,
+    Query(
+        min_length=32,
+        max_length=32,
+        pattern=r"^[0-9a-f]{32}$",
+        description="Operators: another tenant's counts; default: the key's own tenant.",
+    ),
+]
 
 
 @router.post("/workflows/start", status_code=202)
@@ -70,6 +82,27 @@ async def list_workflows(
 ) -> Page[RunSummary]:
     """The tenant's runs, newest first, one cursor page at a time."""
     return await service.list_runs(session, tenant_id=auth.tenant_id, filters=filters, params=page)
+
+
+@router.get("/workflow-counts")
+@raises(NotFound)
+async def count_workflows(
+    session: SessionDep,
+    auth: WorkflowsReader,
+    definition: Annotated[DefinitionName | None, Query()] = None,
+    since: Annotated[AwareDatetime | None, Query(description="Runs created at or after.")] = None,
+    tenant: TenantParam = None,
+) -> RunCounts:
+    """Exact counts of the tenant's runs per status, optionally of one definition and
+    since a time."""
+    tenant_id = auth.tenant_id
+    if tenant is not None:
+        # An operator's read of another tenant, checked as every platform-wide read
+        # is (a tenant's key naming another: 404). Unnamed, the key's own tenant:
+        # no lookup, since the dashboard polls this.
+        await visible_tenant(session, auth, tenant)
+        tenant_id = tenant
+    return await count_runs(session, tenant_id=tenant_id, definition=definition, since=since)
 
 
 @router.get("/workflows/{run_id}")

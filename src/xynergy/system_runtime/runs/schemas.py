@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -12,6 +12,8 @@ from xynergy.platform.text import PlainText
 from xynergy.system_runtime.definitions.spec import DefinitionName, StepId
 
 __all__ = [
+    "RUN_STATUSES",
+    "RunCounts",
     "RunDetail",
     "RunFilters",
     "RunStart",
@@ -22,6 +24,7 @@ __all__ = [
 ]
 
 RunStatus = Literal["queued", "running", "waiting", "succeeded", "failed", "cancelled"]
+RUN_STATUSES: tuple[str, ...] = get_args(RunStatus)
 StepStatus = Literal["pending", "running", "waiting", "succeeded", "failed"]
 
 
@@ -83,3 +86,18 @@ class StepView(BaseModel):
 
 class RunDetail(RunSummary):
     steps: list[StepView]
+
+
+class RunCounts(BaseModel):
+    """Exact counts of one tenant's runs per status (every status present, 0 if none)."""
+
+    tenant_id: str
+    definition: str | None = Field(description="Only this definition's runs, if asked.")
+    since: datetime | None = Field(description="Only runs created at or after this, if asked.")
+    total: int
+    queued: int
+    running: int
+    waiting: int = Field(description="Runs paused at an approval step, waiting for a signal.")
+    succeeded: int
+    failed: int
+    cancelled: int

@@ -67,11 +67,6 @@ class SpendRepository:
     def _select(self, *columns: Any, since: date, until: date) -> Select[Any]:
         return select(*columns, *_sum_columns()).where(*self._where(since, until))
 
-    async def totals(self, since: date, until: date) -> SpendSums:
-        """Sums over ``[since, until]``."""
-        row = (await self.session.execute(self._select(since=since, until=until))).one()
-        return _sums(row)
-
     async def by_day(self, since: date, until: date) -> list[tuple[date, SpendSums]]:
         """Sums per day of ``[since, until]`` that has any, in day order."""
         day = UsageDailyRow.day
