@@ -37,6 +37,14 @@ class TestFromRows:
         told = _told(watcher, "running", gate=StepState("failed", 1, "boom"))
         assert told == [("step.started", "gate"), ("step.failed", "gate")]
 
+    def test_a_run_seen_started_with_its_first_step_is_told_started_first(self) -> None:
+        watcher = _watcher(("a", "pending", 0))
+        watcher.run_status = "queued"
+        assert _told(watcher, "running", a=StepState("running", 1)) == [
+            ("run.started", None),
+            ("step.started", "a"),
+        ]
+
     def test_a_step_failed_before_any_attempt_is_not_told_started(self) -> None:
         watcher = _watcher(("a", "pending", 0))
         assert _told(watcher, "running", a=StepState("failed", 0, "cancelled")) == [

@@ -130,8 +130,10 @@ class _Told:
             if (event := self.step_changed(step_id, state)) is not None:
                 told.append(event)
         run_event = self.run_changed(progress.status, progress.error_code)
-        if run_event is not None:
-            told.append(run_event)
+        if run_event is not None and run_event.type == "run.started":
+            told.insert(0, run_event)  # a run starts before its steps do
+        elif run_event is not None:
+            told.append(run_event)  # and ends after them
         return told
 
 
