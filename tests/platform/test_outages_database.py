@@ -239,7 +239,13 @@ class TestIdempotencyRecordSettledAfterOutage:
         platform = await Platform.open(settings)
         try:
             key = f"outage-{outcome}-{time.monotonic_ns()}"
-            store = IdempotencyStore(platform.sessionmaker, settings, tenant_id="t-outage", key=key)
+            store = IdempotencyStore(
+                platform.sessionmaker,
+                settings,
+                tenant_id="t-outage",
+                key=key,
+                retries=platform.idempotency_retries,
+            )
             claim = await store.claim("fingerprint")
             assert isinstance(claim, Claim)
             await proxy.stop()

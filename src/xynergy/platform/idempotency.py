@@ -140,7 +140,13 @@ async def run_idempotently(
         answer: What answers the request when it runs (the route's handler).
     """
     platform = request.app.state.platform
-    store = IdempotencyStore(platform.sessionmaker, platform.settings, tenant_id=tenant_id, key=key)
+    store = IdempotencyStore(
+        platform.sessionmaker,
+        platform.settings,
+        tenant_id=tenant_id,
+        key=key,
+        retries=platform.idempotency_retries,
+    )
     head = _head_digest(request)
     fingerprint = None if streamed_body else _fingerprint(head, await request.body())
     claim = await store.claim(fingerprint)

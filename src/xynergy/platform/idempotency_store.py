@@ -45,7 +45,6 @@ _CLAIM_ROUNDS = 3
 # Outcomes being stored again in the background (database unreachable); past
 # this many, a record is left to its pending timeout.
 _MAX_RETRYING = 1000
-_retrying: set[asyncio.Task[None]] = set()  # guard: allow XG004 bounded by _MAX_RETRYING
 
 log = get_logger(__name__)
 
@@ -67,6 +66,40 @@ class Claim:
     owner: str
 
 
+class OutcomeRetries:
+    """The background writes of outcomes that met an unreachable database: the
+    platform owns them, so they are named, bounded and cancelled at shutdown (a
+    record they did not settle is taken over after its pending timeout)."""
+
+    def __init__(self, max_tasks: int = _MAX_RETRYING) -> None:
+        self._max_tasks = max_tasks
+        self._tasks: set[asyncio.Task[None]] = set()  # guard: allow XG005 bounded by max_tasks
+        self._stopped = False
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    def start(self, retry: Awaitable[None]) -> bool:
+        """Run ``retry`` in the background; False (and ``retry`` closed) when full or stopped."""
+        if self._stopped or len(self._tasks) >= self._max_tasks:
+            if asyncio.iscoroutine(retry):
+                retry.close()
+            return False
+        task = asyncio.ensure_future(retry)
+        task.set_name("idempotency-outcome-retry")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return True
+
+    async def stop(self) -> None:
+        """Cancel the retries still waiting (before the engine they write to closes)."""
+        self._stopped = True
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
 class IdempotencyStore:
     """One key's record: claim it, then store or release the outcome."""
 
@@ -77,11 +110,13 @@ class IdempotencyStore:
         *,
         tenant_id: str,
         key: str,
+        retries: OutcomeRetries,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._settings = settings
         self._tenant_id = tenant_id
         self._key = key
+        self._retries = retries
 
     async def claim(self, fingerprint: str | None) -> Claim | IdempotencyRecord | None:
         """Claim the key for a new run, or the record already holding it (None: the
@@ -184,12 +219,8 @@ class IdempotencyStore:
         try:
             await self._write(step)
         except Exception as exc:
-            retried = self._unreachable(exc) and len(_retrying) < _MAX_RETRYING
+            retried = self._unreachable(exc) and self._retries.start(self._retry(event, step))
             log.warning(event, error=type(exc).__name__, retried_in_background=retried)
-            if retried:
-                task = asyncio.create_task(self._retry(event, step))
-                _retrying.add(task)
-                task.add_done_callback(_retrying.discard)
 
     async def _write(self, step: Step) -> None:
         # Shielded: a cancelled request still settles its key.

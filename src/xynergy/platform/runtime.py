@@ -30,6 +30,7 @@ from xynergy.platform.db.engine import create_engine_from_settings
 from xynergy.platform.db.session import unit_of_work
 from xynergy.platform.http import OutboundHTTP
 from xynergy.platform.idempotency_purge import IdempotencyPurger
+from xynergy.platform.idempotency_store import OutcomeRetries
 from xynergy.platform.logging import flush_stdout_forever, get_logger
 from xynergy.platform.metrics_port import MetricsPort
 from xynergy.platform.monitoring import PlatformMetrics
@@ -93,6 +94,7 @@ class Platform:
     closed: bool = False
     # Browser sessions (platform/web_sessions): they check keys through key_verifier.
     web_sessions: WebSessions = field(init=False)
+    idempotency_retries: OutcomeRetries = field(init=False)
     _known_tenants: TTLCache[str, bool] = field(init=False)
     _log_flusher: asyncio.Task[None] | None = field(init=False, default=None)
     _readiness: ReadinessProbe = field(init=False)
@@ -116,6 +118,7 @@ class Platform:
 
     def __post_init__(self) -> None:
         self.web_sessions = WebSessions(self.settings, self.sessionmaker, self.key_verifier)
+        self.idempotency_retries = OutcomeRetries()
         self.outbox = OutboxDispatcher(
             settings=self.settings,
             sessionmaker=self.sessionmaker,
@@ -207,6 +210,7 @@ class Platform:
             await self._readiness.close()
             if self._idempotency_purger is not None:
                 await self._idempotency_purger.stop()
+            await self.idempotency_retries.stop()  # before the engine they write to closes
             await self.outbox.stop()  # before outbound HTTP and the engine close
             if self.rollups is not None:
                 # Last of the background work: this minute's counts reach the database.
