@@ -27,6 +27,8 @@ from xynergy.platform.db.migrate import upgrade_to_head
 from xynergy.system_runtime.config import RuntimeSettings
 from xynergy.system_runtime.engine.host import DbosHost
 
+pytest_plugins = ["tests.guards.redis_commands", "tests.guards.sql_bounds"]
+
 CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 POSTGRES_ADMIN_URL = os.environ.get(
     "XYNERGY_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"

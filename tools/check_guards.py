@@ -1,6 +1,6 @@
 """Static guard checks for the Xynergy code base (stdlib ``ast`` only).
 
-The review of an earlier version of the platform found five kinds of defect
+The review of an earlier version of the platform found seven kinds of defect
 that ordinary linters do not catch.  Each rule keeps one of them out:
 
 XG001  SQL built from strings.  f-strings, ``%``, ``+`` and ``str.format`` put
@@ -29,6 +29,33 @@ XG005  Instance state that grows.  A dict/list/set/deque (without maxlen)/
        container (``TTLCache``, ``deque(maxlen=N)``) or explain the bound with
        an allow comment on the growing line, the ``__init__`` line or the
        ``class`` line.
+XG006  A client or pool built outside the modules that own them.  Building an
+       ``aiohttp.ClientSession``/``TCPConnector``, an ``httpx`` client, a Redis
+       client or pool (``Redis(...)``, ``Redis.from_url``,
+       ``ConnectionPool.from_url``...), an asyncpg connection or pool, or a
+       SQLAlchemy engine per call opens new sockets (TCP and TLS handshakes) on
+       every request and leaves clients nothing closes at shutdown.  Outbound
+       calls go through the shared pooled clients opened in lifespan
+       (``platform.http``, ``platform.redis``, ``platform.engine``).  Only the
+       owners in ``_POOL_OWNERS`` may build them, each only its own kind.
+XG007  A task without a name.  ``asyncio.create_task``, ``loop.create_task``,
+       ``TaskGroup.create_task`` and ``asyncio.Task`` without ``name=``,
+       ``asyncio.ensure_future``, and ``asyncio.shield`` of a coroutine call
+       (its task runs on when the caller is cancelled) make tasks called
+       ``Task-N``: a task left running at shutdown, or one that logs an error,
+       cannot be traced to the code that started it.  Pass ``name=`` (or call
+       ``set_name`` on the task in the same function).  Tasks ``gather`` makes
+       are awaited in place and cancelled with their caller: not flagged.
+XG008  HTML in a Python string.  A string literal (f-string parts included;
+       docstrings excepted) holding an HTML element's tag: pages built in code
+       escape nothing by default and cannot be read or reviewed as pages (the
+       review found 285 lines of HTML inside one ``main.py``).  Pages are
+       Jinja2 template files with autoescaping.
+XG009  A URL naming a host outside the settings modules.  ``scheme://host``
+       literals hard-code where a service or upstream lives, so moving it means
+       a release (the review's ``SERVICE_REGISTRY``).  URLs are settings
+       (``config.py`` modules, whose defaults may name one); a scheme alone
+       (``"https://"`` in a check) names no host and is fine.
 XG000  Guard hygiene: an allow comment without a reason, or an unreadable file.
 
 XG003 also refuses CORS with credentials: ``allow_credentials`` other than the
@@ -75,6 +102,64 @@ _ALLOW_BODY_RE = re.compile(r"\s*(?P<codes>XG\d{3}(?:\s*,\s*XG\d{3})*)(?P<reason
 _SKIP_DIRS = frozenset({"__pycache__", "node_modules", "venv"})
 
 _CREDENTIALS_HEADER = "access-control-allow-credentials"
+
+# XG006: what builds a client or pool, by qualified name (imports resolved), and its kind.
+_REDIS_MODULES = ("redis", "redis.client", "redis.asyncio", "redis.asyncio.client")
+_REDIS_POOL_MODULES = ("redis", "redis.connection", "redis.asyncio", "redis.asyncio.connection")
+_POOL_CONSTRUCTORS: dict[str, str] = {
+    **{
+        f"aiohttp.{module}{name}": "aiohttp"
+        for module in ("", "client.", "connector.")
+        for name in ("ClientSession", "TCPConnector", "UnixConnector")
+    },
+    **{f"httpx.{name}": "httpx" for name in ("AsyncClient", "Client")},
+    **{
+        f"{module}.{cls}{method}": "redis"
+        for module in _REDIS_MODULES
+        for cls in ("Redis", "StrictRedis")
+        for method in ("", ".from_url", ".from_pool")
+    },
+    **{
+        f"{module}.{cls}{method}": "redis"
+        for module in _REDIS_POOL_MODULES
+        for cls in ("ConnectionPool", "BlockingConnectionPool")
+        for method in ("", ".from_url")
+    },
+    "redis.from_url": "redis",
+    "redis.asyncio.from_url": "redis",
+    **{
+        name: "asyncpg"
+        for name in ("asyncpg.connect", "asyncpg.create_pool", "asyncpg.pool.create_pool")
+    },
+    **{
+        name: "sqlalchemy"
+        for name in (
+            "sqlalchemy.create_engine",
+            "sqlalchemy.engine.create_engine",
+            "sqlalchemy.ext.asyncio.create_async_engine",
+            "sqlalchemy.ext.asyncio.engine.create_async_engine",
+        )
+    },
+}
+# The modules that own pools (path under the ``xynergy`` package; a trailing
+# ``/`` is a whole package) -> the kinds each may build.  Each opens its clients
+# once, in lifespan (or for one listener connection it owns), and closes them.
+_POOL_OWNERS: dict[str, frozenset[str]] = {
+    "platform/http.py": frozenset({"aiohttp"}),  # OutboundHTTP: a session per upstream
+    "platform/services.py": frozenset({"httpx"}),  # the in-process ASGI client
+    "platform/runtime.py": frozenset({"redis"}),  # the shared Redis pool
+    "platform/cache.py": frozenset({"redis"}),  # the client-side tracking connection
+    "platform/db/": frozenset({"sqlalchemy", "asyncpg"}),  # the engine
+    "ai_routing/routing/shared_flight.py": frozenset({"redis"}),  # its pub/sub listener
+    "migrations/env.py": frozenset({"sqlalchemy"}),  # alembic's one-shot engine
+}
+
+# XG007: calls that make a task, and whether they can take ``name=``.
+_TASK_METHODS = frozenset({"create_task"})
+_TASK_FUNCTIONS = frozenset({"asyncio.create_task", "asyncio.Task", "asyncio.tasks.Task"})
+_UNNAMEABLE_TASK_FUNCTIONS = frozenset({"asyncio.ensure_future", "asyncio.tasks.ensure_future"})
+# shield(coroutine()) wraps it in a task that runs on when the caller is cancelled.
+_SHIELDS = frozenset({"asyncio.shield", "asyncio.tasks.shield"})
 
 _Hit = tuple[int, int, str, str]  # line, 1-based col, code, message
 
@@ -544,6 +629,198 @@ def _sizes(attr: str, method: str, facts: dict[str, _MethodFacts]) -> bool:
     return False
 
 
+# --- XG006 and XG007: imports resolved to qualified names ---------------------------
+
+
+def _imported_names(tree: ast.Module) -> dict[str, str]:
+    """Local name -> the qualified name it was imported as (``aio`` -> ``aiohttp``)."""
+    names: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.asname:
+                    names[alias.asname] = alias.name
+                else:  # ``import a.b`` binds ``a``
+                    root = alias.name.split(".", 1)[0]
+                    names[root] = root
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            for alias in node.names:
+                names[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+    return names
+
+
+def _qualified(func: ast.expr, imports: dict[str, str]) -> str | None:
+    """``aiohttp.ClientSession`` for ``aiohttp.ClientSession`` or an imported alias of it."""
+    attrs: list[str] = []
+    while isinstance(func, ast.Attribute):
+        attrs.append(func.attr)
+        func = func.value
+    if not isinstance(func, ast.Name):
+        return None
+    return ".".join([imports.get(func.id, func.id), *reversed(attrs)])
+
+
+def _package_path(path: str) -> str | None:
+    """``platform/http.py`` for ``.../src/xynergy/platform/http.py``; None outside it."""
+    posix = Path(path).as_posix()
+    marker = "xynergy/"
+    at = posix.rfind("/" + marker)
+    if at >= 0:
+        return posix[at + 1 + len(marker) :]
+    return posix[len(marker) :] if posix.startswith(marker) else None
+
+
+def _pool_kinds_owned(path: str) -> frozenset[str]:
+    inside = _package_path(path)
+    if inside is None:
+        return frozenset()
+    for owner, kinds in _POOL_OWNERS.items():
+        if inside == owner or (owner.endswith("/") and inside.startswith(owner)):
+            return kinds
+    return frozenset()
+
+
+def _pool_hits(tree: ast.Module, imports: dict[str, str], path: str) -> Iterator[_Hit]:
+    """XG006: a client or pool built in a module that does not own that kind."""
+    owned = _pool_kinds_owned(path)
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        name = _qualified(node.func, imports)
+        kind = _POOL_CONSTRUCTORS.get(name or "")
+        if kind is None or kind in owned:
+            continue
+        yield (
+            node.lineno,
+            node.col_offset + 1,
+            "XG006",
+            f"`{name}` builds a {kind} client or pool outside the modules that own it; "
+            "use the shared one opened in lifespan (platform.http, platform.redis, "
+            "platform.engine)",
+        )
+
+
+def _makes_task(call: ast.Call, imports: dict[str, str]) -> bool:
+    """Whether ``call`` makes a task (checked on its own for a name)."""
+    name = _qualified(call.func, imports) or ""
+    if name in _TASK_FUNCTIONS or name in _UNNAMEABLE_TASK_FUNCTIONS:
+        return True
+    method = call.func.attr if isinstance(call.func, ast.Attribute) else None
+    return (method or getattr(call.func, "id", None)) in _TASK_METHODS
+
+
+def _task_call(call: ast.Call, imports: dict[str, str]) -> str | None:
+    """What makes a task here without a name (``create_task``...), else None."""
+    func = call.func
+    name = _qualified(func, imports) or ""
+    if name in _UNNAMEABLE_TASK_FUNCTIONS:
+        return name
+    if name in _SHIELDS:
+        inner = call.args[0] if call.args else None
+        shields_a_coroutine = isinstance(inner, ast.Call) and not _makes_task(inner, imports)
+        return name if shields_a_coroutine else None
+    named = any(k.arg == "name" or k.arg is None for k in call.keywords)
+    if named:
+        return None
+    if name in _TASK_FUNCTIONS:
+        return name
+    if isinstance(func, ast.Attribute) and func.attr in _TASK_METHODS:
+        return f"{ast.unparse(func.value)}.{func.attr}"
+    if isinstance(func, ast.Name) and func.id in _TASK_METHODS:
+        return func.id
+    return None
+
+
+def _unnamed_task_hits(tree: ast.Module, imports: dict[str, str]) -> Iterator[_Hit]:
+    """XG007: tasks made without ``name=`` and not renamed in the same scope."""
+    for scope in ast.walk(tree):
+        if not isinstance(scope, (ast.Module, *_SCOPES)):
+            continue
+        nodes = list(_scope_nodes(scope))
+        renamed = {
+            node.func.value.id
+            for node in nodes
+            if isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "set_name"
+            and isinstance(node.func.value, ast.Name)
+        }
+        assigned = {
+            id(node.value): target.id
+            for node in nodes
+            if isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None
+            for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+            if isinstance(target, ast.Name)
+        }
+        for node in nodes:
+            if not isinstance(node, ast.Call):
+                continue
+            what = _task_call(node, imports)
+            if what is None or assigned.get(id(node)) in renamed:
+                continue
+            yield (
+                node.lineno,
+                node.col_offset + 1,
+                "XG007",
+                f"`{what}(...)` makes a task without a name; pass name= "
+                "(ensure_future, shield(coroutine): make the task with create_task(name=))",
+            )
+
+
+# --- XG008 and XG009: literals that belong in templates and settings ---------------
+
+# The opening tag of a common HTML element (text that merely mentions "<" is not).
+_HTML_TAG_RE = re.compile(
+    r"<(?:!doctype|html|head|body|div|span|p|a|script|style|table|tr|td|th|form|input"
+    r"|button|select|option|textarea|label|ul|ol|li|h[1-6]|img|iframe|section|main|nav"
+    r"|header|footer|br)(?:\s[^<>]*)?/?>",
+    re.IGNORECASE,
+)
+# A host is a dotted name or address, localhost, or a bracketed IPv6 address: a
+# placeholder such as "scheme://host[:port]" in a message names none.
+_URL_WITH_HOST_RE = re.compile(
+    r"\b[a-z][a-z0-9+.-]*://(?:[^/\s@]*@)?(?:[a-z0-9-]+\.)+[a-z0-9-]+|://localhost\b|://\[[0-9a-f:]+\]",
+    re.IGNORECASE,
+)
+_SETTINGS_MODULE = "config.py"
+
+
+def _docstrings(tree: ast.Module) -> set[int]:
+    """ids of the docstring constants of the module, its classes and functions."""
+    found: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+                found.add(id(body[0].value))
+    return found
+
+
+def _literal_hits(tree: ast.Module, path: str) -> Iterator[_Hit]:
+    """XG008 (HTML tags) and XG009 (URLs naming a host) in string literals."""
+    urls_allowed = Path(path).name == _SETTINGS_MODULE
+    docstrings = _docstrings(tree)
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Constant) or not isinstance(node.value, str):
+            continue
+        if id(node) in docstrings:
+            continue
+        if _HTML_TAG_RE.search(node.value):
+            yield (
+                node.lineno,
+                node.col_offset + 1,
+                "XG008",
+                "HTML in a Python string; render a Jinja2 template file instead",
+            )
+        if not urls_allowed and _URL_WITH_HOST_RE.search(node.value):
+            yield (
+                node.lineno,
+                node.col_offset + 1,
+                "XG009",
+                "a URL naming a host belongs in settings (a config.py default), not in code",
+            )
+
+
 def _allow_comments(source: str) -> tuple[dict[int, set[str]], list[_Hit]]:
     """Codes allowed per line by ``# guard: allow``, plus XG000 for bad comments."""
     allowed: dict[int, set[str]] = {}
@@ -586,6 +863,10 @@ def check_source(source: str, path: str = "<fixture>") -> list[Finding]:
     visitor = _Visitor()
     visitor.visit(tree)
     hits += visitor.hits
+    imports = _imported_names(tree)
+    hits += _pool_hits(tree, imports, path)
+    hits += _unnamed_task_hits(tree, imports)
+    hits += _literal_hits(tree, path)
     for stmt, name in _module_containers(tree):
         if name in visitor.mutated:
             hits.append(

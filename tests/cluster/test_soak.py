@@ -47,7 +47,14 @@ FD_SLACK = 8
 TASK_SLACK = 20
 DEFINITION = "cluster-soak"
 SITE = "https://www.example.com"  # the intake form's page
-SOAK_SCOPES = (*RUN_SCOPES, "ai:generate", "intake:admin", "intake:read", "metrics:read")
+SOAK_SCOPES = (
+    *RUN_SCOPES,
+    "ai:generate",
+    "content:write",
+    "intake:admin",
+    "intake:read",
+    "metrics:read",
+)
 Sample = tuple[float, str, int, int, float]  # seconds, replica, rss, fds, tasks
 
 

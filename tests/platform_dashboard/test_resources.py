@@ -82,7 +82,7 @@ class TestFigures:
         async with all_in_one(settings, others={}) as api:
             await asyncio.sleep(LAG_INTERVAL * 3)
             quiet = (await api.resources())["event_loop"]
-            time.sleep(BLOCK_SECONDS)  # blocks the event loop, as a sync call in a handler would
+            time.sleep(BLOCK_SECONDS)  # noqa: ASYNC251 - blocks the loop on purpose: the lag to measure
             await asyncio.sleep(LAG_INTERVAL * 3)
             loop = (await api.resources())["event_loop"]
             scraped = metric_value(scrape(api.platform), "xynergy_event_loop_lag_max_seconds")

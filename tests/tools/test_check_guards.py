@@ -243,6 +243,125 @@ class TestInstanceState:
         assert [f.code for f in findings if attribute in f.message] == ["XG005"]
 
 
+class TestPoolsOutsideTheirOwners:
+    def test_bad_fixture(self) -> None:
+        assert found("bad_pools.py") == [
+            (14, "XG006"),  # aiohttp.ClientSession() per request
+            (19, "XG006"),  # aiohttp.TCPConnector
+            (20, "XG006"),  # ClientSession imported under another name
+            (25, "XG006"),  # httpx.AsyncClient
+            (27, "XG006"),  # httpx.Client
+            (32, "XG006"),  # Redis(...)
+            (33, "XG006"),  # Redis.from_url
+            (34, "XG006"),  # redis.asyncio (aliased).from_url
+            (35, "XG006"),  # ConnectionPool.from_url
+            (40, "XG006"),  # asyncpg.connect
+            (41, "XG006"),  # asyncpg.create_pool
+            (42, "XG006"),  # create_async_engine
+        ]
+
+    def test_good_fixture_is_clean(self) -> None:
+        # The shared session, a timeout object, an allow comment, a local namesake.
+        assert found("good_pools.py") == []
+
+    @pytest.mark.parametrize(
+        ("path", "source"),
+        [
+            ("src/xynergy/platform/http.py", "import aiohttp\naiohttp.ClientSession()\n"),
+            ("src/xynergy/platform/db/engine.py", "import asyncpg\nasyncpg.create_pool('x')\n"),
+            ("src/xynergy/platform/runtime.py", "from redis.asyncio import Redis\nRedis()\n"),
+            ("src/xynergy/platform/services.py", "import httpx\nhttpx.AsyncClient()\n"),
+        ],
+    )
+    def test_an_owner_may_build_its_own_kind(self, path: str, source: str) -> None:
+        assert cg.check_source(source, path) == []
+
+    @pytest.mark.parametrize(
+        "path",
+        [
+            "src/xynergy/platform/cache.py",  # owns a Redis connection, not HTTP sessions
+            "src/xynergy/ai_routing/providers/openai.py",
+            "src/xynergy/platform/httpx.py",  # a name that merely starts like an owner's
+        ],
+    )
+    def test_anyone_else_building_a_session_is_a_finding(self, path: str) -> None:
+        source = "import aiohttp\naiohttp.ClientSession()\n"
+        assert [f.code for f in cg.check_source(source, path)] == ["XG006"]
+
+    def test_a_provider_building_a_session_per_request_is_a_finding(self) -> None:
+        # The review's defect: the provider's upstream makes its own session per call.
+        path = "src/xynergy/ai_routing/providers/_http.py"
+        source = (ROOT / path).read_text(encoding="utf-8")
+        shared = "async with self._session.post("
+        assert source.count(shared) == 1
+        per_request = source.replace(
+            shared, "async with aiohttp.ClientSession() as session, session.post("
+        )
+        assert not cg.check_source(source, path)
+        assert [f.code for f in cg.check_source(per_request, path)] == ["XG006"]
+
+
+class TestLiteralsThatBelongElsewhere:
+    def test_bad_fixture(self) -> None:
+        assert found("bad_literals.py") == [
+            (4, "XG009"),  # a service registry of URLs
+            (5, "XG009"),  # localhost
+            (6, "XG009"),  # an IPv6 address
+            (8, "XG009"),  # an upstream's address
+            (12, "XG008"),  # a doctype
+            (13, "XG008"),  # markup in an f-string
+            (17, "XG008"),  # a script element
+        ]
+
+    def test_good_fixture_is_clean(self) -> None:
+        assert found("good_literals.py") == []
+
+    def test_a_settings_module_may_name_a_url_but_not_markup(self) -> None:
+        source = 'DEFAULT = "http://127.0.0.1:8080"\nPAGE = "<p>hi</p>"\n'
+        codes = [f.code for f in cg.check_source(source, "src/xynergy/platform/config.py")]
+        assert codes == ["XG008"]
+        codes = [f.code for f in cg.check_source(source, "src/xynergy/platform/services.py")]
+        assert codes == ["XG009", "XG008"]
+
+    def test_inline_html_in_a_service_is_a_finding(self) -> None:
+        # The review's finding: the assistant's page as a string in main.py.
+        path = ROOT / "src" / "xynergy" / "ai_assistant" / "app.py"
+        source = (
+            path.read_text(encoding="utf-8") + '\nCHAT_PAGE = "<html><body>chat</body></html>"\n'
+        )
+        assert {f.code for f in cg.check_source(source, str(path))} == {"XG008"}
+
+
+class TestUnnamedTasks:
+    def test_bad_fixture(self) -> None:
+        assert found("bad_tasks.py") == [
+            (13, "XG007"),  # asyncio.create_task
+            (14, "XG007"),  # loop.create_task
+            (15, "XG007"),  # TaskGroup.create_task
+            (16, "XG007"),  # create_task imported from asyncio
+            (17, "XG007"),  # asyncio.ensure_future
+            (18, "XG007"),  # ensure_future imported from asyncio
+            (19, "XG007"),  # asyncio.Task(...)
+            (24, "XG007"),  # renamed only in a nested function
+            (33, "XG007"),  # another task of the function is renamed, not this one
+            (40, "XG007"),  # asyncio.shield(coroutine()): an unnamed task that runs on
+        ]
+
+    def test_good_fixture_is_clean(self) -> None:
+        # name=, set_name in the same function, **kwargs, an allow comment, gather,
+        # shield of a named task or of an existing one.
+        assert found("good_tasks.py") == []
+
+    def test_removing_a_name_from_the_platform_is_a_finding(self) -> None:
+        path = "src/xynergy/platform/cache.py"
+        source = (ROOT / path).read_text(encoding="utf-8")
+        named = ', name="cache-tracking")'
+        assert source.count(named) == 1
+        assert not cg.check_source(source, path)
+        unnamed = source.replace(named, ")")
+        assert [f.code for f in cg.check_source(unnamed, path)] == ["XG007"]
+
+
 class TestAllowComments:
     def test_allow_with_reason_suppresses(self) -> None:
         assert found("good_allow_comment.py") == []
@@ -284,6 +403,9 @@ class TestApi:
             "bad_module_state.py",
             "bad_allow_comment.py",
             "bad_instance_state.py",
+            "bad_pools.py",
+            "bad_tasks.py",
+            "bad_literals.py",
         }
         assert {f.code for f in findings} == {
             "XG000",
@@ -292,6 +414,10 @@ class TestApi:
             "XG003",
             "XG004",
             "XG005",
+            "XG006",
+            "XG007",
+            "XG008",
+            "XG009",
         }
 
 

@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from xynergy.ai_assistant.config import AssistantSettings
 from xynergy.ai_assistant.context.cache import NAMESPACE as CONTEXT_NAMESPACE
+from xynergy.ai_assistant.context.model_info import NAMESPACE as MODELS_NAMESPACE
 from xynergy.ai_assistant.conversations.endpoints import router as conversations_router
 from xynergy.ai_assistant.messages.endpoints import router as messages_router
 from xynergy.ai_assistant.messages.turns import TurnRunner
@@ -29,6 +30,7 @@ def create_ai_assistant_app(
 
     async def start(shared: Platform) -> None:
         shared.cache.set_default_ttl(CONTEXT_NAMESPACE, assistant.context_cache_ttl_seconds)
+        shared.cache.set_default_ttl(MODELS_NAMESPACE, assistant.model_info_ttl_seconds)
         register_retention(shared, assistant)
         app.state.assistant_turns = TurnRunner(
             max_in_flight=assistant.turns_in_flight_max,

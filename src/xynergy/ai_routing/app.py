@@ -17,6 +17,7 @@ from xynergy.ai_routing.routing.request_memo import RequestMemo
 from xynergy.ai_routing.routing.router import CACHE_NAMESPACE, AiRouter
 from xynergy.ai_routing.routing.shared_flight import SharedFlights
 from xynergy.ai_routing.routing.upstream import UpstreamCaller
+from xynergy.ai_routing.usage.budgets import CACHE_NAMESPACE as BUDGETS_NAMESPACE
 from xynergy.ai_routing.usage.budgets import BudgetGuard
 from xynergy.ai_routing.usage.endpoints import router as usage_router
 from xynergy.ai_routing.usage.ledger import UsageLedger
@@ -43,6 +44,7 @@ def create_ai_routing_app(
         # The shortest TTL bounds how long a replica's in-process copy may outlive
         # an entry; each entry is stored with its own TTL (stable or volatile).
         shared.cache.set_default_ttl(CACHE_NAMESPACE, ai.cache_volatile_ttl_seconds)
+        shared.cache.set_default_ttl(BUDGETS_NAMESPACE, ai.budget_cache_ttl_seconds)
         metrics = AiMetrics(shared.metrics)
         installed: list[LiveLineup] = []
         # The first load goes through the registry too, so the catalogue and keys

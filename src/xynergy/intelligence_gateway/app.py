@@ -9,6 +9,7 @@ from xynergy.intelligence_gateway.forms.endpoints import router as forms_router
 from xynergy.intelligence_gateway.outbox.resolver import INTAKE_FORM, resolve_forms
 from xynergy.intelligence_gateway.submissions.endpoints import router as admin_router
 from xynergy.intelligence_gateway.submissions.public import router as public_router
+from xynergy.intelligence_gateway.submissions.stats import CACHE_NAMESPACE as STATS_NAMESPACE
 from xynergy.platform.app import create_service_app
 from xynergy.platform.config import Settings
 from xynergy.platform.runtime import Platform
@@ -25,6 +26,7 @@ def create_intelligence_gateway_app(
     intake = intake or IntakeSettings()
 
     async def start(shared: Platform) -> None:
+        shared.cache.set_default_ttl(STATS_NAMESPACE, intake.stats_cache_ttl_seconds)
         # The platform's one dispatcher delivers the intake's webhooks; it stops
         # with the platform.
         shared.outbox.register(INTAKE_FORM, resolve_forms)

@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import math
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, cast
 
@@ -50,6 +51,14 @@ _TAG_VERSION_TTL_SECONDS = 86_400
 
 def _version_key(tag: str) -> str:
     return tag + ":version"
+
+
+def _checked_ttl(namespace: str, seconds: float) -> float:
+    """``seconds`` if it is a usable TTL. cashews keeps an entry stored with expire 0
+    for ever, so a TTL that is not a positive number of seconds is refused."""
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise ValueError(f"cache namespace {namespace!r}: TTL must be positive, got {seconds!r}")
+    return float(seconds)
 
 
 def _digest(parts: Sequence[Any]) -> str:
@@ -135,15 +144,26 @@ class PlatformCache:
         return f"{self._prefix}{namespace}:{tenant_id}:tag:{name}"
 
     def set_default_ttl(self, namespace: str, seconds: float) -> None:
-        """A service's own default TTL for ``namespace`` (settings still win)."""
-        self._service_ttls[namespace] = seconds
+        """A service's own default TTL for ``namespace`` (settings still win).
+
+        Raises:
+            ValueError: ``seconds`` is not positive (an entry must expire).
+        """
+        self._service_ttls[namespace] = _checked_ttl(namespace, seconds)
+
+    def declared_ttl(self, namespace: str) -> float | None:
+        """The TTL settings or the owning service gave ``namespace``; None if neither did."""
+        configured = self._settings.cache_ttls.get(namespace)
+        return configured if configured is not None else self._service_ttls.get(namespace)
 
     def ttl(self, namespace: str) -> float:
         """The namespace's TTL: settings, then the service's default, then the global one."""
-        configured = self._settings.cache_ttls.get(namespace)
-        if configured is not None:
-            return configured
-        return self._service_ttls.get(namespace, self._settings.cache_default_ttl_seconds)
+        declared = self.declared_ttl(namespace)
+        return declared if declared is not None else self._settings.cache_default_ttl_seconds
+
+    def _expiry(self, namespace: str, ttl: float | None) -> float:
+        """The TTL an entry is stored (or an L1 copy kept) with; a given one is checked."""
+        return self.ttl(namespace) if ttl is None else _checked_ttl(namespace, ttl)
 
     async def get_or_compute(
         self,
@@ -181,7 +201,7 @@ class PlatformCache:
         decode, no model validation and no re-encode.
         """
         key = self.key(namespace, tenant_id, parts)
-        expire = ttl if ttl is not None else self.ttl(namespace)
+        expire = self._expiry(namespace, ttl)
         requests = self._metrics.cache_requests
         cached = await self._lookup(key, expire)
         if cached is not None:
@@ -223,7 +243,7 @@ class PlatformCache:
         ``key``: :meth:`key` of these parts, when the caller already has it.
         """
         key = self.key(namespace, tenant_id, parts) if key is None else key
-        cached = await self._lookup(key, ttl if ttl is not None else self.ttl(namespace))
+        cached = await self._lookup(key, self._expiry(namespace, ttl))
         if cached is not None:
             self._metrics.cache_requests.labels(namespace=namespace, result="hit").inc()
             self._metrics.rollups.cache(namespace, hit=True)
@@ -246,7 +266,7 @@ class PlatformCache:
         """Store JSON text under these parts (a pair to :meth:`lookup_json`); ``key``
         as there."""
         key = self.key(namespace, tenant_id, parts) if key is None else key
-        expire = ttl if ttl is not None else self.ttl(namespace)
+        expire = self._expiry(namespace, ttl)
         generation = self._generation
         await self._shared.set(key, text, expire=expire, tags=tags)
         # The in-process copy follows the write: a caller that replaces an entry

@@ -54,7 +54,11 @@ class GroupWriter:
                 ]
                 if group:
                     # Shielded: cancelling this turn must not strand the others' rows.
-                    await asyncio.shield(_commit(sessionmaker, group))
+                    await asyncio.shield(
+                        asyncio.create_task(
+                            _commit(sessionmaker, group), name="assistant-group-commit"
+                        )
+                    )
         return future.result()
 
 

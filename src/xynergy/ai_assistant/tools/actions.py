@@ -31,6 +31,7 @@ from xynergy.platform.exceptions import (
     Conflict,
     Forbidden,
     NotFound,
+    UpstreamUnavailable,
     ValidationFailed,
     XynergyError,
 )
@@ -42,6 +43,7 @@ _NOT_FOUND = "No such action."
 _RUNS = "/api/workflows"
 _READ_RUNS = ("workflows:read",)
 _STARTED = 202
+_FIRST_SERVER_ERROR = 500
 _OK = 200
 _FINISHED = frozenset({"succeeded", "failed", "cancelled"})
 # The id of what a step made or changed: the first member of its output (a
@@ -143,6 +145,17 @@ async def confirm_action(
         json=tool.workflow_start(action["inputs"]),
         idempotency_key="assistant-action-" + action_id,
     )
+    if response.status >= _FIRST_SERVER_ERROR:
+        # Transient (the runtime or its database busy or away): the action stays
+        # proposed and the user is told to retry; marked failed, the confirmed write
+        # was lost for good behind a 200. A retry starts it once: the start is keyed.
+        retry_after = next(
+            (v for k, v in response.headers.items() if k.lower() == "retry-after"), None
+        )
+        raise UpstreamUnavailable(
+            "The workflow could not be started now; confirm again later.",
+            headers={"Retry-After": retry_after} if retry_after else None,
+        )
     body = _json(response.content)
     if response.status == _STARTED and isinstance(body, dict):
         action |= {"status": "running", "workflow_id": body.get("id")}

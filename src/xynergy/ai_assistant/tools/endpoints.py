@@ -6,7 +6,13 @@ from xynergy.ai_assistant.auth import Chatter
 from xynergy.ai_assistant.dependencies import PlatformDep
 from xynergy.ai_assistant.schemas import ActionOut
 from xynergy.ai_assistant.tools import actions
-from xynergy.platform.exceptions import Conflict, Forbidden, NotFound, ValidationFailed
+from xynergy.platform.exceptions import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    UpstreamUnavailable,
+    ValidationFailed,
+)
 from xynergy.platform.routing import api_router, raises, rate_limit
 from xynergy.platform.schemas import ResourceId
 
@@ -28,7 +34,7 @@ async def get_action(
 
 @router.post("/conversations/{conversation_id}/actions/{action_id}/confirm")
 @rate_limit("workflow_start")
-@raises(NotFound, Conflict, Forbidden, ValidationFailed)
+@raises(NotFound, Conflict, Forbidden, ValidationFailed, UpstreamUnavailable)
 async def confirm_action(
     conversation_id: ResourceId, action_id: ResourceId, auth: Chatter, platform: PlatformDep
 ) -> ActionOut:

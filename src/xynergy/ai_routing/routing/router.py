@@ -259,7 +259,8 @@ class AiRouter:
                 on_delta=on_delta if stream else None,
             )
         except BaseException:
-            await asyncio.shield(self._fail(caller, request, candidates[0], reservation, delivered))
+            failed = self._fail(caller, request, candidates[0], reservation, delivered)
+            await asyncio.shield(asyncio.create_task(failed, name="ai-settle-failure"))
             raise
         answer = self._answer(result)
         await self._budgets.settle(reservation, answer.cost_nanos)

@@ -262,7 +262,8 @@ class SharedFlights:
         finally:
             renewal.cancel()
             outcome["holder"] = token
-            await asyncio.shield(self._publish(name, token, json.dumps(outcome)))
+            publish = self._publish(name, token, json.dumps(outcome))
+            await asyncio.shield(asyncio.create_task(publish, name="ai-flight-publish"))
 
     async def _renew(self, name: str, token: str) -> None:
         # A long call keeps its lock; a crashed process stops renewing, so its

@@ -38,11 +38,15 @@ class CampaignRepository:
             select(Campaign).where(Campaign.id == campaign_id, Campaign.tenant_id == tenant_id)
         )
 
-    async def steps(self, *, tenant_id: str, campaign_id: str) -> Sequence[CampaignStep]:
+    async def steps(
+        self, *, tenant_id: str, campaign_id: str, limit: int
+    ) -> Sequence[CampaignStep]:
+        """The campaign's steps: at most ``limit``, one per step name (unique per campaign)."""
         query = (
             select(CampaignStep)
             .where(CampaignStep.campaign_id == campaign_id, CampaignStep.tenant_id == tenant_id)
             .order_by(CampaignStep.created_at, CampaignStep.name)
+            .limit(limit)
         )
         return (await self.session.scalars(query)).all()
 

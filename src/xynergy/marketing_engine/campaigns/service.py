@@ -292,7 +292,9 @@ async def get_campaign(
 ) -> CampaignDetail:
     """A campaign of ``tenant_id`` with its steps; another tenant's id answers NotFound."""
     campaign = await _owned(session, tenant_id=tenant_id, campaign_id=campaign_id)
-    rows = await CampaignRepository(session).steps(tenant_id=tenant_id, campaign_id=campaign_id)
+    rows = await CampaignRepository(session).steps(
+        tenant_id=tenant_id, campaign_id=campaign_id, limit=len(STEP_ORDER)
+    )
     return _detail(campaign, list(rows))
 
 

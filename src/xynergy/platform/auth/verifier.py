@@ -294,8 +294,15 @@ class KeyVerifier:
             return
         pending, self._last_used = self._last_used, {}
         used_at = {key_id: datetime.fromtimestamp(ts, UTC) for key_id, ts in pending.items()}
-        async with unit_of_work(self._sessionmaker) as session:
-            await KeyRepository(session).record_last_used(used_at)
+        try:
+            async with unit_of_work(self._sessionmaker) as session:
+                await KeyRepository(session).record_last_used(used_at)
+        except BaseException:
+            # Kept for the next flush (the database busy or away), not lost: uses
+            # noted meanwhile are newer and win; the bound still holds.
+            for key_id, used in pending.items():
+                self._note_use(key_id, max(used, self._last_used.get(key_id, used)))
+            raise
 
     async def _flush_forever(self) -> None:
         while True:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.engine import Connection, ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from xynergy.platform.config import Settings
@@ -23,6 +24,38 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
+
+    # pysqlite opens a transaction before INSERT/UPDATE/DELETE but not before a
+    # SAVEPOINT, which then opens one itself; releasing that outermost savepoint is
+    # a COMMIT in SQLite. A savepoint-guarded write (create unless it exists) was
+    # durable before the request's unit of work committed: answered 503 when that
+    # commit failed, yet stored, and its retry refused as a duplicate. BEGIN first,
+    # so the savepoint nests inside the request's transaction.
+    @event.listens_for(engine.sync_engine, "savepoint")
+    def _on_savepoint(connection: Connection, _name: str | None) -> None:
+        if not connection.connection.driver_connection.in_transaction:  # type: ignore[union-attr]
+            connection.exec_driver_sql("BEGIN")
+
+
+def _roll_back_after_failed_commit(engine: AsyncEngine) -> None:
+    # A COMMIT that fails can leave the driver's transaction open (SQLite keeps it
+    # after SQLITE_BUSY or a deferred foreign-key failure), while SQLAlchemy counts
+    # it as ended and returns the connection to the pool without a rollback. The
+    # next unit of work on that connection would then commit the failed request's
+    # writes with its own: a 503 whose data lands later, or twice once retried.
+    @event.listens_for(engine.sync_engine, "handle_error")
+    def _on_error(context: ExceptionContext) -> None:
+        connection = context.connection
+        if context.statement is not None or connection is None or context.is_disconnect:
+            return  # a statement's error: the unit of work rolls back as usual
+        if connection.invalidated:
+            return
+        try:
+            connection.connection.dbapi_connection.rollback()  # type: ignore[union-attr]
+        except Exception:
+            # Cannot even roll back: discard the connection, and its transaction.
+            context.is_disconnect = True
+            context.invalidate_pool_on_disconnect = False
 
 
 def _report_unreachable_server(engine: AsyncEngine, retry_after_seconds: int) -> None:
@@ -64,6 +97,7 @@ def create_engine_from_settings(settings: Settings) -> AsyncEngine:
             connect_args={"timeout": settings.sqlite_busy_timeout_ms / 1000},
         )
         _tune_sqlite(engine)
+        _roll_back_after_failed_commit(engine)
         return engine
     engine = create_async_engine(
         url,
@@ -76,4 +110,5 @@ def create_engine_from_settings(settings: Settings) -> AsyncEngine:
         connect_args={"server_settings": {"lock_timeout": str(settings.postgres_lock_timeout_ms)}},
     )
     _report_unreachable_server(engine, settings.database_unavailable_retry_after_seconds)
+    _roll_back_after_failed_commit(engine)
     return engine

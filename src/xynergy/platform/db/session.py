@@ -58,7 +58,7 @@ async def _to_completion(cleanup: Coroutine[Any, Any, None]) -> None:
     """Await ``cleanup`` in a task of its own until it ends, then re-raise any
     cancellation of the caller that arrived meanwhile (as SQLAlchemy's own session
     close does on exit)."""
-    task = asyncio.ensure_future(cleanup)
+    task = asyncio.create_task(cleanup, name="db-session-cleanup")
     cancelled: asyncio.CancelledError | None = None
     for _ in range(_CLEANUP_CANCELS_MAX):
         try:

@@ -300,7 +300,9 @@ class RecordWriter:
         connection, self._connection = self._connection, None
         if connection is not None:
             # Shielded: a stop (a cancellation) must still return it to the pool.
-            await asyncio.shield(connection.close())
+            await asyncio.shield(
+                asyncio.create_task(connection.close(), name="runtime-record-writer-release")
+            )
 
     async def _commit(self, batch: list[_Write]) -> None:
         by_kind: dict[Update, list[dict[str, Any]]] = {}

@@ -149,6 +149,7 @@ class RuntimeMetrics:
                     select(RunRecord.status, func.count(), func.min(RunRecord.created_at))
                     .where(RunRecord.status.in_(_ACTIVE))
                     .group_by(RunRecord.status)
+                    .limit(len(_ACTIVE))  # one row per active status
                 )
             ).all()
             per_tenant = (

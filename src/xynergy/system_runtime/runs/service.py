@@ -185,7 +185,9 @@ async def _enqueue(run: RunRecord) -> None:
 
 
 async def _enqueue_or_fail(context: RuntimeContext, run: RunRecord) -> None:
-    await _enqueued_or_fail(context, run, asyncio.ensure_future(_enqueue(run)))
+    await _enqueued_or_fail(
+        context, run, asyncio.create_task(_enqueue(run), name=f"runtime-enqueue-{run.id}")
+    )
 
 
 async def _enqueued_or_fail(

@@ -76,7 +76,7 @@ async def _outside_dbos(work: Coroutine[Any, Any, T]) -> T:
     # DBOS refuses to start a workflow from inside a step. The run must be a root
     # workflow of its own anyway (not a child of this tick), so it is started from a
     # fresh context; the step's idempotency key keeps a repeat from starting another.
-    return await asyncio.create_task(work, context=contextvars.Context())
+    return await asyncio.create_task(work, name="schedule-start-run", context=contextvars.Context())
 
 
 async def _fire(schedule_id: str, scheduled_at: datetime) -> str | None:
