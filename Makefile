@@ -97,6 +97,7 @@ bench: $(DEV_STAMP)
 	$(BIN)/python bench/pagination.py $(if $(BENCH_POSTGRES),--postgres $(BENCH_POSTGRES))
 	$(BIN)/python bench/ai_gateway.py
 	$(BIN)/python bench/cache_hit_rate.py
+	$(BIN)/python bench/cache_fill_memory.py
 	$(BIN)/python bench/gateway_hot_path.py $(if $(BENCH_POSTGRES),--postgres $(BENCH_POSTGRES)) $(if $(BENCH_BEFORE_REF),--compare-ref $(BENCH_BEFORE_REF))
 	$(BIN)/python bench/sqlite_contention.py $(if $(BENCH_BEFORE_REF),--compare-ref $(BENCH_BEFORE_REF))
 	$(BIN)/python bench/intake_timing.py $(if $(BENCH_POSTGRES),--postgres $(BENCH_POSTGRES))
