@@ -155,8 +155,8 @@ class Settings(BaseSettings):
         default="xyn:",
         min_length=1,
         max_length=64,
-        description="Prefix of every Redis key the platform writes (several deployments can share "
-        "one Redis).",
+        description="Prefix of the Redis keys the platform writes, so several deployments can "
+        "share one Redis (the cache's tag sets, named by cashews, start with `_tag:<prefix>`).",
     )
     redis_max_connections: int = Field(
         default=50, ge=1, le=10_000, description="Redis connections per process."
