@@ -63,13 +63,9 @@ async def call_json(
     if response.status >= _FIRST_SERVER_ERROR:
         # The other service's Retry-After (its database busy or away) is the
         # caller's too: a 503 without one leaves the client guessing when to retry.
-        retry_after = next(
-            (value for name, value in response.headers.items() if name.lower() == "retry-after"),
-            None,
-        )
         raise UpstreamUnavailable(
             f"The {service} service failed ({response.status}).",
-            headers={"Retry-After": retry_after} if retry_after else None,
+            headers=response.retry_after_headers(),
         )
     if response.status >= _FIRST_ERROR:
         try:

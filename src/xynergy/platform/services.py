@@ -55,6 +55,14 @@ class ServiceResponse:
     def json(self) -> Any:
         return jsonlib.loads(self.content)
 
+    def retry_after_headers(self) -> dict[str, str]:
+        """``{"Retry-After": …}`` when the answer carried one (in any letter case), else
+        empty: a caller refusing in turn passes the other service's advice on."""
+        for name, value in self.headers.items():
+            if name.lower() == "retry-after":
+                return {"Retry-After": value}
+        return {}
+
 
 class ServiceClient:
     """Calls other services by slug with a minted internal token."""

@@ -149,12 +149,9 @@ async def confirm_action(
         # Transient (the runtime or its database busy or away): the action stays
         # proposed and the user is told to retry; marked failed, the confirmed write
         # was lost for good behind a 200. A retry starts it once: the start is keyed.
-        retry_after = next(
-            (v for k, v in response.headers.items() if k.lower() == "retry-after"), None
-        )
         raise UpstreamUnavailable(
             "The workflow could not be started now; confirm again later.",
-            headers={"Retry-After": retry_after} if retry_after else None,
+            headers=response.retry_after_headers(),
         )
     body = _json(response.content)
     if response.status == _STARTED and isinstance(body, dict):

@@ -47,10 +47,7 @@ def _refusal(response: ServiceResponse) -> XynergyError:
         body = None
     detail = body.get("detail") if isinstance(body, dict) else None
     error = _REFUSALS.get(response.status, BadRequest)
-    retry = {
-        name: value for name, value in response.headers.items() if name.lower() == "retry-after"
-    }
-    return error(str(detail) if detail else None, headers=retry)
+    return error(str(detail) if detail else None, headers=response.retry_after_headers())
 
 
 async def read_spend(

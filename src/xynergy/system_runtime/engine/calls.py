@@ -79,7 +79,7 @@ async def _ensure_key_usable(context: RuntimeContext, identity: Identity) -> Non
 
 
 def _retry_after(response: ServiceResponse) -> float | None:
-    value = response.headers.get("retry-after") or response.headers.get("Retry-After")
+    value = response.retry_after_headers().get("Retry-After")
     try:
         return max(0.0, float(value)) if value is not None else None
     except ValueError:
