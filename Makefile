@@ -91,6 +91,7 @@ audit: $(DEV_STAMP)
 ## Benchmarks (not part of `make test`): print tables with ratios to a baseline.
 ## BENCH_POSTGRES=postgresql+asyncpg://... adds PostgreSQL rows where supported.
 ## BENCH_BEFORE_REF=<git ref> adds before/after rows where supported (SQLite contention).
+## BENCH_REDIS=redis://127.0.0.1:6379/15 adds the Redis round-trip cost bench.
 bench: $(DEV_STAMP)
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/bulk_import.py $(if $(BENCH_POSTGRES),--postgres $(BENCH_POSTGRES))
@@ -108,6 +109,7 @@ bench: $(DEV_STAMP)
 	$(BIN)/python bench/dashboard_cost.py $(if $(BENCH_POSTGRES),--postgres-url $(BENCH_POSTGRES))
 	$(BIN)/python bench/dashboard_overview.py $(if $(BENCH_POSTGRES),--postgres $(BENCH_POSTGRES))
 	$(BIN)/python bench/per_request_cost.py $(if $(BENCH_POSTGRES),--postgres $(BENCH_POSTGRES))
+	$(if $(BENCH_REDIS),$(BIN)/python bench/redis_command_cost.py --redis $(BENCH_REDIS))
 
 ## Regenerate the references: README scopes table, docs/settings.md, .env.example.
 ## Tests fail when one is out of date; `tools/gen_reference.py --check` prints the diff.

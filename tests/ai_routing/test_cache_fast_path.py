@@ -1,9 +1,13 @@
-"""Repeated bodies: cache hits answered before FastAPI parses the request again."""
+"""The chat completions fast path: repeated bodies are cache hits answered before
+FastAPI parses the request again, and new whole (not streamed) bodies are
+validated from their bytes without FastAPI's dependency solving."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
+import fastapi.routing
 import pytest
 
 from tests.ai_routing.gateway import Gateway, gateway
@@ -88,6 +92,79 @@ class TestFastPath:
         assert second.json()["cached"] is True
         assert second.json()["task"] == "keywords"
         assert second.json()["text"] == first.json()["text"]
+
+
+class TestMissesOnTheFastPath:
+    """A miss pays for the gateway's features, not for FastAPI's body parsing too."""
+
+    @pytest.fixture
+    def solved(self, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+        """Paths whose endpoint FastAPI solved (dependencies, body validation)."""
+        paths: list[str] = []
+        solve = fastapi.routing.solve_dependencies
+
+        async def counting(*args: Any, **kwargs: Any) -> Any:
+            paths.append(kwargs["request"].url.path)
+            return await solve(*args, **kwargs)
+
+        monkeypatch.setattr(fastapi.routing, "solve_dependencies", counting)
+        return paths
+
+    async def test_a_new_body_skips_fastapis_parsing(
+        self, make_settings: Callable[..., Settings], solved: list[str]
+    ) -> None:
+        async with gateway(make_settings()) as gw:
+            first = await gw.client.post("/v1/chat/completions", json=BODY, headers=gw.headers)
+            other = {**BODY, "messages": [{"role": "user", "content": "ideas for: a cafe"}]}
+            second = await gw.client.post("/v1/chat/completions", json=other, headers=gw.headers)
+            again = await gw.client.post("/v1/chat/completions", json=BODY, headers=gw.headers)
+            await gw.engine.ledger.flush()
+            usage = (await gw.client.get("/api/usage", headers=gw.headers)).json()
+        assert [r.status_code for r in (first, second, again)] == [200, 200, 200]
+        assert first.json()["object"] == "chat.completion"
+        assert "cafe" in second.json()["choices"][0]["message"]["content"]
+        assert [r.json()["xynergy"]["cached"] for r in (first, second, again)] == [
+            False,
+            False,
+            True,
+        ]
+        assert usage["totals"]["requests"] == 3
+        assert not [path for path in solved if path.endswith("/chat/completions")]
+
+    async def test_what_it_does_not_settle_goes_to_the_endpoint(
+        self, make_settings: Callable[..., Settings], solved: list[str]
+    ) -> None:
+        async with gateway(make_settings()) as gw:
+            streamed = await gw.client.post(
+                "/v1/chat/completions", json={**BODY, "stream": True}, headers=gw.headers
+            )
+            invalid = await gw.client.post(
+                "/v1/chat/completions", json={**BODY, "max_tokens": "many"}, headers=gw.headers
+            )
+            unsupported = await gw.client.post(
+                "/v1/chat/completions", json={**BODY, "logprobs": True}, headers=gw.headers
+            )
+            not_json = await gw.client.post(
+                "/v1/chat/completions",
+                content=b'{"model": "xynergy-offline"}',
+                headers={**gw.headers, "Content-Type": "text/plain"},
+            )
+        assert streamed.status_code == 200
+        assert streamed.headers["content-type"].startswith("text/event-stream")
+        # The endpoint's own 422s, in OpenAI's error shape, exactly as before.
+        for refused in (invalid, unsupported, not_json):
+            assert refused.status_code == 422, refused.text
+            assert refused.json()["error"]["type"] == "invalid_request_error"
+        assert "unsupported parameter(s): logprobs" in unsupported.text
+        assert len([path for path in solved if path.endswith("/chat/completions")]) == 4
+
+    async def test_bounds_are_applied_on_it(self, make_settings: Callable[..., Settings]) -> None:
+        async with gateway(make_settings(), AiSettings(max_tokens_limit=100)) as gw:
+            refused = await gw.client.post(
+                "/v1/chat/completions", json={**BODY, "max_tokens": 101}, headers=gw.headers
+            )
+        assert refused.status_code == 422
+        assert "max_tokens may be at most 100" in refused.json()["error"]["message"]
 
 
 class TestRequestMemo:

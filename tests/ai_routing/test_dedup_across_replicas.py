@@ -217,6 +217,36 @@ class TestAcrossReplicas:
         assert upstream.calls == 2
 
 
+class TestLongCalls:
+    async def test_a_call_longer_than_its_lock_keeps_it(
+        self, cluster_settings: Settings, tmp_path: Path
+    ) -> None:
+        # The lock lasts 0.6 s and is renewed from a third of that on: a call of
+        # 2 s (over three TTLs) is never taken over by the other replica's waiter.
+        async with (
+            FakeOpenAI() as upstream,
+            replicas(
+                cluster_settings,
+                cluster_ai(tmp_path, upstream, shared_dedup_lock_ttl_seconds=0.6),
+                n=2,
+            ) as gws,
+        ):
+            upstream.gate = asyncio.Event()
+            leader = ask(gws[0], body())
+            await upstream.wait_for_calls(1, timeout=ARRIVAL_TIMEOUT_SECONDS)
+            waiter = ask(gws[1], body())
+            await wait_until(lambda: parked(gws) == 1, ARRIVAL_TIMEOUT_SECONDS)
+            await asyncio.sleep(2.0)
+            calls_while_slow = upstream.calls
+            upstream.gate.set()
+            responses = await asyncio.gather(leader, waiter)
+            timeouts = sum(counter(gw, "dedup_wait_timeouts") for gw in gws)
+        assert calls_while_slow == 1
+        assert [response.status_code for response in responses] == [200, 200]
+        assert [r.json()["xynergy"]["deduplicated"] for r in responses] == [False, True]
+        assert timeouts == 0
+
+
 class TestHolderGone:
     async def test_a_lock_left_by_a_crashed_replica_lapses_and_is_taken_over(
         self, cluster_settings: Settings, tmp_path: Path

@@ -116,6 +116,7 @@ def create_ai_routing_app(
         if engine is None:
             return
         await engine.router.close()
+        await engine.budgets.close()
         await engine.ledger.stop()
 
     app = create_service_app(

@@ -183,6 +183,10 @@ class BudgetGuard:
             # The counters keep the reserved maximum: an over-count, never under.
             log.error("ai.budget.settle_failed", error=repr(exc), delta_nanos=delta)
 
+    async def close(self) -> None:
+        """Write the counter updates still waiting (shutdown, before the database closes)."""
+        await self._store.close()
+
     async def current_spend(
         self, tenant_id: str, counters: Sequence[BudgetCounterRef]
     ) -> list[int]:
