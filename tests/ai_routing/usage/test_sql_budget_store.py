@@ -16,9 +16,10 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, event
+from sqlalchemy import delete, event, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from xynergy.ai_routing.usage import repository as repository_module
 from xynergy.ai_routing.usage.budget_store import SqlBudgetStore
 from xynergy.ai_routing.usage.models import BudgetCounter
 from xynergy.ai_routing.usage.periods import BudgetCounterRef, period_start
@@ -158,6 +159,26 @@ async def test_a_failed_transaction_fails_every_operation_and_stores_nothing(
     # The store goes on: the next batch is written.
     assert await store.reserve(tenant_id, [month], COST) is None
     assert await store.spent(tenant_id, [month]) == [2 * COST]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend_settings", ["postgres"], indirect=True)
+async def test_batches_of_replicas_take_turns_on_postgresql(
+    platform: Platform, tenant_id: str
+) -> None:
+    # A batch locks many tenants' counters in arrival order; two replicas could
+    # lock them in opposite orders. Batches wait for each other's transaction instead.
+    store = SqlBudgetStore(platform.sessionmaker)
+    month = counter()
+    async with platform.engine.connect() as other_replica, other_replica.begin():
+        await other_replica.execute(
+            select(func.pg_advisory_xact_lock(repository_module._COUNTER_WRITERS_LOCK))
+        )
+        waiting = asyncio.create_task(store.reserve(tenant_id, [month], COST))
+        await asyncio.sleep(0.5)
+        assert not waiting.done()
+    assert await asyncio.wait_for(waiting, 10) is None
+    assert await store.spent(tenant_id, [month]) == [COST]
 
 
 async def test_a_reservation_whose_caller_went_away_is_given_back(

@@ -110,8 +110,9 @@ class SqlBudgetStore:
     (``spent + amount <= limit``) runs under the row's write lock, one reservation
     after the other in arrival order, and a reservation refused on its second
     counter takes back what its first counter took, inside the same transaction.
-    Counters are touched in the same order everywhere (tenant before key, day
-    before month), so two batches on two replicas cannot deadlock. When the
+    A batch touches many tenants' counters in arrival order, so on PostgreSQL the
+    batches of different replicas take turns on one advisory lock rather than risk
+    locking rows in opposite orders (a deadlock); SQLite has one writer. When the
     transaction fails, every operation of the batch fails with its error, and
     nothing of it is stored.
     """
@@ -201,6 +202,7 @@ class SqlBudgetStore:
         created: set[CounterKey] = set()
         async with unit_of_work(self._sessionmaker) as session:
             repository = BudgetCounterRepository(session)
+            await repository.serialise_writers()
             for (tenant_id, counter), amount in settled.items():
                 if amount:
                     await repository.add(tenant_id, counter, amount)

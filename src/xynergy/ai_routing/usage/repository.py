@@ -33,6 +33,9 @@ __all__ = [
 _EVENTS = cast(Table, UsageEventRow.__table__)
 _BUDGETS = cast(Table, BudgetLimit.__table__)
 _COUNTERS = cast(Table, BudgetCounter.__table__)
+# The advisory lock key of budget counter writers (PostgreSQL): any fixed bigint
+# no other lock of this database uses.
+_COUNTER_WRITERS_LOCK = 0x7879_6E62_7564_6774  # "xynbudgt"
 _DAILY = cast(Table, UsageDailyRow.__table__)
 # The daily rollup's summed columns; a batch's sums are added to them.
 DAILY_SUMS = (
@@ -207,6 +210,17 @@ class BudgetCounterRepository:
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+
+    async def serialise_writers(self) -> None:
+        """On PostgreSQL, wait for any other replica's counter transaction to end.
+
+        A batch of the SQL store touches many tenants' counters in arrival order,
+        which two replicas could lock in opposite orders (a deadlock, one batch
+        aborted). One transaction-scoped advisory lock orders the batches instead;
+        SQLite has a single writer already.
+        """
+        if self.session.get_bind().dialect.name == "postgresql":
+            await self.session.execute(select(func.pg_advisory_xact_lock(_COUNTER_WRITERS_LOCK)))
 
     async def ensure(self, tenant_id: str, counters: Sequence[BudgetCounterRef]) -> None:
         """Create the counters that do not exist yet, at zero."""
